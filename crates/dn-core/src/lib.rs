@@ -1,0 +1,1 @@
+//! dn-core: the logic behind the dn tools.
