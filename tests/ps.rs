@@ -1,0 +1,204 @@
+//! dn-ps against real .NET runtimes.
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use dn_testkit::{Fixture, Runtime, StartOptions, Target};
+use serde_json::Value;
+use serial_test::serial;
+
+fn dn_ps(args: &[&str]) -> (String, String, bool) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dn-ps"))
+        .args(args)
+        .output()
+        .expect("run dn-ps");
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.success(),
+    )
+}
+
+fn listing() -> Vec<Value> {
+    let (stdout, stderr, ok) = dn_ps(&["--json"]);
+    assert!(ok, "dn-ps --json failed: {stderr}");
+    serde_json::from_str::<Vec<Value>>(&stdout)
+        .unwrap_or_else(|e| panic!("not a JSON array ({e}): {stdout}"))
+}
+
+fn row_for(rows: &[Value], pid: i32) -> Option<&Value> {
+    rows.iter().find(|r| r["pid"].as_i64() == Some(pid as i64))
+}
+
+#[test]
+#[serial]
+fn lists_each_runtime_with_its_version_and_command_line() {
+    let targets: Vec<(Runtime, Target)> = Runtime::MAIN
+        .iter()
+        .map(|&rt| (rt, Target::start(Fixture::Console, rt)))
+        .collect();
+    let rows = listing();
+    for (rt, t) in &targets {
+        let row = row_for(&rows, t.pid())
+            .unwrap_or_else(|| panic!("{rt:?} target {} missing from {rows:#?}", t.pid()));
+        let version = row["runtime_version"].as_str().expect("runtime_version");
+        assert_eq!(
+            version.split('.').next().unwrap(),
+            rt.major().to_string(),
+            "{rt:?}: {row:#}"
+        );
+        assert_eq!(row["os"], "Linux");
+        assert_eq!(row["arch"], "x64");
+        assert_eq!(row["entrypoint_assembly"], "ConsoleTarget", "{row:#}");
+        let cmd = row["command_line"].as_str().expect("command_line");
+        assert!(cmd.contains("ConsoleTarget"), "{rt:?}: {cmd}");
+        assert!(row["socket"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("dotnet-diagnostic-{}-", t.pid())));
+        assert!(row["reason"].is_null(), "{row:#}");
+        assert!(row["executable"].as_str().is_some());
+    }
+    // The table shows them too, with a header.
+    let (table, _, ok) = dn_ps(&["--wide"]);
+    assert!(ok);
+    assert!(
+        table.starts_with("  PID")
+            || table.starts_with("PID")
+            || table.lines().next().unwrap().contains("PID")
+    );
+    for (_, t) in &targets {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.trim_start().starts_with(&format!("{} ", t.pid()))),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+#[serial]
+fn a_dotnet_host_process_is_named_by_its_entry_assembly() {
+    // .NET 10 fixtures run as `dotnet ConsoleTarget.dll`.
+    let t = Target::start(Fixture::Console, Runtime::Net10);
+    let rows = listing();
+    let row = row_for(&rows, t.pid()).expect("listed");
+    assert_eq!(row["process_name"], "dotnet", "{row:#}");
+    assert_eq!(row["name"], "ConsoleTarget", "{row:#}");
+}
+
+#[test]
+#[serial]
+fn netcore31_is_listed_with_facts_from_proc() {
+    let t = Target::start(Fixture::Console, Runtime::NetCore31);
+    let rows = listing();
+    let row = row_for(&rows, t.pid()).expect("3.1 target listed");
+    assert_eq!(row["runtime_version"], "3.1.3", "{row:#}");
+    assert!(row["reason"].as_str().unwrap().contains("3.x"), "{row:#}");
+    assert!(row["command_line"]
+        .as_str()
+        .unwrap()
+        .contains("ConsoleTarget"));
+}
+
+#[test]
+#[serial]
+fn non_dotnet_processes_are_absent_and_stale_sockets_are_harmless() {
+    let mut sleeper = Command::new("sleep").arg("60").spawn().unwrap();
+    let sleeper_pid = sleeper.id() as i32;
+    // A stale socket file for a live non-.NET pid (wrong key) and for a dead pid.
+    let dir = std::env::var("TMPDIR").unwrap_or_else(|_| "/tmp".into());
+    let stale_live = format!("{dir}/dotnet-diagnostic-{sleeper_pid}-1-socket");
+    let stale_dead = format!("{dir}/dotnet-diagnostic-{}-1-socket", i32::MAX - 7);
+    let l1 = std::os::unix::net::UnixListener::bind(&stale_live).unwrap();
+    drop(l1); // the file stays, nobody listens
+    std::fs::write(&stale_dead, b"").unwrap();
+    let t = Target::start(Fixture::Console, Runtime::Net10);
+
+    let rows = listing();
+    let _ = std::fs::remove_file(&stale_live);
+    let _ = std::fs::remove_file(&stale_dead);
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(
+        row_for(&rows, sleeper_pid).is_none(),
+        "a non-.NET process was listed: {rows:#?}"
+    );
+    assert!(row_for(&rows, i32::MAX - 7).is_none());
+    assert!(
+        row_for(&rows, t.pid()).is_some(),
+        "the real target must still be listed"
+    );
+    assert!(row_for(&rows, std::process::id() as i32).is_none());
+}
+
+#[test]
+#[serial]
+fn a_target_of_another_user_is_listed_with_a_reason() {
+    let t = Target::start_with(
+        Fixture::Console,
+        Runtime::Net10,
+        StartOptions {
+            run_as: Some((65534, 65534)),
+            ..Default::default()
+        },
+    );
+    // Run dn-ps as a third user who can see the socket name but cannot open it.
+    let out = Command::new("setpriv")
+        .args(["--reuid", "65533", "--regid", "65533", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_dn-ps"))
+        .arg("--json")
+        .output()
+        .expect("setpriv");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let row = row_for(&rows, t.pid())
+        .unwrap_or_else(|| panic!("target of another user dropped: {rows:#?}"));
+    let reason = row["reason"].as_str().expect("a reason");
+    assert!(reason.contains("permission denied"), "{reason}");
+    assert!(
+        row["command_line"]
+            .as_str()
+            .unwrap_or("")
+            .contains("ConsoleTarget"),
+        "{row:#}"
+    );
+}
+
+#[test]
+#[serial]
+fn pids_equal_what_the_microsoft_client_lists() {
+    let _targets: Vec<Target> = [Runtime::Net8, Runtime::Net10]
+        .iter()
+        .map(|&rt| Target::start(Fixture::Console, rt))
+        .collect();
+    let oracle: BTreeSet<i64> = serde_json::from_str::<Vec<i64>>(
+        dn_testkit::run_oracle("PsOracle", &[])
+            .expect("PsOracle")
+            .trim(),
+    )
+    .expect("oracle prints a JSON array of pids")
+    .into_iter()
+    .collect();
+    let ours: BTreeSet<i64> = listing().iter().filter_map(|r| r["pid"].as_i64()).collect();
+    // The oracle is itself a .NET process: it lists itself, and we cannot see it after it exits.
+    let ours_plus: BTreeSet<i64> = ours.iter().copied().collect();
+    let oracle_alive: BTreeSet<i64> = oracle
+        .into_iter()
+        .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+        .collect();
+    assert_eq!(ours_plus, oracle_alive);
+}
+
+#[test]
+#[serial]
+fn bad_arguments_are_one_line_errors() {
+    let (_, stderr, ok) = dn_ps(&["--no-such-flag"]);
+    assert!(!ok);
+    assert!(stderr.contains("--no-such-flag"));
+}
