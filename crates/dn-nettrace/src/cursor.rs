@@ -1,0 +1,131 @@
+//! Bounds-checked little-endian reading over a byte slice that knows its absolute stream offset,
+//! so every error can name the byte where it happened.
+
+use crate::error::{ErrorKind, ParseError};
+
+pub(crate) struct Cursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+    /// Absolute stream offset of `data[0]`.
+    base: u64,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn new(data: &'a [u8], base: u64) -> Self {
+        Cursor { data, pos: 0, base }
+    }
+
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pos >= self.data.len()
+    }
+
+    /// Absolute stream offset of the next byte.
+    pub fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    pub fn error(&self, kind: ErrorKind) -> ParseError {
+        ParseError::new(self.offset(), kind)
+    }
+
+    fn malformed(&self, what: &'static str) -> ParseError {
+        self.error(ErrorKind::Malformed(what))
+    }
+
+    pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
+        if n > self.remaining() {
+            return Err(self.malformed(what));
+        }
+        let s = &self.data[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    pub fn skip(&mut self, n: usize, what: &'static str) -> Result<(), ParseError> {
+        self.bytes(n, what).map(|_| ())
+    }
+
+    fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], ParseError> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.bytes(N, what)?);
+        Ok(a)
+    }
+
+    pub fn u8(&mut self, what: &'static str) -> Result<u8, ParseError> {
+        Ok(self.array::<1>(what)?[0])
+    }
+
+    pub fn u16(&mut self, what: &'static str) -> Result<u16, ParseError> {
+        Ok(u16::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn u32(&mut self, what: &'static str) -> Result<u32, ParseError> {
+        Ok(u32::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn i32(&mut self, what: &'static str) -> Result<i32, ParseError> {
+        Ok(i32::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn u64(&mut self, what: &'static str) -> Result<u64, ParseError> {
+        Ok(u64::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn i64(&mut self, what: &'static str) -> Result<i64, ParseError> {
+        Ok(i64::from_le_bytes(self.array(what)?))
+    }
+
+    pub fn guid(&mut self, what: &'static str) -> Result<[u8; 16], ParseError> {
+        self.array(what)
+    }
+
+    /// LEB128 unsigned integer of at most `max_bytes` bytes.
+    fn varuint(&mut self, max_bytes: u32, what: &'static str) -> Result<u64, ParseError> {
+        let mut value = 0u64;
+        for i in 0..max_bytes {
+            let b = self.u8(what)?;
+            value |= u64::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err(self.malformed("variable-length integer too long"))
+    }
+
+    pub fn varu32(&mut self, what: &'static str) -> Result<u32, ParseError> {
+        // 5 bytes carry 35 bits; the writer never sets the excess, a corrupt stream may: truncate.
+        Ok(self.varuint(5, what)? as u32)
+    }
+
+    pub fn varu64(&mut self, what: &'static str) -> Result<u64, ParseError> {
+        self.varuint(10, what)
+    }
+
+    /// UTF-16LE string terminated by U+0000 (the terminator is consumed, not returned).
+    pub fn utf16z(&mut self, what: &'static str) -> Result<String, ParseError> {
+        let rest = &self.data[self.pos..];
+        let mut units = Vec::new();
+        let mut i = 0;
+        loop {
+            if i + 2 > rest.len() {
+                return Err(self.malformed(what));
+            }
+            let u = u16::from_le_bytes([rest[i], rest[i + 1]]);
+            i += 2;
+            if u == 0 {
+                break;
+            }
+            units.push(u);
+        }
+        self.pos += i;
+        Ok(String::from_utf16_lossy(&units))
+    }
+}

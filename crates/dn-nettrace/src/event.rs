@@ -1,0 +1,97 @@
+//! One parsed event.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use crate::decode::decode_payload;
+use crate::error::DecodeError;
+use crate::metadata::EventMetadata;
+use crate::trace_info::TraceInfo;
+use crate::value::{Guid, Value};
+
+/// An event from an EventBlock, with its header fields resolved.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// What the event is (shared by all events with the same metadata id).
+    pub metadata: Arc<EventMetadata>,
+    /// The stream's Trace object, for time conversions.
+    pub trace: Arc<TraceInfo>,
+    /// Timestamp in QPC ticks (see [`TraceInfo::qpc_frequency`]).
+    pub timestamp: i64,
+    /// Thread the event is about (the sampled thread for sample-profiler events).
+    pub thread_id: u64,
+    /// Thread whose buffer held the event; sequence numbers count per capture thread.
+    pub capture_thread_id: u64,
+    /// Processor number (the runtime writes 0xFFFFFFFF).
+    pub processor: u32,
+    /// Per-capture-thread sequence number; gaps mean dropped events.
+    pub sequence: u32,
+    /// Stack id; only valid until the next sequence point.
+    pub stack_id: u32,
+    pub activity_id: Guid,
+    pub related_activity_id: Guid,
+    /// The writer marked this event sorted: no later event has an earlier timestamp.
+    pub is_sorted: bool,
+    /// Raw payload bytes.
+    pub payload: Vec<u8>,
+}
+
+impl Event {
+    pub fn provider_name(&self) -> &str {
+        &self.metadata.provider_name
+    }
+
+    pub fn event_id(&self) -> u32 {
+        self.metadata.event_id
+    }
+
+    /// Name from the metadata ("" for native runtime events).
+    pub fn event_name(&self) -> &str {
+        &self.metadata.event_name
+    }
+
+    /// Decodes the payload by the metadata's field list into named values. Events whose
+    /// metadata carries no fields (native runtime events) decode to an empty list.
+    pub fn decode(&self) -> Result<Vec<(String, Value)>, DecodeError> {
+        decode_payload(&self.metadata.fields, &self.payload)
+    }
+
+    /// For an `EventCounters` event: the fields of its `Payload` object (Name, DisplayName,
+    /// Mean or Increment, IntervalSec, Series, CounterType, DisplayUnits, ...). `Ok(None)` when
+    /// the event is not shaped like an EventCounters event.
+    pub fn counter_payload(&self) -> Result<Option<Vec<(String, Value)>>, DecodeError> {
+        if self.metadata.event_name != "EventCounters" {
+            return Ok(None);
+        }
+        let mut fields = self.decode()?;
+        if fields.len() != 1 {
+            return Ok(None);
+        }
+        match fields.pop().map(|(_, v)| v) {
+            Some(Value::Object(mut inner)) => {
+                match inner.iter().position(|(n, _)| n == "Payload") {
+                    Some(i) => match inner.swap_remove(i).1 {
+                        Value::Object(payload) => Ok(Some(payload)),
+                        _ => Ok(None),
+                    },
+                    None => Ok(None),
+                }
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Milliseconds since the session start, as TraceEvent's `TimeStampRelativeMSec`.
+    pub fn relative_msec(&self) -> f64 {
+        self.trace.relative_msec(self.timestamp)
+    }
+
+    pub fn time_since_start(&self) -> Duration {
+        self.trace.time_since_start(self.timestamp)
+    }
+
+    /// Wall-clock time (UTC) of the event.
+    pub fn wall_clock(&self) -> Option<SystemTime> {
+        self.trace.wall_clock(self.timestamp)
+    }
+}

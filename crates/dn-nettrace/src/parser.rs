@@ -1,0 +1,532 @@
+//! The push parser: bytes in (in pieces of any size), events out.
+//!
+//! The stream is a FastSerialization container: magic, header, the `Trace` object, then
+//! size-prefixed block objects, then a NullReference tag. The parser keeps only the bytes of the
+//! object being assembled plus the events of the last parsed block.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use crate::blocks::{for_each_blob, for_each_stack, parse_sequence_point, SequencePoint};
+use crate::cursor::Cursor;
+use crate::error::{ErrorKind, ParseError};
+use crate::event::Event;
+use crate::metadata::EventMetadata;
+use crate::trace_info::{TraceInfo, TRACE_DATA_LEN};
+use crate::value::Guid;
+
+const MAGIC: &[u8; 8] = b"Nettrace";
+const SERIALIZATION_HEADER: &[u8] = b"\x14\x00\x00\x00!FastSerialization.1";
+const STREAM_HEADER_LEN: usize = 8 + 24;
+
+/// Blocks larger than this are treated as corruption (the runtime writes ≤ 100 KiB).
+pub const MAX_BLOCK_SIZE: usize = 64 * 1024 * 1024;
+/// Longest object type name accepted ("MetadataBlock" is the longest known one).
+const MAX_TYPE_NAME: i32 = 64;
+
+const TAG_NULL_REFERENCE: u8 = 1;
+const TAG_BEGIN_OBJECT: u8 = 4;
+const TAG_BEGIN_PRIVATE_OBJECT: u8 = 5;
+const TAG_END_OBJECT: u8 = 6;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ObjectKind {
+    Trace,
+    EventBlock,
+    MetadataBlock,
+    StackBlock,
+    SequencePointBlock,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    StreamHeader,
+    ObjectHeader,
+    TraceData {
+        version: i32,
+    },
+    BlockSize(ObjectKind),
+    BlockBody {
+        kind: ObjectKind,
+        pad: usize,
+        size: usize,
+    },
+    End,
+    Failed(ParseError),
+}
+
+/// Incremental nettrace parser. Feed it bytes as they arrive with [`feed`](Self::feed) and take
+/// events with [`next_event`](Self::next_event); call [`end_of_input`](Self::end_of_input) when
+/// the source is exhausted to learn whether the stream was complete.
+#[derive(Debug)]
+pub struct NettraceParser {
+    buf: Vec<u8>,
+    /// Index in `buf` of the first unconsumed byte.
+    start: usize,
+    /// Absolute stream offset of `buf[start]`.
+    offset: u64,
+    state: State,
+    trace: Option<Arc<TraceInfo>>,
+    metadata: HashMap<u32, Arc<EventMetadata>>,
+    events: VecDeque<Event>,
+    keep_stacks: bool,
+    stacks: HashMap<u32, Vec<u8>>,
+    last_sequence_point: Option<SequencePoint>,
+    sequence_points: u64,
+    blocks: u64,
+}
+
+impl Default for NettraceParser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl NettraceParser {
+    pub fn new() -> Self {
+        NettraceParser {
+            buf: Vec::new(),
+            start: 0,
+            offset: 0,
+            state: State::StreamHeader,
+            trace: None,
+            metadata: HashMap::new(),
+            events: VecDeque::new(),
+            keep_stacks: false,
+            stacks: HashMap::new(),
+            last_sequence_point: None,
+            sequence_points: 0,
+            blocks: 0,
+        }
+    }
+
+    /// Keep the contents of StackBlocks so [`stack`](Self::stack) can answer (off by default:
+    /// stacks can take megabytes between two sequence points).
+    pub fn keep_stacks(mut self, keep: bool) -> Self {
+        self.keep_stacks = keep;
+        self
+    }
+
+    /// Appends bytes and parses as far as needed to have an event ready. Errors are sticky.
+    pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        if let State::Failed(e) = &self.state {
+            return Err(e.clone());
+        }
+        self.compact();
+        self.buf.extend_from_slice(bytes);
+        self.advance()
+    }
+
+    /// The next parsed event, or `Ok(None)` when more bytes are needed (or the stream ended).
+    pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
+        if let Some(e) = self.events.pop_front() {
+            return Ok(Some(e));
+        }
+        self.advance()?;
+        Ok(self.events.pop_front())
+    }
+
+    /// Tells the parser the input is exhausted: `Ok` if the end-of-stream marker was seen,
+    /// else the error naming where the stream was cut.
+    pub fn end_of_input(&mut self) -> Result<(), ParseError> {
+        self.advance()?;
+        let what = match &self.state {
+            State::End => return Ok(()),
+            State::Failed(e) => return Err(e.clone()),
+            State::StreamHeader => "the stream header",
+            State::ObjectHeader => "an object header",
+            State::TraceData { .. } => "the Trace object",
+            State::BlockSize(_) | State::BlockBody { .. } => "a block",
+        };
+        let end = self.offset + (self.buf.len() - self.start) as u64;
+        let e = ParseError::new(end, ErrorKind::Truncated(what));
+        self.state = State::Failed(e.clone());
+        Err(e)
+    }
+
+    /// True once the end-of-stream marker has been parsed.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::End
+    }
+
+    /// The Trace object, once parsed.
+    pub fn trace_info(&self) -> Option<&Arc<TraceInfo>> {
+        self.trace.as_ref()
+    }
+
+    /// Metadata by metadata id.
+    pub fn metadata(&self, metadata_id: u32) -> Option<&Arc<EventMetadata>> {
+        self.metadata.get(&metadata_id)
+    }
+
+    /// All metadata seen so far.
+    pub fn all_metadata(&self) -> impl Iterator<Item = &Arc<EventMetadata>> {
+        self.metadata.values()
+    }
+
+    /// Raw instruction pointers (pointer-size little-endian) of a stack, if
+    /// [`keep_stacks`](Self::keep_stacks) is on. Valid for events returned since the last
+    /// sequence point.
+    pub fn stack(&self, stack_id: u32) -> Option<&[u8]> {
+        self.stacks.get(&stack_id).map(Vec::as_slice)
+    }
+
+    /// The most recent SPBlock.
+    pub fn last_sequence_point(&self) -> Option<&SequencePoint> {
+        self.last_sequence_point.as_ref()
+    }
+
+    /// Number of SPBlocks and of all blocks parsed so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (self.sequence_points, self.blocks)
+    }
+
+    /// Absolute offset of the first byte not yet consumed.
+    pub fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn compact(&mut self) {
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        } else if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.start += n;
+        self.offset += n as u64;
+    }
+
+    fn fail(&mut self, e: ParseError) -> ParseError {
+        self.state = State::Failed(e.clone());
+        e
+    }
+
+    /// Parses until an event is queued or more bytes are needed.
+    fn advance(&mut self) -> Result<(), ParseError> {
+        while self.events.is_empty() {
+            match self.step() {
+                Ok(true) => {}
+                Ok(false) => return Ok(()),
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// One parsing step; `Ok(false)` when it needs more bytes (or the stream is over).
+    fn step(&mut self) -> Result<bool, ParseError> {
+        let avail = &self.buf[self.start..];
+        let at = self.offset;
+        match self.state.clone() {
+            State::Failed(e) => Err(e),
+            State::End => {
+                if avail.is_empty() {
+                    Ok(false)
+                } else {
+                    Err(ParseError::new(at, ErrorKind::DataAfterEnd))
+                }
+            }
+            State::StreamHeader => {
+                let n = avail.len().min(STREAM_HEADER_LEN);
+                if avail[..n.min(8)] != MAGIC[..n.min(8)] {
+                    return Err(ParseError::new(at, ErrorKind::BadMagic));
+                }
+                if n > 8 && avail[8..n] != SERIALIZATION_HEADER[..n - 8] {
+                    return Err(ParseError::new(at + 8, ErrorKind::BadSerializationHeader));
+                }
+                if n < STREAM_HEADER_LEN {
+                    return Ok(false);
+                }
+                self.consume(STREAM_HEADER_LEN);
+                self.state = State::ObjectHeader;
+                Ok(true)
+            }
+            State::ObjectHeader => {
+                if avail.first() == Some(&TAG_NULL_REFERENCE) {
+                    if self.trace.is_none() {
+                        return Err(ParseError::new(
+                            at,
+                            ErrorKind::Truncated("a stream without a Trace object"),
+                        ));
+                    }
+                    self.consume(1);
+                    self.state = State::End;
+                    return Ok(true);
+                }
+                let Some((len, kind, version, min_reader)) = parse_object_header(avail, at)? else {
+                    return Ok(false);
+                };
+                let next = match kind {
+                    ObjectKind::Trace => {
+                        if self.trace.is_some() {
+                            return Err(ParseError::new(
+                                at,
+                                ErrorKind::Malformed("a second Trace object"),
+                            ));
+                        }
+                        if !(3..=4).contains(&version) || min_reader > 4 {
+                            return Err(ParseError::new(
+                                at,
+                                ErrorKind::UnsupportedVersion {
+                                    object: "Trace".into(),
+                                    version,
+                                    min_reader,
+                                },
+                            ));
+                        }
+                        State::TraceData { version }
+                    }
+                    block => {
+                        if self.trace.is_none() {
+                            return Err(ParseError::new(
+                                at,
+                                ErrorKind::MissingTraceObject(format!("{block:?}")),
+                            ));
+                        }
+                        if min_reader > 2 {
+                            return Err(ParseError::new(
+                                at,
+                                ErrorKind::UnsupportedVersion {
+                                    object: format!("{block:?}"),
+                                    version,
+                                    min_reader,
+                                },
+                            ));
+                        }
+                        State::BlockSize(block)
+                    }
+                };
+                self.consume(len);
+                self.state = next;
+                Ok(true)
+            }
+            State::TraceData { version } => {
+                if avail.len() < TRACE_DATA_LEN + 1 {
+                    return Ok(false);
+                }
+                let info =
+                    TraceInfo::parse(&mut Cursor::new(&avail[..TRACE_DATA_LEN], at), version)?;
+                expect_tag(
+                    avail[TRACE_DATA_LEN],
+                    TAG_END_OBJECT,
+                    "EndObject",
+                    at + TRACE_DATA_LEN as u64,
+                )?;
+                self.trace = Some(Arc::new(info));
+                self.consume(TRACE_DATA_LEN + 1);
+                self.state = State::ObjectHeader;
+                Ok(true)
+            }
+            State::BlockSize(kind) => {
+                if avail.len() < 4 {
+                    return Ok(false);
+                }
+                let size = i32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]);
+                let size = usize::try_from(size)
+                    .ok()
+                    .filter(|s| *s <= MAX_BLOCK_SIZE)
+                    .ok_or(ParseError::new(
+                        at,
+                        ErrorKind::BadBlockSize(i64::from(size)),
+                    ))?;
+                // Block content starts at a 4-byte aligned stream offset.
+                let pad = ((4 - (at + 4) % 4) % 4) as usize;
+                self.consume(4);
+                self.state = State::BlockBody { kind, pad, size };
+                Ok(true)
+            }
+            State::BlockBody { kind, pad, size } => {
+                let total = pad + size + 1;
+                if avail.len() < total {
+                    return Ok(false);
+                }
+                let content_at = at + pad as u64;
+                expect_tag(
+                    avail[pad + size],
+                    TAG_END_OBJECT,
+                    "EndObject",
+                    content_at + size as u64,
+                )?;
+                // Temporarily take the buffer so the block can be parsed while `self` is updated.
+                let buf = std::mem::take(&mut self.buf);
+                let content = &buf[self.start + pad..self.start + pad + size];
+                let r = self.parse_block(kind, content, content_at);
+                self.buf = buf;
+                r?;
+                self.blocks += 1;
+                self.consume(total);
+                self.state = State::ObjectHeader;
+                Ok(true)
+            }
+        }
+    }
+
+    fn parse_block(&mut self, kind: ObjectKind, content: &[u8], at: u64) -> Result<(), ParseError> {
+        match kind {
+            ObjectKind::Trace => unreachable_trace(at),
+            ObjectKind::MetadataBlock => {
+                let metadata = &mut self.metadata;
+                for_each_blob(content, at, |_, payload, pat| {
+                    let md = EventMetadata::parse(&mut Cursor::new(payload, pat))?;
+                    metadata.insert(md.metadata_id, Arc::new(md));
+                    Ok(())
+                })
+            }
+            ObjectKind::EventBlock => {
+                let trace = self.trace.clone().expect("blocks follow the Trace object");
+                let metadata = &self.metadata;
+                let events = &mut self.events;
+                let mut cache: Option<(u32, Arc<EventMetadata>)> = None;
+                let r = for_each_blob(content, at, |h, payload, pat| {
+                    let md =
+                        match &cache {
+                            Some((id, md)) if *id == h.metadata_id => md.clone(),
+                            _ => {
+                                let md = metadata.get(&h.metadata_id).cloned().ok_or(
+                                    ParseError::new(
+                                        pat,
+                                        ErrorKind::UnknownMetadataId(h.metadata_id),
+                                    ),
+                                )?;
+                                cache = Some((h.metadata_id, md.clone()));
+                                md
+                            }
+                        };
+                    events.push_back(Event {
+                        metadata: md,
+                        trace: trace.clone(),
+                        timestamp: h.timestamp,
+                        thread_id: h.thread_id,
+                        capture_thread_id: h.capture_thread_id,
+                        processor: h.processor,
+                        sequence: h.sequence,
+                        stack_id: h.stack_id,
+                        activity_id: Guid(h.activity_id),
+                        related_activity_id: Guid(h.related_activity_id),
+                        is_sorted: h.is_sorted,
+                        payload: payload.to_vec(),
+                    });
+                    Ok(())
+                });
+                if r.is_err() {
+                    // A corrupt block yields no events at all, not half of them.
+                    self.events.clear();
+                }
+                r
+            }
+            ObjectKind::StackBlock => {
+                let keep = self.keep_stacks;
+                let stacks = &mut self.stacks;
+                for_each_stack(content, at, |id, ips| {
+                    if keep {
+                        stacks.insert(id, ips.to_vec());
+                    }
+                })
+            }
+            ObjectKind::SequencePointBlock => {
+                let sp = parse_sequence_point(content, at)?;
+                // Stack ids restart after a sequence point; metadata ids stay valid.
+                self.stacks.clear();
+                self.last_sequence_point = Some(sp);
+                self.sequence_points += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn unreachable_trace(at: u64) -> Result<(), ParseError> {
+    Err(ParseError::new(
+        at,
+        ErrorKind::Malformed("Trace object parsed as a block"),
+    ))
+}
+
+fn expect_tag(found: u8, expected: u8, name: &'static str, at: u64) -> Result<(), ParseError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(ParseError::new(
+            at,
+            ErrorKind::UnexpectedTag {
+                expected: name,
+                found,
+            },
+        ))
+    }
+}
+
+/// Parses `05 05 01 i32 version, i32 minReaderVersion, i32 nameLen, name, 06` from the start of
+/// `b`. Returns `None` if `b` is too short to decide, else the header length, kind and versions.
+fn parse_object_header(
+    b: &[u8],
+    at: u64,
+) -> Result<Option<(usize, ObjectKind, i32, i32)>, ParseError> {
+    let begin = |i: usize| -> Result<(), ParseError> {
+        let t = b[i];
+        if t == TAG_BEGIN_PRIVATE_OBJECT || t == TAG_BEGIN_OBJECT {
+            Ok(())
+        } else {
+            Err(ParseError::new(
+                at + i as u64,
+                ErrorKind::UnexpectedTag {
+                    expected: "BeginObject",
+                    found: t,
+                },
+            ))
+        }
+    };
+    let i32_at = |i: usize| i32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
+    for i in 0..2 {
+        if b.len() <= i {
+            return Ok(None);
+        }
+        begin(i)?;
+    }
+    if b.len() <= 2 {
+        return Ok(None);
+    }
+    expect_tag(b[2], TAG_NULL_REFERENCE, "NullReference", at + 2)?;
+    if b.len() < 15 {
+        return Ok(None);
+    }
+    let version = i32_at(3);
+    let min_reader = i32_at(7);
+    let name_len = i32_at(11);
+    if !(0..=MAX_TYPE_NAME).contains(&name_len) {
+        return Err(ParseError::new(
+            at + 11,
+            ErrorKind::BadTypeNameLength(name_len),
+        ));
+    }
+    let name_end = 15 + name_len as usize;
+    if b.len() <= name_end {
+        return Ok(None);
+    }
+    let name = &b[15..name_end];
+    expect_tag(
+        b[name_end],
+        TAG_END_OBJECT,
+        "EndObject",
+        at + name_end as u64,
+    )?;
+    let kind = match name {
+        b"Trace" => ObjectKind::Trace,
+        b"EventBlock" => ObjectKind::EventBlock,
+        b"MetadataBlock" => ObjectKind::MetadataBlock,
+        b"StackBlock" => ObjectKind::StackBlock,
+        b"SPBlock" => ObjectKind::SequencePointBlock,
+        other => {
+            return Err(ParseError::new(
+                at + 15,
+                ErrorKind::UnknownObject(String::from_utf8_lossy(other).into_owned()),
+            ))
+        }
+    };
+    Ok(Some((name_end + 1, kind, version, min_reader)))
+}

@@ -1,0 +1,95 @@
+//! Pull wrapper: events from any `std::io::Read` (a socket or a file).
+
+use std::io::{ErrorKind as IoErrorKind, Read};
+
+use crate::error::{ErrorKind, ParseError};
+use crate::event::Event;
+use crate::parser::NettraceParser;
+
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Iterates the events of a nettrace stream read from `R`. Reads only when the parser needs
+/// more bytes, so memory stays bounded by one block plus one read. Stops after the
+/// end-of-stream marker without reading further; yields one error (then ends) on truncated or
+/// corrupt input or a failed read.
+pub struct EventReader<R: Read> {
+    source: R,
+    parser: NettraceParser,
+    chunk: Vec<u8>,
+    done: bool,
+}
+
+impl<R: Read> EventReader<R> {
+    pub fn new(source: R) -> Self {
+        Self::with_parser(source, NettraceParser::new())
+    }
+
+    /// Uses a parser configured by the caller (e.g. with stacks kept).
+    pub fn with_parser(source: R, parser: NettraceParser) -> Self {
+        EventReader {
+            source,
+            parser,
+            chunk: vec![0; READ_CHUNK],
+            done: false,
+        }
+    }
+
+    /// The parser, e.g. for [`NettraceParser::trace_info`] or stacks.
+    pub fn parser(&self) -> &NettraceParser {
+        &self.parser
+    }
+
+    pub fn into_inner(self) -> R {
+        self.source
+    }
+
+    fn pull(&mut self) -> Result<Option<Event>, ParseError> {
+        loop {
+            if let Some(e) = self.parser.next_event()? {
+                return Ok(Some(e));
+            }
+            if self.parser.is_finished() {
+                return Ok(None);
+            }
+            let n = match self.source.read(&mut self.chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(ParseError::new(
+                        self.parser.offset(),
+                        ErrorKind::Io {
+                            kind: e.kind(),
+                            message: e.to_string(),
+                        },
+                    ))
+                }
+            };
+            if n == 0 {
+                self.parser.end_of_input()?;
+                return Ok(None);
+            }
+            self.parser.feed(&self.chunk[..n])?;
+        }
+    }
+}
+
+impl<R: Read> Iterator for EventReader<R> {
+    type Item = Result<Event, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.pull() {
+            Ok(Some(e)) => Some(Ok(e)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
