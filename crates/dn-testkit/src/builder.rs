@@ -8,6 +8,7 @@ use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// A published fixture, ready to launch.
@@ -136,7 +137,25 @@ fn shared_runtime_dir(major: u32) -> Result<PathBuf> {
     }
 }
 
+/// Builds that already failed in this process: not retried, so a broken build costs its time
+/// once per test binary rather than once per test.
+static FAILED: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
 fn publish_cached(job: &PublishJob) -> Result<PathBuf> {
+    if let Some((_, why)) = FAILED.lock().unwrap().iter().find(|(k, _)| *k == job.key) {
+        bail!("{why} (failed earlier in this test run)");
+    }
+    let result = publish_or_reuse(job);
+    if let Err(e) = &result {
+        FAILED
+            .lock()
+            .unwrap()
+            .push((job.key.clone(), format!("{e:#}")));
+    }
+    result
+}
+
+fn publish_or_reuse(job: &PublishJob) -> Result<PathBuf> {
     let root = cache::cache_root();
     let _lock: EntryLock = cache::lock_entry(&root, &job.key)?;
     let dir = root.join(&job.key);

@@ -423,12 +423,20 @@ fn forward_lines(from: impl Read + Send + 'static, log: Captured) -> Receiver<St
                 s.push_str(&line);
                 s.push('\n');
             }
-            if tx.send(line).is_err() {
+            // Other writers share the target's stdout (createdump reports progress there when
+            // a dump is requested); only the fixture's own reply lines answer commands.
+            if is_reply(&line) && tx.send(line).is_err() {
                 return;
             }
         }
     });
     rx
+}
+
+/// Whether a stdout line is one of ConsoleTarget's replies (see fixtures/README.md).
+fn is_reply(line: &str) -> bool {
+    let word = line.split(' ').next().unwrap_or_default();
+    matches!(word, "READY" | "pong" | "ok" | "bye" | "pattern" | "error")
 }
 
 /// A loopback port that was free a moment ago.
@@ -479,6 +487,13 @@ fn accessible_to_others(built: &Built, uid: u32) -> Built {
         "dn-testkit-{}",
         built.dir.file_name().unwrap_or_default().to_string_lossy()
     ));
+    let key = copy
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let _lock = crate::cache::lock_entry(Path::new("/tmp"), &key)
+        .unwrap_or_else(|e| panic!("cannot lock the shared copy {}: {e:#}", copy.display()));
     let stamp = fs::read_to_string(built.dir.join("stamp")).unwrap_or_default();
     if fs::read_to_string(copy.join("stamp")).ok() != Some(stamp.clone()) {
         let _ = fs::remove_dir_all(&copy);
@@ -519,4 +534,27 @@ fn path_open_to_others(path: &Path) -> bool {
             .map(|m| m.permissions().mode() & 0o001 != 0)
             .unwrap_or(false)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_fixture_replies_count_as_replies() {
+        assert!(is_reply("pong"));
+        assert!(is_reply("ok 12"));
+        assert!(is_reply("pattern 0x7f00 1048576"));
+        assert!(is_reply("error unknown command: x"));
+        assert!(!is_reply("[createdump] Gathering state for process 12"));
+        assert!(!is_reply("Writing minidump with heap to file /tmp/x"));
+        assert!(!is_reply("okay"));
+    }
+
+    #[test]
+    fn start_time_is_read_from_proc_stat() {
+        let me = std::process::id() as i32;
+        assert!(start_time_ticks(me).is_some_and(|t| t > 0));
+        assert_eq!(start_time_ticks(-5), None);
+    }
 }

@@ -1,4 +1,4 @@
-//! The web fixture runs on .NET 8, 9 and 10 and serves its diagnostic scenarios.
+//! The web fixture runs on .NET 8, 9, 10 and 11 and serves its diagnostic scenarios.
 
 use dn_testkit::{build, Fixture, Runtime, Target};
 
@@ -28,6 +28,11 @@ fn sample_service_on_net9() {
 #[test]
 fn sample_service_on_net10() {
     serves_scenarios(Runtime::Net10);
+}
+
+#[test]
+fn sample_service_on_net11() {
+    serves_scenarios(Runtime::Net11);
 }
 
 #[test]
