@@ -1,0 +1,124 @@
+//! Finding the `libmscordaccore.so` that matches the runtime in a dump.
+
+use std::path::{Path, PathBuf};
+
+use crate::dump::{build_id_in_memory, build_id_of_file, hex, CoreDump};
+use crate::memory::MemorySource;
+
+pub const RUNTIME_MODULE: &str = "libcoreclr.so";
+pub const DAC_FILE: &str = "libmscordaccore.so";
+
+/// The runtime found in a dump.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RuntimeModule {
+    /// Path of libcoreclr.so as the dump names it.
+    pub path: String,
+    pub base: u64,
+    /// GNU build id read from the dump's memory (hex), if the ELF header is in the dump.
+    pub build_id: Option<String>,
+    /// Version taken from the directory name (`.../Microsoft.NETCore.App/<version>/`), if any.
+    pub version: Option<String>,
+}
+
+/// Memory of the core only, never the files on disk: build ids must come from the dump itself.
+struct CoreOnly<'a>(&'a CoreDump);
+
+impl MemorySource for CoreOnly<'_> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> crate::memory::Result<usize> {
+        match self.0.slice(addr, 1) {
+            Some(_) => self.0.read_core_only(addr, buf),
+            None => Err(crate::memory::MemoryError::NotAvailable { addr }),
+        }
+    }
+}
+
+/// Finds libcoreclr.so in the dump's mapped files.
+pub fn runtime_module(core: &CoreDump) -> anyhow::Result<RuntimeModule> {
+    let m = core
+        .modules()
+        .into_iter()
+        .find(|m| m.path.rsplit('/').next() == Some(RUNTIME_MODULE))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "no .NET runtime in this dump: {} is not among its mapped files (not a .NET \
+                 process, or a single-file app, which is not supported yet)",
+                RUNTIME_MODULE
+            )
+        })?;
+    let build_id = build_id_in_memory(&CoreOnly(core), m.base).map(|b| hex(&b));
+    let version = Path::new(&m.path)
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|v| v.to_string_lossy().into_owned())
+        .filter(|v| v.chars().next().is_some_and(|c| c.is_ascii_digit()));
+    Ok(RuntimeModule {
+        path: m.path,
+        base: m.base,
+        build_id,
+        version,
+    })
+}
+
+/// Directories holding installed shared runtimes.
+fn installed_runtime_dirs() -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = Vec::new();
+    if let Some(r) = std::env::var_os("DOTNET_ROOT") {
+        roots.push(PathBuf::from(r));
+    }
+    roots.extend(
+        [
+            "/usr/share/dotnet",
+            "/usr/lib/dotnet",
+            "/usr/local/share/dotnet",
+            "/opt/dotnet",
+        ]
+        .iter()
+        .map(PathBuf::from),
+    );
+    if let Some(home) = dirs::home_dir() {
+        roots.push(home.join(".dotnet"));
+    }
+    let mut out = Vec::new();
+    for r in roots {
+        if let Ok(rd) = std::fs::read_dir(r.join("shared/Microsoft.NETCore.App")) {
+            let mut v: Vec<PathBuf> = rd.filter_map(|e| e.ok()).map(|e| e.path()).collect();
+            v.sort();
+            out.extend(v);
+        }
+    }
+    out
+}
+
+/// Picks the DAC: `explicit` if given; else the one beside the dump's libcoreclr.so when that
+/// file is the same build; else an installed runtime of the same build.
+pub fn find_dac(rt: &RuntimeModule, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(p) = explicit {
+        anyhow::ensure!(p.is_file(), "DAC {} does not exist", p.display());
+        return Ok(p.to_path_buf());
+    }
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(dir) = Path::new(&rt.path).parent() {
+        candidates.push(dir.to_path_buf());
+    }
+    candidates.extend(installed_runtime_dirs());
+    for dir in &candidates {
+        let dac = dir.join(DAC_FILE);
+        let coreclr = dir.join(RUNTIME_MODULE);
+        if !dac.is_file() || !coreclr.is_file() {
+            continue;
+        }
+        match (&rt.build_id, build_id_of_file(&coreclr)) {
+            (Some(want), Some(have)) if *want == hex(&have) => return Ok(dac),
+            // Without a build id in the dump only the exact path the dump names is trusted.
+            (None, _) if coreclr == Path::new(&rt.path) => return Ok(dac),
+            _ => {}
+        }
+    }
+    anyhow::bail!(
+        "no matching {DAC_FILE} found for the runtime in this dump (.NET {}, {} build id {}); \
+         install that runtime or pass --dac PATH",
+        rt.version.as_deref().unwrap_or("of unknown version"),
+        RUNTIME_MODULE,
+        rt.build_id.as_deref().unwrap_or("unknown")
+    )
+}

@@ -1,0 +1,15 @@
+//! Managed heap analysis of .NET core dumps on Linux x64.
+//!
+//! * [`dump`] reads ELF core files (memory, mapped files, threads).
+//! * [`memory`] is the small memory-reading trait everything else uses.
+//! * [`dac`] hosts the runtime's own data access component (`libmscordaccore.so`); it is the only
+//!   module with FFI.
+//! * [`heap`] walks the GC heap by reading memory directly (one DAC call per MethodTable).
+//! * [`commands`] implements SOS-style commands returning typed, serializable results.
+//! * [`cli`] is the interactive `analyze` front end.
+
+pub mod dac;
+pub mod dump;
+pub mod heap;
+pub mod memory;
+pub mod names;

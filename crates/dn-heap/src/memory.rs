@@ -1,0 +1,119 @@
+//! A minimal view of a target's address space.
+
+use thiserror::Error;
+
+/// A failed memory access in the target.
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum MemoryError {
+    /// No byte at `addr` is available (not in the dump, or not mapped).
+    #[error("memory at 0x{addr:x} is not available in the target")]
+    NotAvailable { addr: u64 },
+    /// Only part of a typed value could be read.
+    #[error("short read at 0x{addr:x}: wanted {wanted} bytes, got {got}")]
+    Short {
+        addr: u64,
+        wanted: usize,
+        got: usize,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, MemoryError>;
+
+/// Something whose virtual memory can be read: a core file or a live process.
+pub trait MemorySource: Send + Sync {
+    /// Reads up to `buf.len()` bytes at `addr`. Returns how many contiguous bytes were read
+    /// (may be fewer than asked, never 0 on success); fails when nothing at `addr` is available.
+    /// Memory that is not in the target is never reported as zeros.
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize>;
+
+    /// Zero-copy access to `len` bytes at `addr` when the source holds them contiguously
+    /// (a memory-mapped core file does). Callers fall back to [`MemorySource::read`] on `None`.
+    fn slice(&self, _addr: u64, _len: usize) -> Option<&[u8]> {
+        None
+    }
+
+    /// Reads exactly `buf.len()` bytes or fails.
+    fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = match self.read(addr + done as u64, &mut buf[done..]) {
+                Ok(n) => n,
+                Err(_) if done > 0 => {
+                    return Err(MemoryError::Short {
+                        addr,
+                        wanted: buf.len(),
+                        got: done,
+                    })
+                }
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                return Err(MemoryError::Short {
+                    addr,
+                    wanted: buf.len(),
+                    got: done,
+                });
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    fn read_u8(&self, addr: u64) -> Result<u8> {
+        let mut b = [0u8; 1];
+        self.read_exact(addr, &mut b)?;
+        Ok(b[0])
+    }
+
+    fn read_u16(&self, addr: u64) -> Result<u16> {
+        let mut b = [0u8; 2];
+        self.read_exact(addr, &mut b)?;
+        Ok(u16::from_le_bytes(b))
+    }
+
+    fn read_u32(&self, addr: u64) -> Result<u32> {
+        let mut b = [0u8; 4];
+        self.read_exact(addr, &mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn read_u64(&self, addr: u64) -> Result<u64> {
+        let mut b = [0u8; 8];
+        self.read_exact(addr, &mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn read_i64(&self, addr: u64) -> Result<i64> {
+        Ok(self.read_u64(addr)? as i64)
+    }
+
+    /// Reads a target pointer (x64 only: 8 bytes).
+    fn read_pointer(&self, addr: u64) -> Result<u64> {
+        self.read_u64(addr)
+    }
+
+    /// Reads `len` bytes into a new vector, exactly.
+    fn read_vec(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        self.read_exact(addr, &mut v)?;
+        Ok(v)
+    }
+}
+
+impl<T: MemorySource + ?Sized> MemorySource for std::sync::Arc<T> {
+    fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+        (**self).read(addr, buf)
+    }
+    fn slice(&self, addr: u64, len: usize) -> Option<&[u8]> {
+        (**self).slice(addr, len)
+    }
+}
+
+/// Little-endian field access into a byte buffer returned by the DAC or read from memory.
+pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
+    u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
+}
+
+pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
+    u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
