@@ -252,6 +252,15 @@ impl Target {
         }
     }
 
+    /// Everything the target printed on stdout so far (for the Console fixture: its replies
+    /// and any other lines, such as createdump's progress messages).
+    pub fn stdout_text(&self) -> String {
+        self.stdout_log
+            .lock()
+            .map(|s| s.clone())
+            .unwrap_or_default()
+    }
+
     /// Everything the target printed on stderr so far.
     pub fn stderr_text(&self) -> String {
         self.stderr_log
