@@ -1,0 +1,187 @@
+//! Stopping and resuming every thread of the target with PTRACE_SEIZE +
+//! PTRACE_INTERRUPT. SEIZE sends no SIGSTOP, so if this tool dies at any
+//! moment the kernel detaches and the target simply keeps running.
+
+use std::time::{Duration, Instant};
+
+use nix::errno::Errno;
+use nix::sys::ptrace;
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::Pid;
+
+use crate::error::{permission_hint, CollectError};
+use crate::procinfo;
+
+const PTRACE_EVENT_STOP: i32 = 128;
+
+/// Every thread of the target, stopped. Dropping it detaches them all, so the
+/// target is resumed on every path (errors, `?`, panics).
+pub struct StoppedProcess {
+    pid: i32,
+    tids: Vec<i32>,
+    started: Instant,
+    stopped_for: Option<Duration>,
+    /// How many scans of /proc/PID/task the attach needed.
+    pub passes: u32,
+}
+
+impl StoppedProcess {
+    /// Seizes and interrupts every thread, rescanning /proc/PID/task until a
+    /// pass finds no thread it has not seen. The main thread comes first.
+    pub fn stop(pid: i32) -> Result<Self, CollectError> {
+        let mut me = StoppedProcess {
+            pid,
+            tids: Vec::new(),
+            started: Instant::now(),
+            stopped_for: None,
+            passes: 0,
+        };
+        // Threads seized but gone before reporting their stop; never retried.
+        let mut seen: Vec<i32> = Vec::new();
+        loop {
+            me.passes += 1;
+            let listed = match procinfo::task_ids(pid) {
+                Ok(t) => t,
+                Err(_) if me.tids.is_empty() => return Err(CollectError::NoSuchProcess(pid)),
+                Err(_) => return Err(CollectError::TargetExited(pid)),
+            };
+            let new: Vec<i32> = listed.into_iter().filter(|t| !seen.contains(t)).collect();
+            if new.is_empty() {
+                break;
+            }
+            let mut seized = Vec::new();
+            for tid in new {
+                seen.push(tid);
+                if me.seize(tid)? {
+                    seized.push(tid);
+                }
+            }
+            for tid in seized {
+                if wait_for_stop(tid)? {
+                    me.tids.push(tid);
+                }
+            }
+        }
+        if me.tids.is_empty() {
+            return Err(CollectError::TargetExited(pid));
+        }
+        // The main thread first: readers treat the first NT_PRSTATUS as the main thread.
+        me.tids.sort_by_key(|&t| (t != pid, t));
+        Ok(me)
+    }
+
+    /// Seizes one thread and asks it to stop. Ok(false): the thread has exited.
+    fn seize(&mut self, tid: i32) -> Result<bool, CollectError> {
+        let p = Pid::from_raw(tid);
+        match ptrace::seize(p, ptrace::Options::empty()) {
+            Ok(()) => {}
+            Err(Errno::ESRCH) => return Ok(false),
+            Err(Errno::EPERM) if !task_exists(self.pid, tid) => return Ok(false),
+            Err(Errno::EPERM) | Err(Errno::EACCES) => {
+                return Err(CollectError::PermissionDenied {
+                    pid: self.pid,
+                    hint: denial_hint(self.pid),
+                })
+            }
+            Err(source) => {
+                return Err(CollectError::Ptrace {
+                    op: "SEIZE",
+                    tid,
+                    source,
+                })
+            }
+        }
+        match ptrace::interrupt(p) {
+            Ok(()) => Ok(true),
+            Err(Errno::ESRCH) => {
+                // Exiting thread: still traced by us until reaped; let detach clean up.
+                let _ = ptrace::detach(p, None);
+                Ok(false)
+            }
+            Err(source) => {
+                let _ = ptrace::detach(p, None);
+                Err(CollectError::Ptrace {
+                    op: "INTERRUPT",
+                    tid,
+                    source,
+                })
+            }
+        }
+    }
+
+    pub fn tids(&self) -> &[i32] {
+        &self.tids
+    }
+
+    /// Drops a thread that vanished while stopped (only SIGKILL can do that).
+    pub fn forget(&mut self, tid: i32) {
+        self.tids.retain(|&t| t != tid);
+    }
+
+    /// Detaches every thread; returns how long the target was stopped.
+    pub fn resume(&mut self) -> Duration {
+        if let Some(d) = self.stopped_for {
+            return d;
+        }
+        for &tid in &self.tids {
+            // ESRCH: the thread is gone; nothing to resume.
+            let _ = ptrace::detach(Pid::from_raw(tid), None);
+        }
+        let d = self.started.elapsed();
+        self.stopped_for = Some(d);
+        d
+    }
+}
+
+impl Drop for StoppedProcess {
+    fn drop(&mut self) {
+        self.resume();
+    }
+}
+
+fn task_exists(pid: i32, tid: i32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}/task/{tid}")).exists()
+}
+
+fn denial_hint(pid: i32) -> String {
+    let status = procinfo::read_status(pid).unwrap_or_default();
+    let tracer = procinfo::status_first_u32(&status, "TracerPid").unwrap_or(0);
+    if tracer != 0 {
+        return format!("it is already being traced by process {tracer} (a debugger?)");
+    }
+    permission_hint(procinfo::status_first_u32(&status, "Uid"))
+}
+
+/// Waits until a seized thread reports its interrupt stop. Signals that
+/// arrive first are re-injected so the target does not lose them.
+/// Ok(false): the thread exited meanwhile.
+fn wait_for_stop(tid: i32) -> Result<bool, CollectError> {
+    let p = Pid::from_raw(tid);
+    loop {
+        match waitpid(p, Some(WaitPidFlag::__WALL)) {
+            Ok(WaitStatus::PtraceEvent(_, _, ev)) if ev == PTRACE_EVENT_STOP => return Ok(true),
+            Ok(WaitStatus::Stopped(_, sig)) => {
+                // Signal-delivery stop: pass the signal on; the interrupt is still pending.
+                if let Err(Errno::ESRCH) = ptrace::cont(p, sig) {
+                    return Ok(false);
+                }
+            }
+            Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => return Ok(false),
+            Ok(WaitStatus::PtraceEvent(..)) | Ok(WaitStatus::PtraceSyscall(_)) => {
+                if let Err(Errno::ESRCH) = ptrace::cont(p, None) {
+                    return Ok(false);
+                }
+            }
+            Ok(_) => {}
+            Err(Errno::EINTR) => {}
+            Err(Errno::ECHILD) | Err(Errno::ESRCH) => return Ok(false),
+            Err(source) => {
+                return Err(CollectError::Ptrace {
+                    op: "wait",
+                    tid,
+                    source,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,103 @@
+//! `dn-dump collect` front end: arguments, progress bar, summary.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::{collect, CollectOptions, CollectSummary, DumpType};
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct CollectArgs {
+    /// Process id of the target.
+    #[arg(short = 'p', long)]
+    pub pid: i32,
+
+    /// Output file [default: ./core_YYYYMMDD_HHMMSS, local time]; never overwritten.
+    #[arg(short = 'o', long)]
+    pub output: Option<PathBuf>,
+
+    /// What the dump holds (see docs/dump-types.md).
+    #[arg(long = "type", value_enum, default_value_t = DumpType::Full)]
+    pub dump_type: DumpType,
+
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn default_output_name() -> PathBuf {
+    PathBuf::from(format!(
+        "core_{}",
+        chrono::Local::now().format("%Y%m%d_%H%M%S")
+    ))
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    let style = ProgressStyle::with_template(
+        "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} ({binary_bytes_per_sec})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar
+}
+
+fn mib(b: u64) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+pub fn human_summary(s: &CollectSummary) -> String {
+    format!(
+        "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms",
+        s.path.display(),
+        mib(s.bytes_written),
+        mib(s.bytes_on_disk),
+        s.threads,
+        s.regions,
+        s.seconds,
+        s.target_stopped_ms
+    )
+}
+
+/// Runs one collection as the command line asked.
+pub fn run(args: CollectArgs) -> anyhow::Result<()> {
+    let output = args.output.clone().unwrap_or_else(default_output_name);
+    let output = std::path::absolute(&output).unwrap_or(output);
+    let mut opts = CollectOptions::new(args.pid, &output);
+    opts.dump_type = args.dump_type;
+
+    let interactive = std::io::stderr().is_terminal();
+    if !args.json {
+        eprintln!(
+            "Writing {} of process {} to {}",
+            args.dump_type.describe(),
+            args.pid,
+            output.display()
+        );
+    }
+    let bar = interactive.then(progress_bar);
+    if let Some(bar) = bar.clone() {
+        opts.progress = Some(Box::new(move |done, total| {
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+        }));
+    }
+    let result = collect(opts);
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    let summary = result.with_context(|| format!("dump of process {} failed", args.pid))?;
+    if !summary.runtime_found {
+        eprintln!("note: no .NET runtime (libcoreclr.so) is mapped in process {}; the dump holds native state only", args.pid);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!("{}", human_summary(&summary));
+    }
+    Ok(())
+}

@@ -1,0 +1,94 @@
+//! Errors of a dump collection. Every variant is a one-line message meant for
+//! the user; the target process is resumed before any of them is returned.
+
+use std::io;
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CollectError {
+    #[error("no process with pid {0}")]
+    NoSuchProcess(i32),
+
+    #[error("process {0} is a zombie: it has exited and has no memory left to dump")]
+    Zombie(i32),
+
+    #[error("process {0} is a kernel thread: it has no user-space memory to dump")]
+    KernelThread(i32),
+
+    #[error("no permission to trace process {pid}: {hint}")]
+    PermissionDenied { pid: i32, hint: String },
+
+    #[error("process {0} exited during the dump; partial file removed")]
+    TargetExited(i32),
+
+    #[error("output file {} already exists (dumps never overwrite a file)", .0.display())]
+    OutputExists(PathBuf),
+
+    #[error("cannot create output file {}: {source}", path.display())]
+    CreateOutput { path: PathBuf, source: io::Error },
+
+    #[error("disk full while writing {}; partial file removed, target resumed", .0.display())]
+    DiskFull(PathBuf),
+
+    #[error("write to {} failed: {source}; partial file removed, target resumed", path.display())]
+    Write { path: PathBuf, source: io::Error },
+
+    #[error("interrupted by a signal; partial file removed, target resumed")]
+    Interrupted,
+
+    #[error("ptrace {op} of thread {tid} failed: {source}")]
+    Ptrace {
+        op: &'static str,
+        tid: i32,
+        source: nix::Error,
+    },
+
+    #[error("cannot read {what}: {source}")]
+    Proc { what: String, source: io::Error },
+}
+
+impl CollectError {
+    pub(crate) fn proc(what: impl Into<String>, source: io::Error) -> Self {
+        CollectError::Proc {
+            what: what.into(),
+            source,
+        }
+    }
+
+    /// Maps an error of writing the output file, telling ENOSPC apart.
+    pub(crate) fn write(path: &std::path::Path, source: io::Error) -> Self {
+        if source.raw_os_error() == Some(libc::ENOSPC) {
+            CollectError::DiskFull(path.to_path_buf())
+        } else {
+            CollectError::Write {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+}
+
+/// The rights a tracer needs, with the host's current Yama setting, for the
+/// "no permission" message.
+pub(crate) fn permission_hint(target_uid: Option<u32>) -> String {
+    let me = nix::unistd::geteuid().as_raw();
+    let owner = match target_uid {
+        Some(uid) => format!("the target runs as uid {uid}, you are uid {me}"),
+        None => format!("you are uid {me}"),
+    };
+    let yama = match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope") {
+        Ok(s) => {
+            let v = s.trim().to_string();
+            let meaning = match v.as_str() {
+                "0" => "same user suffices",
+                "1" => "same user only for descendants; otherwise root/CAP_SYS_PTRACE",
+                "2" => "root/CAP_SYS_PTRACE only",
+                "3" => "ptrace disabled until reboot",
+                _ => "unknown value",
+            };
+            format!("kernel.yama.ptrace_scope={v} ({meaning})")
+        }
+        Err(_) => "Yama not active (/proc/sys/kernel/yama/ptrace_scope absent)".to_string(),
+    };
+    format!("run as the same user as the target or as root (CAP_SYS_PTRACE); {owner}; {yama}")
+}

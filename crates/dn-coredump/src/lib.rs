@@ -1,0 +1,26 @@
+//! Writes an ELF core dump of a live Linux x86-64 process using ptrace, with
+//! no help from the process itself: `collect(CollectOptions)`.
+//!
+//! The target's threads are stopped with PTRACE_SEIZE + PTRACE_INTERRUPT
+//! (no SIGSTOP, so a killed dumper leaves it running), memory is selected by
+//! dump type, read only where /proc/PID/pagemap says pages exist, and
+//! written sparsely. The `cli` module is the `dn-dump collect` front end.
+
+mod attach;
+pub mod cli;
+mod collect;
+mod copy;
+mod elf;
+mod error;
+mod maps;
+mod memory;
+mod notes;
+mod output;
+mod procinfo;
+mod regs;
+mod select;
+mod signals;
+
+pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
+pub use error::CollectError;
+pub use select::DumpType;

@@ -1,0 +1,22 @@
+//! Stand-alone `dn-coredump -p PID [-o FILE] [--type T] [--json]`: the same
+//! code path as `dn-dump collect`.
+
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "dn-coredump",
+    about = "Write an ELF core dump of a live process (ptrace)"
+)]
+struct Cli {
+    #[command(flatten)]
+    args: dn_coredump::cli::CollectArgs,
+}
+
+fn main() {
+    let cli = Cli::parse();
+    if let Err(e) = dn_coredump::cli::run(cli.args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

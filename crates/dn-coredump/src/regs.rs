@@ -1,0 +1,83 @@
+//! Register sets of a stopped thread via PTRACE_GETREGSET, kept as the raw
+//! bytes the kernel returns (that is exactly what the core notes hold).
+
+use nix::errno::Errno;
+
+pub const NT_PRSTATUS: u32 = 1;
+pub const NT_PRFPREG: u32 = 2;
+pub const NT_X86_XSTATE: u32 = 0x202;
+
+/// `user_regs_struct` on x86-64: 27 registers.
+pub const GP_REGS: usize = 27;
+pub const FPREGS_LEN: usize = 512;
+/// Large enough for any XSAVE layout (AVX-512 + AMX is ~11 KiB).
+const XSTATE_MAX: usize = 32 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct ThreadRegs {
+    pub tid: i32,
+    pub gp: [u64; GP_REGS],
+    pub fp: Option<Vec<u8>>,
+    pub xstate: Option<Vec<u8>>,
+}
+
+impl ThreadRegs {
+    pub fn sp(&self) -> u64 {
+        self.gp[19]
+    }
+}
+
+fn getregset(tid: i32, note_type: u32, buf: &mut [u8]) -> Result<usize, Errno> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: the iovec points into `buf`, which outlives the call; the kernel
+    // writes at most iov_len bytes there and updates iov_len to what it wrote.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETREGSET,
+            tid,
+            note_type as usize as *mut libc::c_void,
+            &mut iov as *mut libc::iovec as *mut libc::c_void,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(iov.iov_len)
+    }
+}
+
+/// Reads all register sets of a stopped thread. FP and XSTATE are optional
+/// (a CPU or kernel without them still gives a usable core).
+pub fn read_thread_regs(tid: i32) -> Result<ThreadRegs, Errno> {
+    let mut raw = [0u8; GP_REGS * 8];
+    let n = getregset(tid, NT_PRSTATUS, &mut raw)?;
+    if n != raw.len() {
+        return Err(Errno::EIO);
+    }
+    let mut gp = [0u64; GP_REGS];
+    for (i, r) in gp.iter_mut().enumerate() {
+        *r = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+    }
+    let mut fp = vec![0u8; FPREGS_LEN];
+    let fp = match getregset(tid, NT_PRFPREG, &mut fp) {
+        Ok(n) if n == FPREGS_LEN => Some(fp),
+        _ => None,
+    };
+    let mut xs = vec![0u8; XSTATE_MAX];
+    let xstate = match getregset(tid, NT_X86_XSTATE, &mut xs) {
+        Ok(n) if n > 0 => {
+            xs.truncate(n);
+            Some(xs)
+        }
+        _ => None,
+    };
+    Ok(ThreadRegs {
+        tid,
+        gp,
+        fp,
+        xstate,
+    })
+}

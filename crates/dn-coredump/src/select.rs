@@ -1,0 +1,346 @@
+//! Which memory each dump type holds. The rules are documented for users in
+//! docs/dump-types.md; keep both in step.
+
+use goblin::elf::header::header64::Header;
+use goblin::elf::program_header::program_header64::ProgramHeader;
+use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
+use scroll::Pread;
+use serde::Serialize;
+
+use crate::maps::{Mapping, PAGE};
+
+/// What a dump holds; see docs/dump-types.md.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum DumpType {
+    /// Every readable mapping, file-backed ones included.
+    #[default]
+    Full,
+    /// Private and writable memory plus what heap analysis needs from modules.
+    Heap,
+    /// Stacks, module headers, the data segments of modules and the runtime.
+    Mini,
+    /// Like mini, but only the top 64 KiB of each stack and only the runtime's data.
+    Triage,
+}
+
+impl DumpType {
+    pub fn describe(self) -> &'static str {
+        match self {
+            DumpType::Full => "full dump",
+            DumpType::Heap => "dump with heap",
+            DumpType::Mini => "mini dump",
+            DumpType::Triage => "triage dump",
+        }
+    }
+}
+
+/// A page-aligned range of one mapping that goes into the core as one PT_LOAD.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Region {
+    pub start: u64,
+    pub end: u64,
+    /// Index into the mapping list.
+    pub map: usize,
+}
+
+/// Bytes below the stack pointer leaf functions may use (x86-64 red zone).
+const RED_ZONE: u64 = 128;
+/// Stack bytes a triage dump keeps per thread, from the stack pointer up.
+const TRIAGE_STACK: u64 = 64 * 1024;
+
+const RUNTIME_LIB: &str = "libcoreclr.so";
+
+pub fn is_runtime(m: &Mapping) -> bool {
+    m.file_name() == RUNTIME_LIB
+}
+
+fn is_assembly(m: &Mapping) -> bool {
+    m.file_name().to_ascii_lowercase().ends_with(".dll")
+}
+
+/// Memory that may be read at all: readable, not device memory, not marked
+/// MADV_DONTDUMP by the process.
+fn dumpable(m: &Mapping) -> bool {
+    m.read && !m.is_unreadable_special() && !m.dont_dump
+}
+
+/// Reads target memory for a mapping (pagemap-aware, never faults pages in).
+pub type ReadFn<'a> = dyn FnMut(usize, u64, &mut [u8]) -> usize + 'a;
+
+/// Chooses the regions of a dump. `stack_pointers` are the threads' SPs;
+/// `read` gives access to module headers (to find build-id notes).
+pub fn select_regions(
+    maps: &[Mapping],
+    kind: DumpType,
+    stack_pointers: &[u64],
+    read: &mut ReadFn,
+) -> Vec<Region> {
+    let mut want = Wanted::new(maps);
+    if kind == DumpType::Full {
+        for (i, m) in maps.iter().enumerate() {
+            want.whole(i);
+            let _ = m;
+        }
+        return want.finish();
+    }
+    for (i, m) in maps.iter().enumerate() {
+        let runtime = is_runtime(m);
+        let runtime_bss = !m.is_file_backed()
+            && m.write
+            && i > 0
+            && is_runtime(&maps[i - 1])
+            && maps[i - 1].end == m.start;
+        let written_module_data = m.is_file_backed() && !m.shared && m.anonymous_bytes > 0;
+        let take = match kind {
+            DumpType::Heap => {
+                (m.write && !m.is_file_backed())
+                    || (m.is_file_backed() && m.is_deleted())
+                    || written_module_data
+                    || (runtime && !m.exec)
+                    || is_assembly(m)
+                    || m.name == "[vdso]"
+            }
+            DumpType::Mini => {
+                written_module_data || (runtime && !m.exec) || runtime_bss || m.name == "[vdso]"
+            }
+            DumpType::Triage => (runtime && !m.exec) || runtime_bss || m.name == "[vdso]",
+            DumpType::Full => unreachable!(),
+        };
+        if take {
+            want.whole(i);
+        }
+    }
+    module_headers(maps, &mut want, read);
+    if kind != DumpType::Heap {
+        // Heap already holds every writable anonymous mapping, stacks included.
+        for &sp in stack_pointers {
+            let lo = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
+            // The stack is the used part of the mapping holding SP, up to its end.
+            let Some(m) = maps.iter().find(|m| m.start <= sp && sp < m.end) else {
+                continue;
+            };
+            let hi = match kind {
+                DumpType::Triage => m.end.min(lo + TRIAGE_STACK),
+                _ => m.end,
+            };
+            want.range(lo.max(m.start), hi);
+        }
+    }
+    want.finish()
+}
+
+/// First page of every module (ELF header + program headers, PE header of
+/// assemblies), further program-header pages and the pages of PT_NOTE
+/// segments (GNU build-id), so symbol servers and debuggers can identify
+/// every module.
+fn module_headers(maps: &[Mapping], want: &mut Wanted, read: &mut ReadFn) {
+    let mut page = vec![0u8; PAGE as usize];
+    for (i, m) in maps.iter().enumerate() {
+        if !m.is_file_backed() || m.offset != 0 || !dumpable(m) {
+            continue;
+        }
+        let n = read(i, m.start, &mut page);
+        if n < 64 {
+            continue;
+        }
+        if page.starts_with(b"MZ") {
+            want.range(m.start, m.start + PAGE);
+            continue;
+        }
+        if !page.starts_with(b"\x7fELF") || page[4] != 2 {
+            continue;
+        }
+        want.range(m.start, m.start + PAGE);
+        let Ok(eh) = page.pread_with::<Header>(0, scroll::LE) else {
+            continue;
+        };
+        let ph_size = u64::from(eh.e_phnum) * 56;
+        want.range(m.start + eh.e_phoff, m.start + eh.e_phoff + ph_size);
+        let mut phdrs = vec![0u8; ph_size as usize];
+        if read(i, m.start + eh.e_phoff, &mut phdrs) < phdrs.len() {
+            continue;
+        }
+        let phs: Vec<ProgramHeader> = (0..eh.e_phnum as usize)
+            .filter_map(|k| phdrs.pread_with::<ProgramHeader>(k * 56, scroll::LE).ok())
+            .collect();
+        // The mapping at file offset 0 holds the segment with p_offset 0.
+        let Some(first) = phs.iter().find(|p| p.p_type == PT_LOAD && p.p_offset == 0) else {
+            continue;
+        };
+        let bias = m.start.wrapping_sub(first.p_vaddr & !(PAGE - 1));
+        for p in phs.iter().filter(|p| p.p_type == PT_NOTE) {
+            let a = bias.wrapping_add(p.p_vaddr);
+            want.range(a, a.saturating_add(p.p_memsz));
+        }
+    }
+}
+
+/// Requested byte ranges, clipped to dumpable mappings and page-aligned.
+struct Wanted<'a> {
+    maps: &'a [Mapping],
+    ranges: Vec<Region>,
+}
+
+impl<'a> Wanted<'a> {
+    fn new(maps: &'a [Mapping]) -> Self {
+        Wanted {
+            maps,
+            ranges: Vec::new(),
+        }
+    }
+
+    fn whole(&mut self, i: usize) {
+        let m = &self.maps[i];
+        if dumpable(m) {
+            self.ranges.push(Region {
+                start: m.start,
+                end: m.end,
+                map: i,
+            });
+        }
+    }
+
+    /// Adds [lo, hi) widened to pages, split at mapping boundaries.
+    fn range(&mut self, lo: u64, hi: u64) {
+        let lo = lo & !(PAGE - 1);
+        let hi = hi.saturating_add(PAGE - 1) & !(PAGE - 1);
+        if lo >= hi {
+            return;
+        }
+        let first = self.maps.partition_point(|m| m.end <= lo);
+        for (i, m) in self.maps.iter().enumerate().skip(first) {
+            if m.start >= hi {
+                break;
+            }
+            if dumpable(m) {
+                self.ranges.push(Region {
+                    start: lo.max(m.start),
+                    end: hi.min(m.end),
+                    map: i,
+                });
+            }
+        }
+    }
+
+    /// Sorted, with overlapping or touching ranges of the same mapping merged.
+    fn finish(mut self) -> Vec<Region> {
+        self.ranges.sort_by_key(|r| (r.start, r.end));
+        let mut out: Vec<Region> = Vec::with_capacity(self.ranges.len());
+        for r in self.ranges {
+            match out.last_mut() {
+                Some(last) if last.map == r.map && r.start <= last.end => {
+                    last.end = last.end.max(r.end)
+                }
+                _ => out.push(r),
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maps::parse_smaps;
+
+    const MAPS: &str = "\
+00400000-00401000 r--p 00000000 fd:01 10 /app/app
+00401000-00402000 r-xp 00001000 fd:01 10 /app/app
+00402000-00403000 rw-p 00002000 fd:01 10 /app/app
+Anonymous: 4 kB
+01000000-01100000 rw-p 00000000 00:00 0 [heap]
+7f0000000000-7f0000001000 r--p 00000000 fd:01 20 /rt/libcoreclr.so
+7f0000001000-7f0000005000 r-xp 00001000 fd:01 20 /rt/libcoreclr.so
+7f0000005000-7f0000006000 rw-p 00005000 fd:01 20 /rt/libcoreclr.so
+7f0000006000-7f0000008000 rw-p 00000000 00:00 0 
+7f0000010000-7f0000020000 r--s 00000000 fd:01 30 /app/app.dll
+7f1000000000-7f1000100000 rw-s 00000000 00:01 40 /memfd:doublemapper (deleted)
+7f2000000000-7f2000800000 rw-p 00000000 00:00 0 
+7f3000000000-7f3000100000 ---p 00000000 00:00 0 
+7ffd00000000-7ffd00021000 rw-p 00000000 00:00 0 [stack]
+7ffd10000000-7ffd10002000 r--p 00000000 00:00 0 [vvar]
+VmFlags: rd io dd
+7ffd10002000-7ffd10004000 r-xp 00000000 00:00 0 [vdso]
+";
+
+    fn names(maps: &[Mapping], r: &[Region]) -> Vec<String> {
+        r.iter()
+            .map(|r| format!("{:x}-{:x} {}", r.start, r.end, maps[r.map].name))
+            .collect()
+    }
+
+    fn no_read(_: usize, _: u64, _: &mut [u8]) -> usize {
+        0
+    }
+
+    #[test]
+    fn full_takes_every_readable_mapping_but_special_ones() {
+        let maps = parse_smaps(MAPS);
+        let r = select_regions(&maps, DumpType::Full, &[], &mut no_read);
+        let n = names(&maps, &r);
+        assert_eq!(r.len(), maps.len() - 2, "{n:?}");
+        assert!(!n
+            .iter()
+            .any(|s| s.contains("[vvar]") || s.contains("7f3000000000")));
+    }
+
+    #[test]
+    fn heap_takes_writable_anonymous_runtime_and_assemblies() {
+        let maps = parse_smaps(MAPS);
+        let r = select_regions(&maps, DumpType::Heap, &[0x7ffd00020000], &mut no_read);
+        let n = names(&maps, &r);
+        let has = |s: &str| n.iter().any(|x| x.starts_with(s));
+        assert!(has("402000-403000 /app/app"), "written module data: {n:?}");
+        assert!(has("1000000-1100000 [heap]"));
+        assert!(has("7f0000000000-7f0000001000 /rt/libcoreclr.so"));
+        assert!(
+            !has("7f0000001000-7f0000005000"),
+            "runtime code is not needed"
+        );
+        assert!(has("7f0000006000-7f0000008000"), "runtime bss");
+        assert!(has("7f0000010000-7f0000020000 /app/app.dll"));
+        assert!(has("7f1000000000-7f1000100000 /memfd"));
+        assert!(has("7f2000000000-7f2000800000"));
+        assert!(has("7ffd00000000-7ffd00021000 [stack]"));
+        assert!(has("7ffd10002000-7ffd10004000 [vdso]"));
+        assert!(
+            !has("400000-401000"),
+            "no header found without readable memory"
+        );
+    }
+
+    #[test]
+    fn triage_takes_stack_top_runtime_data_and_headers() {
+        let maps = parse_smaps(MAPS);
+        // A fake ELF header for /app/app so the header page is selected.
+        let mut read = |i: usize, _a: u64, buf: &mut [u8]| {
+            if maps[i].name == "/app/app" {
+                buf.fill(0);
+                buf[..4].copy_from_slice(b"\x7fELF");
+                buf[4] = 2;
+                buf.len()
+            } else {
+                0
+            }
+        };
+        let sp = 0x7ffd00000000 + 0x8010;
+        let r = select_regions(&maps, DumpType::Triage, &[sp], &mut read);
+        let n = names(&maps, &r);
+        assert!(n.contains(&"400000-401000 /app/app".to_string()), "{n:?}");
+        assert!(
+            n.contains(&"7ffd00007000-7ffd00017000 [stack]".to_string()),
+            "{n:?}"
+        );
+        assert!(!n
+            .iter()
+            .any(|s| s.contains("[heap]") || s.contains("/app/app.dll")));
+        let mini = select_regions(&maps, DumpType::Mini, &[sp], &mut read);
+        let n = names(&maps, &mini);
+        assert!(
+            n.contains(&"7ffd00007000-7ffd00021000 [stack]".to_string()),
+            "{n:?}"
+        );
+        assert!(n.contains(&"402000-403000 /app/app".to_string()), "{n:?}");
+    }
+}

@@ -1,0 +1,86 @@
+//! The target must keep running whatever happens to the collector: SIGKILL
+//! at random moments, SIGTERM/SIGINT mid-dump.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use dn_testkit::{Fixture, Runtime, Target};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+fn spawn_collector(pid: i32, core: &std::path::Path) -> std::process::Child {
+    Command::new(collector())
+        .args(["-p", &pid.to_string(), "-o"])
+        .arg(core)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// How long a complete dump of `pid` takes with the collector binary.
+fn dump_duration(pid: i32, dir: &std::path::Path) -> Duration {
+    let core = dir.join("timing");
+    let t = Instant::now();
+    let st = spawn_collector(pid, &core).wait_with_output().unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    let d = t.elapsed();
+    std::fs::remove_file(core).unwrap();
+    d
+}
+
+#[test]
+fn sigkill_of_the_collector_at_random_moments_never_leaves_the_target_stopped() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    assert!(target.command("threads 4").starts_with("ok"));
+    assert_eq!(target.command("alloc-mb 128"), "ok");
+    let dir = tempfile::tempdir().unwrap();
+    let full = dump_duration(pid, dir.path());
+    let window_us = (full.as_micros() as u64).max(1000) + 5_000;
+    let mut rng = Lcg(0x5eed_0000 ^ u64::from(std::process::id()));
+    for round in 0..30 {
+        let core = dir.path().join(format!("k{round}"));
+        let mut child = spawn_collector(pid, &core);
+        std::thread::sleep(Duration::from_micros(rng.below(window_us)));
+        let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+        let _ = child.wait();
+        assert_running(pid);
+        assert_eq!(target.command("ping"), "pong", "round {round}");
+        let _ = std::fs::remove_file(&core);
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_abort_cleanly_remove_the_file_and_resume() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    assert_eq!(target.command("alloc-mb 512"), "ok");
+    let dir = tempfile::tempdir().unwrap();
+    let full = dump_duration(pid, dir.path());
+    for sig in [Signal::SIGTERM, Signal::SIGINT] {
+        let core = dir.path().join(format!("{sig:?}"));
+        let child = spawn_collector(pid, &core);
+        // Into the memory copy (the stop happens within the first few ms).
+        std::thread::sleep(full / 3);
+        kill(Pid::from_raw(child.id() as i32), sig).unwrap();
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        if out.status.success() {
+            // The dump finished before the signal arrived; nothing to check but the target.
+            eprintln!("{sig:?} arrived after completion");
+        } else {
+            assert!(err.contains("interrupted"), "{sig:?}: {err}");
+            assert!(!core.exists(), "partial file left after {sig:?}");
+        }
+        assert_running(pid);
+        assert_eq!(target.command("ping"), "pong");
+    }
+}
