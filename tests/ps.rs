@@ -202,3 +202,73 @@ fn bad_arguments_are_one_line_errors() {
     assert!(!ok);
     assert!(stderr.contains("--no-such-flag"));
 }
+
+/// Kills a process when dropped, for targets started outside the harness.
+struct KillOnDrop(Vec<i32>, std::process::Child);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        for pid in &self.0 {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        let _ = self.1.kill();
+        let _ = self.1.wait();
+    }
+}
+
+#[test]
+#[serial]
+fn a_target_in_another_pid_namespace_is_listed() {
+    use std::io::BufRead;
+    let built = dn_testkit::build(Fixture::Console, Runtime::Net10).expect("build");
+    let mut child = Command::new("unshare")
+        .args(["--pid", "--fork", "--mount-proc"])
+        .arg(&built.program)
+        .args(&built.args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("unshare");
+    let unshare_pid = child.id() as i32;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    // Inside its namespace the target is pid 1.
+    assert_eq!(line.trim(), "READY 1", "{line}");
+    let children =
+        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+            .unwrap();
+    let host_pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let _guard = KillOnDrop(vec![host_pid], child);
+    let socket_dir = format!("/proc/{host_pid}/root/tmp");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(&socket_dir).unwrap().flatten().any(|e| {
+        e.file_name()
+            .to_string_lossy()
+            .starts_with("dotnet-diagnostic-1-")
+    }) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no socket in the namespace"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let rows = listing();
+    let row = row_for(&rows, host_pid)
+        .unwrap_or_else(|| panic!("namespaced target {host_pid} missing: {rows:#?}"));
+    assert_eq!(
+        row["runtime_version"].as_str().unwrap().split('.').next(),
+        Some("10")
+    );
+    assert!(
+        row["socket"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("/proc/{host_pid}/root/")),
+        "{row:#}"
+    );
+    assert!(row["reason"].is_null(), "{row:#}");
+}

@@ -126,7 +126,7 @@ fn shared_runtime_dir(major: u32) -> Result<PathBuf> {
         // Stable versions only: "10.0.12", not "10.0.0-preview.1".
         let parts: Option<Vec<u32>> = name.split('.').map(|p| p.parse().ok()).collect();
         if let Some(parts) = parts {
-            if parts.first() == Some(&major) && best.as_ref().map_or(true, |(b, _)| parts > *b) {
+            if parts.first() == Some(&major) && best.as_ref().is_none_or(|(b, _)| parts > *b) {
                 best = Some((parts, entry.path()));
             }
         }
@@ -162,7 +162,7 @@ fn publish_or_reuse(job: &PublishJob) -> Result<PathBuf> {
     let mut files = cache::source_files(job.src_dir)?;
     if job.generated_project.is_some() {
         // The hand-run project in the fixture folder is replaced by the generated one.
-        files.retain(|f| f.extension().map_or(true, |e| e != "csproj"));
+        files.retain(|f| f.extension().is_none_or(|e| e != "csproj"));
     }
     let mut extra: Vec<&str> = job.extra_args.clone();
     if let Some((_, text)) = &job.generated_project {

@@ -202,7 +202,7 @@ pub fn list_endpoints() -> Vec<Endpoint> {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
                 continue;
             };
-            if pid == me || found.contains_key(&pid) {
+            if pid == me || found.contains_key(&pid) || !worth_a_closer_look(pid, &shared_dirs) {
                 continue;
             }
             let Some(facts) = proc_facts(pid) else {
@@ -221,6 +221,27 @@ pub fn list_endpoints() -> Vec<Endpoint> {
         }
     }
     found.into_values().collect()
+}
+
+/// A cheap first filter for the /proc walk (it runs for every process on the machine): only a
+/// process in another PID namespace, or with a TMPDIR of its own, can hide a socket from step 1.
+fn worth_a_closer_look(pid: i32, shared_dirs: &[PathBuf]) -> bool {
+    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
+    if ns(&pid.to_string()) != ns("self") {
+        return true;
+    }
+    match std::fs::read(format!("/proc/{pid}/environ")) {
+        Ok(env) => env
+            .split(|b| *b == 0)
+            .filter_map(|kv| kv.strip_prefix(b"TMPDIR="))
+            .any(|t| {
+                !t.is_empty()
+                    && !shared_dirs
+                        .iter()
+                        .any(|d| same_dir(d, Path::new(OsStr::from_bytes(t))))
+            }),
+        Err(_) => false,
+    }
 }
 
 fn same_dir(a: &Path, b: &Path) -> bool {

@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod discovery;
+pub mod dump;
 pub mod process;
 pub mod protocol;
 pub mod reverse;

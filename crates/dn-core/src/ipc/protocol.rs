@@ -220,7 +220,7 @@ impl<'a> PayloadReader<'a> {
     /// Reads a protocol string; the null string (count 0) reads as an empty string.
     pub fn string(&mut self, what: &str) -> Result<String, IpcError> {
         let n = self.u32(what)? as usize;
-        let bytes = self.take(n.checked_mul(2).unwrap_or(usize::MAX), what)?;
+        let bytes = self.take(n.saturating_mul(2), what)?;
         let mut units: Vec<u16> = bytes
             .chunks_exact(2)
             .map(|c| u16::from_le_bytes([c[0], c[1]]))
