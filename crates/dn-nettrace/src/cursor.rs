@@ -129,3 +129,23 @@ impl<'a> Cursor<'a> {
         Ok(String::from_utf16_lossy(&units))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leb128_and_errors_carry_the_absolute_offset() {
+        let data = [0xE5, 0x8E, 0x26, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x80];
+        let mut c = Cursor::new(&data, 100);
+        assert_eq!(c.varu32("a").unwrap(), 624_485);
+        assert_eq!(c.varu32("b").unwrap(), u32::MAX);
+        let e = c.varu64("c").unwrap_err();
+        assert_eq!(e.offset, 109);
+        let mut c = Cursor::new(&[0xff; 11], 0);
+        assert_eq!(
+            c.varu64("d").unwrap_err().kind,
+            ErrorKind::Malformed("variable-length integer too long")
+        );
+    }
+}

@@ -219,3 +219,126 @@ fn parse_v2_type(c: &mut Cursor, depth: u32) -> Result<FieldType, ParseError> {
         other => FieldType::from_simple_code(other),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wstr(s: &str) -> Vec<u8> {
+        s.encode_utf16()
+            .chain([0])
+            .flat_map(u16::to_le_bytes)
+            .collect()
+    }
+
+    fn header(out: &mut Vec<u8>) {
+        out.extend(7u32.to_le_bytes());
+        out.extend(wstr("P"));
+        out.extend(3u32.to_le_bytes());
+        out.extend(wstr("E"));
+        out.extend(0x10u64.to_le_bytes());
+        out.extend(1u32.to_le_bytes());
+        out.extend(4u32.to_le_bytes());
+    }
+
+    // No runtime here emitted a V2Params tag (it appears only for array parameters, which the
+    // EventSources we could run reject), so this layout comes from the format description.
+    #[test]
+    fn v2_params_tag_replaces_the_v1_list() {
+        let mut rec = Vec::new();
+        header(&mut rec);
+        rec.extend(0u32.to_le_bytes()); // V1 field count
+        let mut v2 = Vec::new();
+        v2.extend(2u32.to_le_bytes());
+        // field "Ids": Array of UInt32
+        let mut f = wstr("Ids");
+        f.extend(19u32.to_le_bytes());
+        f.extend(10u32.to_le_bytes());
+        v2.extend((f.len() as u32 + 4).to_le_bytes());
+        v2.extend(&f);
+        // field "S": Object { "X": Int32 } with 2 bytes of padding before Size is reached
+        let mut inner = wstr("X");
+        inner.extend(9u32.to_le_bytes());
+        let mut f = wstr("S");
+        f.extend(1u32.to_le_bytes());
+        f.extend(1u32.to_le_bytes());
+        f.extend((inner.len() as u32 + 4).to_le_bytes());
+        f.extend(&inner);
+        f.extend([0, 0]);
+        v2.extend((f.len() as u32 + 4).to_le_bytes());
+        v2.extend(&f);
+        rec.extend((v2.len() as i32).to_le_bytes());
+        rec.push(2);
+        rec.extend(&v2);
+        rec.extend(1i32.to_le_bytes());
+        rec.push(1);
+        rec.push(1); // opcode Start
+        let md = EventMetadata::parse(&mut Cursor::new(&rec, 1000)).unwrap();
+        assert_eq!(md.opcode, Some(1));
+        assert_eq!(md.event_keywords(), 0x10);
+        assert_eq!(
+            md.fields,
+            vec![
+                FieldDef {
+                    name: "Ids".into(),
+                    ty: FieldType::Array(Box::new(FieldType::UInt32))
+                },
+                FieldDef {
+                    name: "S".into(),
+                    ty: FieldType::Object(vec![FieldDef {
+                        name: "X".into(),
+                        ty: FieldType::Int32
+                    }])
+                },
+            ]
+        );
+        let mut payload = Vec::new();
+        payload.extend(2u16.to_le_bytes());
+        payload.extend(5u32.to_le_bytes());
+        payload.extend(6u32.to_le_bytes());
+        payload.extend((-3i32).to_le_bytes());
+        let values = crate::decode::decode_payload(&md.fields, &payload).unwrap();
+        use crate::value::Value;
+        assert_eq!(
+            values[0].1,
+            Value::Array(vec![Value::U32(5), Value::U32(6)])
+        );
+        assert_eq!(
+            values[1].1,
+            Value::Object(vec![("X".into(), Value::I32(-3))])
+        );
+        // An array count beyond the payload is a decode error, not a huge allocation.
+        payload[0] = 0xff;
+        payload[1] = 0xff;
+        assert!(crate::decode::decode_payload(&md.fields, &payload).is_err());
+    }
+
+    #[test]
+    fn a_record_ending_after_level_has_no_fields() {
+        let mut rec = Vec::new();
+        header(&mut rec);
+        let md = EventMetadata::parse(&mut Cursor::new(&rec, 0)).unwrap();
+        assert!(md.fields.is_empty() && md.opcode.is_none());
+        assert_eq!(
+            (
+                md.provider_name.as_str(),
+                md.event_id,
+                md.event_name.as_str()
+            ),
+            ("P", 3, "E")
+        );
+    }
+
+    #[test]
+    fn self_nesting_objects_are_cut_off() {
+        let mut rec = Vec::new();
+        header(&mut rec);
+        for _ in 0..40 {
+            rec.extend(1u32.to_le_bytes()); // count 1
+            rec.extend(1u32.to_le_bytes()); // Object
+        }
+        rec.extend([0u8; 200]);
+        let e = EventMetadata::parse(&mut Cursor::new(&rec, 0)).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::Malformed("fields nested too deeply"));
+    }
+}

@@ -181,6 +181,11 @@ impl NettraceParser {
         (self.sequence_points, self.blocks)
     }
 
+    /// Bytes received but not yet parsed (at most one block plus the last piece fed).
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
     /// Absolute offset of the first byte not yet consumed.
     pub fn offset(&self) -> u64 {
         self.offset

@@ -228,3 +228,44 @@ impl Serialize for Value {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_text_uses_the_windows_byte_order() {
+        let g = Guid([
+            0x0c, 0x0d, 0x0e, 0x0f, 0x0a, 0x0b, 0x08, 0x09, 7, 6, 5, 4, 3, 2, 1, 0,
+        ]);
+        assert_eq!(g.to_string(), "0f0e0d0c-0b0a-0908-0706-050403020100");
+    }
+
+    #[test]
+    fn filetime_text_and_system_time() {
+        // 2024-02-29T12:34:56.0000017Z as written by DateTime.ToFileTimeUtc.
+        let t = FileTime(133_536_836_960_000_017);
+        assert_eq!(t.to_string(), "2024-02-29T12:34:56.0000017Z");
+        let st = t.to_system_time().unwrap();
+        assert_eq!(
+            st.duration_since(UNIX_EPOCH).unwrap(),
+            Duration::new(1_709_210_096, 1_700)
+        );
+        assert_eq!(FileTime(0).to_string(), "1601-01-01T00:00:00.0000000Z");
+    }
+
+    #[test]
+    fn values_serialize_as_plain_json_objects_in_order() {
+        let v = Value::Object(vec![
+            ("b".into(), Value::I32(1)),
+            (
+                "a".into(),
+                Value::Array(vec![Value::Bool(true), Value::String("x".into())]),
+            ),
+        ]);
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"b":1,"a":[true,"x"]}"#
+        );
+    }
+}
