@@ -1,1 +1,80 @@
-fn main() {}
+//! dn-dump: capture a .NET process's memory (`collect`) and explain it (`analyze`).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use dn_core::ipc::dump::{collect_via_runtime, RuntimeDumpType};
+use dn_coredump::cli::{default_output_name, CollectArgs};
+use dn_coredump::DumpType;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "dn-dump",
+    version,
+    about = "Capture and analyze dumps of .NET processes"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Write an ELF core of a live process (our own ptrace writer; the target keeps running).
+    Collect(Collect),
+    /// List the .NET processes that can be dumped (as dn-ps).
+    Ps,
+}
+
+#[derive(clap::Args, Debug)]
+struct Collect {
+    #[command(flatten)]
+    args: CollectArgs,
+    /// Ask the target's runtime to write the dump itself (its createdump, over the diagnostics
+    /// socket) instead of using ptrace: for hosts where ptrace is not allowed.
+    #[arg(long)]
+    via_runtime: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Collect(c) if c.via_runtime => via_runtime(c.args),
+        Cmd::Collect(c) => dn_coredump::cli::run(c.args),
+        Cmd::Ps => {
+            for p in dn_core::ps::list_processes() {
+                println!("{:>7}  {}", p.pid, p.name);
+            }
+            Ok(())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dn-dump: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn via_runtime(args: CollectArgs) -> anyhow::Result<()> {
+    let kind = match args.dump_type {
+        DumpType::Full => RuntimeDumpType::Full,
+        DumpType::Heap => RuntimeDumpType::Heap,
+        DumpType::Mini => RuntimeDumpType::Mini,
+        DumpType::Triage => RuntimeDumpType::Triage,
+    };
+    let output = args.output.unwrap_or_else(default_output_name);
+    let summary = collect_via_runtime(args.pid, &output, kind)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        eprintln!(
+            "Complete: {} ({:.1} MiB) written by the target's runtime in {:.2} s",
+            summary.path.display(),
+            summary.bytes_written as f64 / (1024.0 * 1024.0),
+            summary.seconds
+        );
+    }
+    Ok(())
+}
