@@ -8,6 +8,8 @@
 //! * [`commands`] implements SOS-style commands returning typed, serializable results.
 //! * [`cli`] is the interactive `analyze` front end.
 
+pub mod cli;
+pub mod commands;
 pub mod dac;
 pub mod dump;
 pub mod heap;

@@ -74,6 +74,8 @@ pub struct Dac {
     /// ISOSDacInterfaceN by N (index 0 unused); `None` when the runtime predates it.
     sos_n: [Option<ComPtr>; 17],
     shared: &'static Shared,
+    /// IMetaDataImport per module address (the pointer as usize; `None` if unavailable).
+    md_imports: Mutex<rustc_hash::FxHashMap<u64, Option<usize>>>,
 }
 
 // SAFETY: the raw COM pointers are only used while holding DAC_LOCK, which serializes every
@@ -163,6 +165,7 @@ impl Dac {
             sos,
             sos_n,
             shared,
+            md_imports: Mutex::new(Default::default()),
         })
     }
 
@@ -614,6 +617,95 @@ impl Dac {
         g.as_ref()?.read_u64(addr).ok()
     }
 
+    /// Object facts from the DAC (used for arrays: element type, rank, data pointer).
+    pub fn object_data(&self, obj: u64) -> Result<ObjectData> {
+        let b = self.call_struct(self.sos, 33, "GetObjectData", Some(obj), 0x60)?;
+        Ok(ObjectData {
+            method_table: le_u64(&b, 0),
+            object_type: le_u32(&b, 8),
+            size: le_u64(&b, 0x10),
+            element_type_handle: le_u64(&b, 0x18),
+            element_type: le_u32(&b, 0x20),
+            rank: le_u32(&b, 0x24),
+            num_components: le_u64(&b, 0x28),
+            component_size: le_u64(&b, 0x30),
+            array_data: le_u64(&b, 0x38),
+        })
+    }
+
+    /// The module's IMetaDataImport, obtained once through IXCLRDataModule.
+    fn metadata_import(&self, module: u64) -> Option<ComPtr> {
+        const IID_IMETADATA_IMPORT: Guid = guid("7DAC8207-D3AE-4c75-9B67-92801A497D44");
+        let mut cache = self.md_imports.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = cache.get(&module) {
+            return v.map(|p| ComPtr(p as *mut c_void));
+        }
+        let _g = lock();
+        let mut m = std::ptr::null_mut();
+        // SAFETY: GetModule(u64 addr, IXCLRDataModule** out); QI on the returned module.
+        let imp = unsafe {
+            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
+                self.sos.slot(12);
+            if f(self.sos.0, module, &mut m) >= 0 && !m.is_null() {
+                let md = ComPtr(m);
+                let r = md.query(&IID_IMETADATA_IMPORT);
+                md.release();
+                r
+            } else {
+                None
+            }
+        };
+        cache.insert(module, imp.map(|p| p.0 as usize));
+        imp
+    }
+
+    /// A field's name from its module's metadata (FieldDef token).
+    pub fn field_name(&self, module: u64, token: u32) -> Result<String> {
+        let imp = self
+            .metadata_import(module)
+            .ok_or(DacError::Unsupported("IMetaDataImport"))?;
+        let _g = lock();
+        let mut buf = [0u16; 512];
+        let (mut class, mut len, mut attr, mut sig_len, mut cplus, mut value_len) =
+            (0u32, 0u32, 0u32, 0u32, 0u32, 0u32);
+        let (mut sig, mut value) = (std::ptr::null::<u8>(), std::ptr::null::<c_void>());
+        // SAFETY: IMetaDataImport::GetFieldProps (slot 57) with every out pointer valid.
+        let hr = unsafe {
+            type GetFieldProps = unsafe extern "system" fn(
+                *mut c_void,
+                u32,
+                *mut u32,
+                *mut u16,
+                u32,
+                *mut u32,
+                *mut u32,
+                *mut *const u8,
+                *mut u32,
+                *mut u32,
+                *mut *const c_void,
+                *mut u32,
+            ) -> HResult;
+            let f: GetFieldProps = imp.slot(57);
+            f(
+                imp.0,
+                token,
+                &mut class,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                &mut len,
+                &mut attr,
+                &mut sig,
+                &mut sig_len,
+                &mut cplus,
+                &mut value,
+                &mut value_len,
+            )
+        };
+        check("GetFieldProps", hr)?;
+        let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+        Ok(String::from_utf16_lossy(&buf[..end]))
+    }
+
     /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
     pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
         let sos14 = self.sos_n(14, "ISOSDacInterface14")?;
@@ -629,8 +721,9 @@ impl Dac {
         Ok((ngc, gc))
     }
 
-    /// GC statics base of a module's types on runtimes before .NET 9 (DomainLocalModule).
-    pub fn domain_local_gc_statics(&self, module: u64) -> Result<u64> {
+    /// (non-GC, GC) statics bases of a module's types on runtimes before .NET 9
+    /// (DomainLocalModule).
+    pub fn domain_local_statics(&self, module: u64) -> Result<(u64, u64)> {
         let b = self.call_struct(
             self.sos,
             57,
@@ -638,7 +731,16 @@ impl Dac {
             Some(module),
             0x30,
         )?;
-        Ok(le_u64(&b, 0x20))
+        Ok((le_u64(&b, 0x28), le_u64(&b, 0x20)))
+    }
+
+    /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.
+    pub fn statics_bases(&self, mt: u64, module: u64) -> Result<(u64, u64)> {
+        if self.sos_n[14].is_some() {
+            self.static_base_address(mt)
+        } else {
+            self.domain_local_statics(module)
+        }
     }
 }
 
@@ -694,6 +796,21 @@ impl Drop for Dac {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = None;
     }
+}
+
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ObjectData {
+    pub method_table: u64,
+    /// 0 string, 1 free, 2 object, 3 array, 4 other.
+    pub object_type: u32,
+    pub size: u64,
+    pub element_type_handle: u64,
+    /// CorElementType of array elements.
+    pub element_type: u32,
+    pub rank: u32,
+    pub num_components: u64,
+    pub component_size: u64,
+    pub array_data: u64,
 }
 
 #[derive(Debug, Clone, Copy, serde::Serialize)]

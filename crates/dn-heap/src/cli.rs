@@ -1,0 +1,207 @@
+//! `dn-dump analyze`: run SOS-style commands against a core dump, from `-c` arguments, a pipe,
+//! or an interactive prompt.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rustyline::completion::Completer;
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::validate::Validator;
+use rustyline::{Context, Helper};
+
+use crate::commands::{Session, COMMANDS};
+use crate::heap::Runtime;
+
+/// Arguments of `analyze`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct AnalyzeArgs {
+    /// Core dump to analyze (an ELF core file of a .NET process).
+    pub dump: PathBuf,
+    /// Command to run (repeatable); without a terminal on stdin, exit after running them.
+    #[arg(short = 'c', long = "command", value_name = "COMMAND")]
+    pub commands: Vec<String>,
+    /// Print one JSON document per command, one per line, instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Use this libmscordaccore.so instead of searching for the one matching the dump.
+    #[arg(long, value_name = "PATH")]
+    pub dac: Option<PathBuf>,
+}
+
+/// The cancel flag of the running session; the Ctrl-C handler sets it.
+static CANCEL: OnceLock<Mutex<Option<Arc<AtomicBool>>>> = OnceLock::new();
+
+fn install_ctrlc(flag: Arc<AtomicBool>) {
+    let slot = CANCEL.get_or_init(|| Mutex::new(None));
+    *slot.lock().unwrap_or_else(|e| e.into_inner()) = Some(flag);
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let _ = ctrlc::set_handler(|| {
+            let slot = CANCEL.get_or_init(|| Mutex::new(None));
+            if let Some(f) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                // A second Ctrl-C before the first was noticed: the user wants out.
+                if f.swap(true, Ordering::SeqCst) {
+                    std::process::exit(130);
+                }
+            }
+        });
+    });
+}
+
+/// Runs `analyze`. Fails if the dump cannot be opened or, without a prompt, if a command failed.
+pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
+    let interactive_in = std::io::stdin().is_terminal();
+    if !args.json {
+        eprintln!("Loading core dump: {} ...", args.dump.display());
+    }
+    let runtime = Runtime::open_core(&args.dump, args.dac.as_deref())?;
+    let session = Session::new(runtime);
+    install_ctrlc(session.cancel.clone());
+
+    let mut failures = 0usize;
+    for c in &args.commands {
+        if is_exit(c) {
+            return finish(failures);
+        }
+        if !run_one(&session, c, args.json) {
+            failures += 1;
+        }
+    }
+    if !args.commands.is_empty() && !interactive_in {
+        return finish(failures);
+    }
+    if !interactive_in {
+        // Commands piped on stdin, one per line.
+        for line in std::io::stdin().lock().lines() {
+            let line = line?;
+            if is_exit(&line) {
+                break;
+            }
+            if !line.trim().is_empty() && !run_one(&session, &line, args.json) {
+                failures += 1;
+            }
+        }
+        return finish(failures);
+    }
+    repl(&session, args.json)
+}
+
+fn finish(failures: usize) -> anyhow::Result<()> {
+    if failures > 0 {
+        anyhow::bail!("{failures} command(s) failed");
+    }
+    Ok(())
+}
+
+fn is_exit(line: &str) -> bool {
+    matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "exit" | "quit" | "q"
+    )
+}
+
+/// Runs one command and prints its result; false if it failed.
+fn run_one(session: &Session, line: &str, json: bool) -> bool {
+    let result = session.execute(line);
+    let mut out = std::io::stdout().lock();
+    match result {
+        Ok(Some(o)) => {
+            let text = if json { o.to_json_line() } else { o.to_text() };
+            let _ = writeln!(out, "{}", text.trim_end_matches('\n'));
+            let _ = out.flush();
+            true
+        }
+        Ok(None) => true,
+        Err(e) => {
+            if json {
+                let doc = serde_json::json!({ "command": line.trim(), "error": format!("{e:#}") });
+                let _ = writeln!(out, "{doc}");
+            } else {
+                eprintln!("Error: {e:#}");
+            }
+            false
+        }
+    }
+}
+
+fn history_file() -> Option<PathBuf> {
+    let dir = dirs::data_dir()?.join("dn");
+    std::fs::create_dir_all(&dir).ok()?;
+    Some(dir.join("dn-dump.history"))
+}
+
+fn repl(session: &Session, json: bool) -> anyhow::Result<()> {
+    println!(
+        "Ready to process analysis commands. Type 'help' to list available commands.\nType 'quit' or 'exit' to exit the session."
+    );
+    let mut ed: rustyline::Editor<CommandHelper, rustyline::history::DefaultHistory> =
+        rustyline::Editor::new()?;
+    ed.set_helper(Some(CommandHelper));
+    let history = history_file();
+    if let Some(h) = &history {
+        let _ = ed.load_history(h);
+    }
+    loop {
+        match ed.readline("> ") {
+            Ok(line) => {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let _ = ed.add_history_entry(line.as_str());
+                if is_exit(&line) {
+                    break;
+                }
+                run_one(session, &line, json);
+            }
+            // Ctrl-C at the prompt clears the line; Ctrl-D leaves.
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        let _ = ed.save_history(h);
+    }
+    Ok(())
+}
+
+/// Completes command names at the start of the line.
+struct CommandHelper;
+
+impl Completer for CommandHelper {
+    type Candidate = String;
+
+    fn complete(
+        &self,
+        line: &str,
+        pos: usize,
+        _ctx: &Context<'_>,
+    ) -> rustyline::Result<(usize, Vec<String>)> {
+        let head = &line[..pos];
+        if head.contains(char::is_whitespace) {
+            return Ok((pos, Vec::new()));
+        }
+        let lower = head.to_ascii_lowercase();
+        let names = COMMANDS
+            .iter()
+            .map(|c| c.0)
+            .filter(|n| n.starts_with(&lower))
+            .map(String::from)
+            .collect();
+        Ok((0, names))
+    }
+}
+
+impl Hinter for CommandHelper {
+    type Hint = String;
+}
+
+impl Highlighter for CommandHelper {}
+
+impl Validator for CommandHelper {}
+
+impl Helper for CommandHelper {}

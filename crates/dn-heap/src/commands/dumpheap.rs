@@ -1,0 +1,437 @@
+//! `dumpheap`: objects on the GC heap, their statistics, and string statistics.
+
+use std::ops::ControlFlow;
+
+use anyhow::bail;
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+use super::{n0, parse_addr, parse_num, ser_hex, Render, Session};
+use crate::heap::{Generation, HeapObject, WalkError, WalkIssue};
+use crate::memory::MemorySource;
+
+/// Parsed `dumpheap` options.
+#[derive(Debug, Clone, Default)]
+pub struct DumpHeapOptions {
+    pub stat: bool,
+    pub strings: bool,
+    pub short: bool,
+    pub type_substr: Option<String>,
+    pub mt: Option<u64>,
+    pub min: Option<u64>,
+    pub max: Option<u64>,
+    pub gen: Option<Generation>,
+}
+
+impl DumpHeapOptions {
+    pub fn parse(args: &[&str]) -> anyhow::Result<DumpHeapOptions> {
+        let mut o = DumpHeapOptions::default();
+        let mut it = args.iter();
+        while let Some(a) = it.next() {
+            match a.to_ascii_lowercase().as_str() {
+                "-stat" => o.stat = true,
+                "-strings" => o.strings = true,
+                "-short" => o.short = true,
+                "-noprogress" => {}
+                "-type" => match it.next() {
+                    Some(t) => o.type_substr = Some(t.to_string()),
+                    None => bail!("-type needs a type name (substring)"),
+                },
+                "-mt" => o.mt = Some(parse_addr(it.next().copied(), "dumpheap -mt MT")?),
+                "-min" => o.min = Some(parse_num(it.next().copied(), "-min")?),
+                "-max" => o.max = Some(parse_num(it.next().copied(), "-max")?),
+                "-gen" => {
+                    let g = it.next().copied().unwrap_or("");
+                    o.gen = Some(Generation::parse(g).ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "Unknown generation: {g}. Only gen0, gen1, gen2, loh (large), poh (pinned) and foh (frozen) are supported"
+                        )
+                    })?);
+                }
+                other => bail!("unknown dumpheap option '{other}'"),
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// One row of the statistics table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TypeStat {
+    #[serde(serialize_with = "ser_hex")]
+    pub mt: u64,
+    pub name: String,
+    pub count: u64,
+    pub size: u64,
+}
+
+/// `dumpheap -stat`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpHeapStat {
+    pub types: Vec<TypeStat>,
+    pub total_objects: u64,
+    pub total_bytes: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One object of the list.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeapObjectRow {
+    #[serde(serialize_with = "ser_hex")]
+    pub address: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub mt: u64,
+    pub size: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub free: bool,
+}
+
+/// `dumpheap` (object list followed by statistics).
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpHeap {
+    pub objects: Vec<HeapObjectRow>,
+    pub types: Vec<TypeStat>,
+    pub total_objects: u64,
+    pub total_bytes: u64,
+    #[serde(skip)]
+    pub short: bool,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// One row of `dumpheap -strings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StringStat {
+    pub value: String,
+    pub count: u64,
+    pub size: u64,
+}
+
+/// `dumpheap -strings`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpHeapStrings {
+    pub strings: Vec<StringStat>,
+    pub total_objects: u64,
+    pub total_bytes: u64,
+}
+
+/// Walks the heap, calling `f` for each object passing the filters.
+fn filtered_walk(
+    s: &Session,
+    o: &DumpHeapOptions,
+    mut f: impl FnMut(&HeapObject),
+) -> anyhow::Result<Vec<WalkIssue>> {
+    let rt = &s.runtime;
+    let heap = &rt.heap;
+    let mut type_ok: FxHashMap<u64, bool> = FxHashMap::default();
+    let res = heap.walk(&rt.dac, Some(&s.cancel), |obj| {
+        if o.mt.is_some_and(|m| m != obj.mt)
+            || o.min.is_some_and(|m| obj.size < m)
+            || o.max.is_some_and(|m| obj.size > m)
+        {
+            return ControlFlow::Continue(());
+        }
+        if let Some(g) = o.gen {
+            if heap.segments[obj.segment].generation_of(obj.address) != g {
+                return ControlFlow::Continue(());
+            }
+        }
+        if let Some(sub) = &o.type_substr {
+            let ok = *type_ok
+                .entry(obj.mt)
+                .or_insert_with(|| heap.type_name(&rt.dac, obj.mt).contains(sub.as_str()));
+            if !ok {
+                return ControlFlow::Continue(());
+            }
+        }
+        f(obj);
+        ControlFlow::Continue(())
+    });
+    match res {
+        Ok(issues) => Ok(issues),
+        Err(WalkError::Cancelled) => bail!("cancelled"),
+    }
+}
+
+fn issues_text(issues: Vec<WalkIssue>) -> Vec<String> {
+    issues
+        .into_iter()
+        .map(|i| {
+            format!(
+                "segment 0x{:x} at 0x{:x}: {}",
+                i.segment, i.address, i.message
+            )
+        })
+        .collect()
+}
+
+fn stats_from(s: &Session, per_mt: FxHashMap<u64, (u64, u64)>) -> (Vec<TypeStat>, u64, u64) {
+    let rt = &s.runtime;
+    let mut types: Vec<TypeStat> = per_mt
+        .into_iter()
+        .map(|(mt, (count, size))| TypeStat {
+            mt,
+            name: rt.heap.type_name(&rt.dac, mt),
+            count,
+            size,
+        })
+        .collect();
+    types.sort_by(|a, b| {
+        a.size
+            .cmp(&b.size)
+            .then(a.count.cmp(&b.count))
+            .then(a.name.cmp(&b.name))
+    });
+    let total_objects = types.iter().map(|t| t.count).sum();
+    let total_bytes = types.iter().map(|t| t.size).sum();
+    (types, total_objects, total_bytes)
+}
+
+pub fn dumpheap_stat(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStat> {
+    let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
+    let issues = filtered_walk(s, o, |obj| {
+        let e = per_mt.entry(obj.mt).or_default();
+        e.0 += 1;
+        e.1 += obj.size;
+    })?;
+    let (types, total_objects, total_bytes) = stats_from(s, per_mt);
+    Ok(DumpHeapStat {
+        types,
+        total_objects,
+        total_bytes,
+        warnings: issues_text(issues),
+    })
+}
+
+pub fn dumpheap(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeap> {
+    let free = s.runtime.heap.globals.free_mt;
+    let mut objects = Vec::new();
+    let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
+    let issues = filtered_walk(s, o, |obj| {
+        objects.push(HeapObjectRow {
+            address: obj.address,
+            mt: obj.mt,
+            size: obj.size,
+            free: obj.mt == free,
+        });
+        let e = per_mt.entry(obj.mt).or_default();
+        e.0 += 1;
+        e.1 += obj.size;
+    })?;
+    let (types, total_objects, total_bytes) = stats_from(s, per_mt);
+    Ok(DumpHeap {
+        objects,
+        types,
+        total_objects,
+        total_bytes,
+        short: o.short,
+        warnings: issues_text(issues),
+    })
+}
+
+/// Reads a System.String's value (at most `max` UTF-16 units).
+pub(crate) fn read_string(mem: &dyn MemorySource, addr: u64, max: usize) -> Option<(String, u32)> {
+    let len = mem.read_u32(addr + 8).ok()?;
+    let n = (len as usize).min(max);
+    let bytes = mem.read_vec(addr + 12, n * 2).ok()?;
+    let units: Vec<u16> = bytes
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    Some((String::from_utf16_lossy(&units), len))
+}
+
+pub fn dumpheap_strings(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStrings> {
+    let string_mt = s.runtime.heap.globals.string_mt;
+    let mem = s.runtime.heap.memory();
+    let mut by_value: FxHashMap<String, (u64, u64)> = FxHashMap::default();
+    filtered_walk(s, o, |obj| {
+        if obj.mt != string_mt {
+            return;
+        }
+        let value = read_string(mem, obj.address, 1024)
+            .map(|v| v.0)
+            .unwrap_or_default();
+        let e = by_value.entry(value).or_default();
+        e.0 += 1;
+        e.1 += obj.size;
+    })?;
+    let mut strings: Vec<StringStat> = by_value
+        .into_iter()
+        .map(|(value, (count, size))| StringStat { value, count, size })
+        .collect();
+    strings.sort_by(|a, b| {
+        a.size
+            .cmp(&b.size)
+            .then(a.count.cmp(&b.count))
+            .then(a.value.cmp(&b.value))
+    });
+    let total_objects = strings.iter().map(|t| t.count).sum();
+    let total_bytes = strings.iter().map(|t| t.size).sum();
+    Ok(DumpHeapStrings {
+        strings,
+        total_objects,
+        total_bytes,
+    })
+}
+
+fn render_stats(out: &mut String, types: &[TypeStat], total_objects: u64, total_bytes: u64) {
+    let counts: Vec<String> = types.iter().map(|t| n0(t.count)).collect();
+    let sizes: Vec<String> = types.iter().map(|t| n0(t.size)).collect();
+    let wc = counts
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(0)
+        .max("Count".len());
+    let ws = sizes
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(0)
+        .max("TotalSize".len());
+    out.push_str("Statistics:\n");
+    out.push_str(&format!(
+        "{:>12} {:>wc$} {:>ws$} Class Name\n",
+        "MT", "Count", "TotalSize"
+    ));
+    for (i, t) in types.iter().enumerate() {
+        out.push_str(&format!(
+            "{:012x} {:>wc$} {:>ws$} {}\n",
+            t.mt, counts[i], sizes[i], t.name
+        ));
+    }
+    out.push_str(&format!(
+        "Total {} objects, {} bytes\n",
+        n0(total_objects),
+        n0(total_bytes)
+    ));
+}
+
+fn render_warnings(out: &mut String, warnings: &[String]) {
+    for w in warnings {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
+}
+
+impl Render for DumpHeapStat {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        render_warnings(&mut out, &self.warnings);
+        render_stats(&mut out, &self.types, self.total_objects, self.total_bytes);
+        out
+    }
+}
+
+impl Render for DumpHeap {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        render_warnings(&mut out, &self.warnings);
+        if self.short {
+            for o in &self.objects {
+                out.push_str(&format!("{:012x}\n", o.address));
+            }
+            return out;
+        }
+        let sizes: Vec<String> = self.objects.iter().map(|o| n0(o.size)).collect();
+        let w = sizes
+            .iter()
+            .map(|s| s.len())
+            .max()
+            .unwrap_or(0)
+            .max("Size".len());
+        out.push_str(&format!("{:>12} {:>12} {:>w$}\n", "Address", "MT", "Size"));
+        for (i, o) in self.objects.iter().enumerate() {
+            let free = if o.free { " Free" } else { "" };
+            out.push_str(&format!(
+                "{:012x} {:012x} {:>w$}{free}\n",
+                o.address, o.mt, sizes[i]
+            ));
+        }
+        out.push('\n');
+        render_stats(&mut out, &self.types, self.total_objects, self.total_bytes);
+        out
+    }
+}
+
+impl Render for DumpHeapStrings {
+    fn render(&self) -> String {
+        let counts: Vec<String> = self.strings.iter().map(|t| n0(t.count)).collect();
+        let sizes: Vec<String> = self.strings.iter().map(|t| n0(t.size)).collect();
+        let wc = counts
+            .iter()
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(0)
+            .max("Count".len());
+        let ws = sizes
+            .iter()
+            .map(|c| c.len())
+            .max()
+            .unwrap_or(0)
+            .max("TotalSize".len());
+        let mut out = format!("{:>wc$} {:>ws$} String\n", "Count", "TotalSize");
+        for (i, t) in self.strings.iter().enumerate() {
+            let shown: String = t
+                .value
+                .chars()
+                .take(128)
+                .map(|c| if c.is_control() { '.' } else { c })
+                .collect();
+            out.push_str(&format!("{:>wc$} {:>ws$} {shown}\n", counts[i], sizes[i]));
+        }
+        out.push_str(&format!(
+            "Total {} strings, {} bytes\n",
+            n0(self.total_objects),
+            n0(self.total_bytes)
+        ));
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse() {
+        let o = DumpHeapOptions::parse(&["-stat", "-type", "Leaked", "-min", "100", "-gen", "loh"])
+            .unwrap();
+        assert!(o.stat);
+        assert_eq!(o.type_substr.as_deref(), Some("Leaked"));
+        assert_eq!(o.min, Some(100));
+        assert_eq!(o.gen, Some(Generation::Loh));
+        let e = DumpHeapOptions::parse(&["-gen", "gen7"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("Unknown generation: gen7."), "{e}");
+        assert!(DumpHeapOptions::parse(&["-bogus"]).is_err());
+    }
+
+    #[test]
+    fn stats_table_has_sos_shape() {
+        let types = vec![
+            TypeStat {
+                mt: 0x7f6c1dc021c8,
+                name: "System.SByte[]".into(),
+                count: 1749,
+                size: 95696,
+            },
+            TypeStat {
+                mt: 0x7f6c1dc00f90,
+                name: "System.String".into(),
+                count: 206770,
+                size: 19494060,
+            },
+        ];
+        let mut out = String::new();
+        render_stats(&mut out, &types, 208519, 19589756);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines[0], "Statistics:");
+        assert_eq!(lines[1], "          MT   Count  TotalSize Class Name");
+        assert_eq!(lines[2], "7f6c1dc021c8   1,749     95,696 System.SByte[]");
+        assert_eq!(lines[3], "7f6c1dc00f90 206,770 19,494,060 System.String");
+        assert_eq!(lines[4], "Total 208,519 objects, 19,589,756 bytes");
+    }
+}

@@ -1,0 +1,311 @@
+//! `eeheap -gc`, `clrthreads`, `dumpmt`, `help`.
+
+use anyhow::bail;
+use serde::Serialize;
+
+use super::{n0, ser_hex, Render, Session, COMMANDS};
+
+/// One segment/region of `eeheap -gc`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentRow {
+    #[serde(serialize_with = "ser_hex")]
+    pub segment: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub begin: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub allocated: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub committed: u64,
+    pub kind: String,
+    pub heap: usize,
+    pub size: u64,
+}
+
+/// `eeheap -gc`.
+#[derive(Debug, Clone, Serialize)]
+pub struct EeHeap {
+    pub server: bool,
+    pub regions: bool,
+    pub heap_count: usize,
+    pub segments: Vec<SegmentRow>,
+    pub total_bytes: u64,
+}
+
+pub fn eeheap(s: &Session) -> EeHeap {
+    let h = &s.runtime.heap;
+    let segments: Vec<SegmentRow> = h
+        .segments
+        .iter()
+        .map(|g| SegmentRow {
+            segment: g.address,
+            begin: g.start,
+            allocated: g.end,
+            committed: g.committed,
+            kind: g.kind.name().to_string(),
+            heap: g.heap,
+            size: g.end - g.start,
+        })
+        .collect();
+    let total_bytes = segments.iter().map(|r| r.size).sum();
+    EeHeap {
+        server: h.server,
+        regions: h.regions,
+        heap_count: h.heaps.len(),
+        segments,
+        total_bytes,
+    }
+}
+
+impl Render for EeHeap {
+    fn render(&self) -> String {
+        let mut out = format!(
+            "Number of GC Heaps: {}\nGC mode: {}, {}\n",
+            self.heap_count,
+            if self.server { "server" } else { "workstation" },
+            if self.regions { "regions" } else { "segments" }
+        );
+        let mut last_heap = usize::MAX;
+        for r in &self.segments {
+            if r.heap != last_heap && self.heap_count > 1 {
+                out.push_str(&format!(
+                    "------------------------------\nHeap {}\n",
+                    r.heap
+                ));
+            }
+            if r.heap != last_heap {
+                out.push_str(&format!(
+                    "{:>9} {:>16} {:>16} {:>16} {:>16} {:>12}\n",
+                    "kind", "segment", "begin", "allocated", "committed", "size"
+                ));
+                last_heap = r.heap;
+            }
+            out.push_str(&format!(
+                "{:>9} {:016x} {:016x} {:016x} {:016x} {:>12}\n",
+                r.kind,
+                r.segment,
+                r.begin,
+                r.allocated,
+                r.committed,
+                n0(r.size)
+            ));
+        }
+        out.push_str(&format!(
+            "------------------------------\nGC Allocated Heap Size:    Size: 0x{:x} ({}) bytes.\n",
+            self.total_bytes, self.total_bytes
+        ));
+        out
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ThreadRow {
+    pub managed_id: u32,
+    pub os_id: u32,
+    #[serde(serialize_with = "ser_hex")]
+    pub thread: u64,
+    pub state: u32,
+    pub gc_mode: &'static str,
+    #[serde(serialize_with = "ser_hex")]
+    pub alloc_context_ptr: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub alloc_context_limit: u64,
+    pub lock_count: u32,
+    pub background: bool,
+    pub dead: bool,
+    pub finalizer: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exception: Option<String>,
+}
+
+/// `clrthreads`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClrThreads {
+    pub thread_count: i32,
+    pub unstarted: i32,
+    pub background: i32,
+    pub pending: i32,
+    pub dead: i32,
+    pub threads: Vec<ThreadRow>,
+}
+
+pub fn clrthreads(s: &Session) -> anyhow::Result<ClrThreads> {
+    let rt = &s.runtime;
+    let store = rt.dac.thread_store()?;
+    let mem = rt.heap.memory();
+    let threads = rt
+        .dac
+        .threads()?
+        .into_iter()
+        .map(|t| {
+            let exception = (t.last_thrown_object_handle != 0)
+                .then(|| mem.read_u64(t.last_thrown_object_handle).ok())
+                .flatten()
+                .filter(|&o| o != 0)
+                .and_then(|o| {
+                    rt.heap
+                        .object_at(&rt.dac, o)
+                        .map(|(i, _)| rt.heap.type_name(&rt.dac, i.mt))
+                });
+            ThreadRow {
+                managed_id: t.managed_id,
+                os_id: t.os_id,
+                thread: t.address,
+                state: t.state,
+                gc_mode: if t.preemptive_gc_disabled {
+                    "Cooperative"
+                } else {
+                    "Preemptive"
+                },
+                alloc_context_ptr: t.alloc_context_ptr,
+                alloc_context_limit: t.alloc_context_limit,
+                lock_count: t.lock_count,
+                background: t.state & 0x200 != 0,
+                dead: t.state & 0x800 != 0,
+                finalizer: t.address == store.finalizer_thread,
+                exception,
+            }
+        })
+        .collect();
+    Ok(ClrThreads {
+        thread_count: store.thread_count,
+        unstarted: store.unstarted,
+        background: store.background,
+        pending: store.pending,
+        dead: store.dead,
+        threads,
+    })
+}
+
+impl Render for ClrThreads {
+    fn render(&self) -> String {
+        let mut out = format!(
+            "ThreadCount:      {}\nUnstartedThread:  {}\nBackgroundThread: {}\nPendingThread:    {}\nDeadThread:       {}\n",
+            self.thread_count, self.unstarted, self.background, self.pending, self.dead
+        );
+        out.push_str(&format!(
+            "{:>4} {:>6} {:>16} {:>8} {:>11} {:>33} {:>4} {}\n",
+            "ID", "OSID", "ThreadOBJ", "State", "GC Mode", "GC Alloc Context", "Lock", "Exception"
+        ));
+        for t in &self.threads {
+            let mut ex = t.exception.clone().unwrap_or_default();
+            if t.finalizer {
+                ex = format!("(Finalizer) {ex}");
+            }
+            out.push_str(&format!(
+                "{:>4} {:>6x} {:016x} {:>8x} {:>11} {:016x}:{:016x} {:>4} {}\n",
+                t.managed_id,
+                t.os_id,
+                t.thread,
+                t.state,
+                t.gc_mode,
+                t.alloc_context_ptr,
+                t.alloc_context_limit,
+                t.lock_count,
+                ex.trim_end()
+            ));
+        }
+        out
+    }
+}
+
+/// `dumpmt MT`.
+#[derive(Debug, Clone, Serialize)]
+pub struct DumpMt {
+    #[serde(serialize_with = "ser_hex")]
+    pub mt: u64,
+    pub name: String,
+    #[serde(serialize_with = "ser_hex")]
+    pub eeclass: u64,
+    #[serde(serialize_with = "ser_hex")]
+    pub module: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub module_name: Option<String>,
+    #[serde(serialize_with = "ser_hex")]
+    pub parent: u64,
+    pub base_size: u32,
+    pub component_size: u32,
+    pub num_methods: u16,
+    pub num_interfaces: u16,
+    pub contains_pointers: bool,
+    pub token: u32,
+}
+
+pub fn dumpmt(s: &Session, mt: u64) -> anyhow::Result<DumpMt> {
+    let rt = &s.runtime;
+    let Some(info) = rt.heap.mt_info(&rt.dac, mt) else {
+        bail!("0x{mt:x} is not a MethodTable")
+    };
+    let d = info.data;
+    Ok(DumpMt {
+        mt,
+        name: rt.heap.type_name(&rt.dac, mt),
+        eeclass: d.class,
+        module: d.module,
+        module_name: rt.dac.module_name(d.module).ok().filter(|m| !m.is_empty()),
+        parent: d.parent,
+        base_size: info.base_size,
+        component_size: d.component_size,
+        num_methods: d.num_methods,
+        num_interfaces: d.num_interfaces,
+        contains_pointers: d.contains_pointers,
+        token: d.token,
+    })
+}
+
+impl Render for DumpMt {
+    fn render(&self) -> String {
+        format!(
+            "EEClass:         {:016x}\nModule:          {:016x}\nName:            {}\nmdToken:         {:016x}\nFile:            {}\nBaseSize:        0x{:x}\nComponentSize:   0x{:x}\nNumber of Methods: {}\nNumber of IFaces in IFaceMap: {}\nParent MethodTable: {:016x}\nContainsPointers: {}\n",
+            self.eeclass,
+            self.module,
+            self.name,
+            self.token,
+            self.module_name.as_deref().unwrap_or("Unknown Module"),
+            self.base_size,
+            self.component_size,
+            self.num_methods,
+            self.num_interfaces,
+            self.parent,
+            self.contains_pointers
+        )
+    }
+}
+
+/// `help`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Help {
+    pub commands: Vec<HelpRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HelpRow {
+    pub name: &'static str,
+    pub help: &'static str,
+}
+
+impl Help {
+    pub fn new() -> Help {
+        Help {
+            commands: COMMANDS
+                .iter()
+                .map(|&(name, help)| HelpRow { name, help })
+                .collect(),
+        }
+    }
+}
+
+impl Default for Help {
+    fn default() -> Self {
+        Help::new()
+    }
+}
+
+impl Render for Help {
+    fn render(&self) -> String {
+        let mut out = String::from("Commands:\n");
+        for c in &self.commands {
+            out.push_str(&format!("  {:<12} {}\n", c.name, c.help));
+        }
+        out
+    }
+}

@@ -1,0 +1,206 @@
+//! SOS-style commands over a [`Runtime`]: each returns a typed, serializable result that can
+//! also render itself as SOS-shaped text.
+
+mod dumpheap;
+mod dumpobj;
+mod gcroot;
+mod info;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use serde::Serializer;
+
+pub use dumpheap::{
+    DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, HeapObjectRow, StringStat, TypeStat,
+};
+pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
+pub use gcroot::{GcRoot, PathNode, RootPath};
+pub use info::{ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+
+use crate::heap::Runtime;
+
+/// A command's result: JSON for programs, text in SOS's shape for people.
+pub trait CommandOutput {
+    fn to_json(&self) -> serde_json::Value;
+    /// One line of JSON, fields in declaration order.
+    fn to_json_line(&self) -> String;
+    fn to_text(&self) -> String;
+}
+
+impl<T: serde::Serialize + Render> CommandOutput for T {
+    fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+    fn to_json_line(&self) -> String {
+        serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"error\":\"{e}\"}}"))
+    }
+    fn to_text(&self) -> String {
+        self.render()
+    }
+}
+
+/// Text rendering of a result.
+pub trait Render {
+    fn render(&self) -> String;
+}
+
+/// The commands `help` lists and the REPL completes.
+pub const COMMANDS: &[(&str, &str)] = &[
+    ("dumpheap", "dumpheap [-stat] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-strings] [-gen G] [-short]: objects on the GC heap"),
+    ("dumpobj", "dumpobj ADDR (alias do): an object's type, size and fields"),
+    ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
+    ("dumpmt", "dumpmt MT: a MethodTable"),
+    ("gcroot", "gcroot ADDR [-nostacks]: what keeps an object alive"),
+    ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
+    ("clrthreads", "clrthreads (alias threads): managed threads"),
+    ("help", "help: this list"),
+    ("exit", "exit (alias quit, q): leave"),
+];
+
+/// An analysis session: the runtime plus a cancellation flag for Ctrl-C.
+pub struct Session {
+    pub runtime: Runtime,
+    pub cancel: Arc<AtomicBool>,
+}
+
+impl Session {
+    pub fn new(runtime: Runtime) -> Session {
+        Session {
+            runtime,
+            cancel: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Runs one command line. `Ok(None)` for an empty line.
+    pub fn execute(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some((&cmd, args)) = words.split_first() else {
+            return Ok(None);
+        };
+        self.cancel.store(false, Ordering::SeqCst);
+        let cmd = cmd.trim_start_matches('!').to_ascii_lowercase();
+        let out: Box<dyn CommandOutput> = match cmd.as_str() {
+            "dumpheap" => {
+                let opts = DumpHeapOptions::parse(args)?;
+                if opts.stat {
+                    Box::new(dumpheap::dumpheap_stat(self, &opts)?)
+                } else if opts.strings {
+                    Box::new(dumpheap::dumpheap_strings(self, &opts)?)
+                } else {
+                    Box::new(dumpheap::dumpheap(self, &opts)?)
+                }
+            }
+            "dumpobj" | "do" => {
+                let addr = parse_addr(
+                    args.iter().find(|a| !a.starts_with('-')).copied(),
+                    "dumpobj ADDR",
+                )?;
+                Box::new(dumpobj::dumpobj(self, addr)?)
+            }
+            "dumparray" | "da" => {
+                let mut addr = None;
+                let (mut start, mut length) = (0u64, None);
+                let mut it = args.iter();
+                while let Some(a) = it.next() {
+                    match *a {
+                        "-start" => start = parse_num(it.next().copied(), "-start")?,
+                        "-length" => length = Some(parse_num(it.next().copied(), "-length")?),
+                        "-details" | "-nofields" => {}
+                        other => addr = Some(parse_addr(Some(other), "dumparray ADDR")?),
+                    }
+                }
+                let addr = addr.context("usage: dumparray ADDR [-start I] [-length N]")?;
+                Box::new(dumpobj::dumparray(self, addr, start, length)?)
+            }
+            "dumpmt" => {
+                let mt = parse_addr(
+                    args.iter().find(|a| !a.starts_with('-')).copied(),
+                    "dumpmt MT",
+                )?;
+                Box::new(info::dumpmt(self, mt)?)
+            }
+            "gcroot" => {
+                let addr = parse_addr(
+                    args.iter().find(|a| !a.starts_with('-')).copied(),
+                    "gcroot ADDR",
+                )?;
+                let nostacks = args.iter().any(|a| a.eq_ignore_ascii_case("-nostacks"));
+                Box::new(gcroot::gcroot(self, addr, !nostacks)?)
+            }
+            "eeheap" => Box::new(info::eeheap(self)),
+            "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
+            "help" | "soshelp" | "?" => Box::new(Help::new()),
+            other => bail!("unknown command '{other}' (type 'help' for the list)"),
+        };
+        Ok(Some(out))
+    }
+
+    pub(crate) fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Parses a hex address, with or without `0x`.
+pub fn parse_addr(s: Option<&str>, usage: &str) -> anyhow::Result<u64> {
+    let s = s.with_context(|| format!("usage: {usage}"))?;
+    let t = s.trim_start_matches("0x").trim_start_matches("0X");
+    u64::from_str_radix(t, 16).with_context(|| format!("'{s}' is not a hex address"))
+}
+
+/// Parses a decimal number (or hex with `0x`).
+pub fn parse_num(s: Option<&str>, what: &str) -> anyhow::Result<u64> {
+    let s = s.with_context(|| format!("{what} needs a value"))?;
+    let r = match s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
+        Some(h) => u64::from_str_radix(h, 16),
+        None => s.parse(),
+    };
+    r.with_context(|| format!("'{s}' is not a number for {what}"))
+}
+
+/// Serializes an address as "0x…" (JSON has no 64-bit integers every reader handles).
+pub fn ser_hex<S: Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("0x{v:x}"))
+}
+
+pub fn ser_hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(v) => s.serialize_str(&format!("0x{v:x}")),
+        None => s.serialize_none(),
+    }
+}
+
+/// Thousands separators, as SOS's `n0` format.
+pub fn n0(v: u64) -> String {
+    let s = v.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn n0_groups_thousands() {
+        assert_eq!(n0(0), "0");
+        assert_eq!(n0(999), "999");
+        assert_eq!(n0(1000), "1,000");
+        assert_eq!(n0(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn addresses_parse_with_or_without_prefix() {
+        assert_eq!(parse_addr(Some("0x7f00"), "x").unwrap(), 0x7f00);
+        assert_eq!(parse_addr(Some("7f00"), "x").unwrap(), 0x7f00);
+        assert!(parse_addr(Some("zz"), "x").is_err());
+        assert!(parse_addr(None, "x").is_err());
+    }
+}
