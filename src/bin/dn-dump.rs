@@ -22,6 +22,8 @@ struct Cli {
 enum Cmd {
     /// Write an ELF core of a live process (our own ptrace writer; the target keeps running).
     Collect(Collect),
+    /// Open a dump and explain its managed heap with SOS's commands (dumpheap, gcroot, dumpobj...).
+    Analyze(dn_heap::cli::AnalyzeArgs),
     /// List the .NET processes that can be dumped (as dn-ps).
     Ps,
 }
@@ -41,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Cmd::Collect(c) if c.via_runtime => via_runtime(c.args),
         Cmd::Collect(c) => dn_coredump::cli::run(c.args),
+        Cmd::Analyze(a) => dn_heap::cli::run(a),
         Cmd::Ps => {
             for p in dn_core::ps::list_processes() {
                 println!("{:>7}  {}", p.pid, p.name);
