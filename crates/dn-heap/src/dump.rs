@@ -96,6 +96,8 @@ pub struct CoreDump {
     loads: Vec<Load>,
     files: Vec<FileMapping>,
     threads: Vec<ThreadInfo>,
+    /// File size the segment table promises.
+    expected_size: u64,
     file_fallback: bool,
     open_files: Mutex<HashMap<String, Option<Arc<Mmap>>>>,
 }
@@ -125,7 +127,7 @@ impl CoreDump {
             path: path.clone(),
             source,
         })?;
-        let (loads, files, threads) = parse(&map).map_err(|e| match e {
+        let (loads, files, threads, expected_size) = parse(&map).map_err(|e| match e {
             ParseError::NotCore(reason) => DumpError::NotACore {
                 path: path.clone(),
                 reason,
@@ -141,6 +143,7 @@ impl CoreDump {
             loads,
             files,
             threads,
+            expected_size,
             file_fallback: true,
             open_files: Mutex::new(HashMap::new()),
         })
@@ -205,6 +208,12 @@ impl CoreDump {
             .filter(|m| file_name(&m.path).to_ascii_lowercase() == want)
             .map(|m| m.base)
             .min()
+    }
+
+    /// `Some((expected, actual))` file sizes when the core is shorter than its segment table says.
+    pub fn truncation(&self) -> Option<(u64, u64)> {
+        let actual = self.map.len() as u64;
+        (self.expected_size > actual).then_some((self.expected_size, actual))
     }
 
     /// Total bytes of memory the core holds.
@@ -330,7 +339,7 @@ enum ParseError {
     Corrupt(String),
 }
 
-type Parsed = (Vec<Load>, Vec<FileMapping>, Vec<ThreadInfo>);
+type Parsed = (Vec<Load>, Vec<FileMapping>, Vec<ThreadInfo>, u64);
 
 fn parse(data: &[u8]) -> Result<Parsed, ParseError> {
     use ParseError::*;
@@ -387,6 +396,7 @@ fn parse(data: &[u8]) -> Result<Parsed, ParseError> {
     let mut loads = Vec::new();
     let mut files = Vec::new();
     let mut threads = Vec::new();
+    let mut expected_size = 0u64;
     for ph in &phdrs {
         match ph.p_type {
             PT_LOAD => {
@@ -396,6 +406,8 @@ fn parse(data: &[u8]) -> Result<Parsed, ParseError> {
                 // A truncated core keeps the segments that are wholly present; a segment cut
                 // short keeps what is there.
                 let avail = (data.len() as u64).saturating_sub(ph.p_offset);
+                let declared = ph.p_filesz.min(ph.p_memsz);
+                expected_size = expected_size.max(ph.p_offset.saturating_add(declared));
                 loads.push(Load {
                     vaddr: ph.p_vaddr,
                     memsz: ph.p_memsz,
@@ -419,7 +431,7 @@ fn parse(data: &[u8]) -> Result<Parsed, ParseError> {
     }
     loads.sort_by_key(|l| l.vaddr);
     files.sort_by_key(|f| f.start);
-    Ok((loads, files, threads))
+    Ok((loads, files, threads, expected_size))
 }
 
 fn parse_notes(

@@ -194,12 +194,20 @@ impl Runtime {
     /// Opens a core file and the matching DAC (or `dac_path`).
     pub fn open_core(core: &Path, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
         let dump = CoreDump::open(core)?;
-        let module = dac::runtime_module(&dump)?;
+        // A cut-off core explains most failures below; say so in the error.
+        let truncated = dump
+            .truncation()
+            .map(|(want, have)| format!(" (the core file is truncated: {have} of {want} bytes)"));
+        let with_cause = |e: anyhow::Error| match &truncated {
+            Some(t) => anyhow::anyhow!("{e:#}{t}"),
+            None => e,
+        };
+        let module = dac::runtime_module(&dump).map_err(with_cause)?;
         let dac_file = dac::find_dac(&module, dac_path)?;
         let target: Arc<dyn DataTarget> = Arc::new(dump);
-        let dac = Dac::open(&dac_file, target.clone(), module.base)?;
+        let dac = Dac::open(&dac_file, target.clone(), module.base).map_err(with_cause)?;
         let heap = GcHeap::load(&dac, target.clone())
-            .map_err(|e| anyhow::anyhow!("cannot read the GC heap layout: {e}"))?;
+            .map_err(|e| with_cause(anyhow::anyhow!("cannot read the GC heap layout: {e}")))?;
         Ok(Runtime {
             target,
             dac,

@@ -109,7 +109,7 @@ pub struct ThreadRow {
     pub alloc_context_ptr: u64,
     #[serde(serialize_with = "ser_hex")]
     pub alloc_context_limit: u64,
-    pub lock_count: u32,
+    pub lock_count: i32,
     pub background: bool,
     pub dead: bool,
     pub finalizer: bool,
@@ -158,7 +158,7 @@ pub fn clrthreads(s: &Session) -> anyhow::Result<ClrThreads> {
                 },
                 alloc_context_ptr: t.alloc_context_ptr,
                 alloc_context_limit: t.alloc_context_limit,
-                lock_count: t.lock_count,
+                lock_count: t.lock_count as i32,
                 background: t.state & 0x200 != 0,
                 dead: t.state & 0x800 != 0,
                 finalizer: t.address == store.finalizer_thread,

@@ -1,0 +1,145 @@
+//! `gcroot` on a leaked item's string finds the path static -> List -> array -> item -> string,
+//! and that path is one ClrMD's GCRoot reports too. `dumpobj` shows the item's fields.
+
+mod common;
+
+use common::*;
+use dn_testkit::Runtime;
+
+fn hex(v: &serde_json::Value) -> u64 {
+    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn check(rt: Runtime) {
+    let d = make_dump(rt, false, 200, "--withheap");
+    let s = open_session(&d);
+    let (_, names, _) = our_stats(&s);
+    let item_mt = names
+        .iter()
+        .find(|(_, n)| n.as_str() == "ConsoleTarget.LeakedItem")
+        .map(|(m, _)| *m)
+        .expect("LeakedItem MT");
+
+    let list = s
+        .execute(&format!("dumpheap -mt {item_mt:x}"))
+        .unwrap()
+        .unwrap()
+        .to_json();
+    let objects = list["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 200);
+    let item = hex(&objects[17]["address"]);
+
+    // dumpobj: the Id field is a string holding a GUID, the Payload a 64-byte array.
+    let obj = s
+        .execute(&format!("dumpobj {item:x}"))
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert_eq!(obj["type"], "ConsoleTarget.LeakedItem");
+    let fields = obj["fields"].as_array().unwrap();
+    let id = fields.iter().find(|f| f["name"] == "Id").expect("field Id");
+    assert_eq!(id["type"], "System.String");
+    let payload = fields
+        .iter()
+        .find(|f| f["name"] == "Payload")
+        .expect("field Payload");
+    let string = hex(&id["value"]);
+    let sobj = s
+        .execute(&format!("dumpobj {string:x}"))
+        .unwrap()
+        .unwrap()
+        .to_json();
+    let text = sobj["string"].as_str().expect("string contents");
+    assert_eq!(text.len(), 36, "a GUID string: {text}");
+    assert_eq!(text.matches('-').count(), 4, "a GUID string: {text}");
+    let arr = s
+        .execute(&format!("dumpobj {:x}", hex(&payload["value"])))
+        .unwrap()
+        .unwrap()
+        .to_json();
+    assert_eq!(arr["array"]["length"], 64);
+
+    // gcroot on the string.
+    let ours = s
+        .execute(&format!("gcroot {string:x}"))
+        .unwrap()
+        .unwrap()
+        .to_json();
+    let roots = ours["roots"].as_array().unwrap();
+    assert!(!roots.is_empty(), "no root found for the leaked string");
+    let path: Vec<(u64, String)> = roots[0]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (hex(&n["address"]), n["type"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        path.last().unwrap().0,
+        string,
+        "path ends at the asked object"
+    );
+    assert_eq!(path[path.len() - 2].0, item, "the item holds the string");
+    let types: Vec<&str> = path.iter().map(|p| p.1.as_str()).collect();
+    assert!(
+        types.contains(&"ConsoleTarget.LeakedItem[]"),
+        "path through the List's array: {types:?}"
+    );
+    assert!(
+        types
+            .iter()
+            .any(|t| t.starts_with("System.Collections.Generic.List")),
+        "path through the List: {types:?}"
+    );
+
+    let out = dn_testkit::run_oracle(
+        "HeapOracle",
+        &[
+            "gcroot",
+            d.core.to_str().unwrap(),
+            d.dac.to_str().unwrap(),
+            &format!("0x{string:x}"),
+        ],
+    )
+    .expect("HeapOracle gcroot");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["found"], true, "ClrMD finds a root too");
+    let theirs: Vec<u64> = v["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| hex(&n["address"]))
+        .collect();
+    let any_equal = roots.iter().any(|r| {
+        r["path"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| hex(&n["address"]))
+            .collect::<Vec<_>>()
+            == theirs
+    });
+    assert!(
+        any_equal,
+        "ClrMD's path {theirs:x?} is not among ours: {roots:?}"
+    );
+}
+
+#[test]
+fn net10() {
+    check(Runtime::Net10);
+}
+
+#[test]
+fn net9() {
+    check(Runtime::Net9);
+}
+
+#[test]
+fn net8() {
+    check(Runtime::Net8);
+}
+
+#[test]
+fn netcore31() {
+    check(Runtime::NetCore31);
+}
