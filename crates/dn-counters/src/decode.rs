@@ -1,0 +1,230 @@
+//! Turning EventPipe events into [`Sample`]s: EventCounters payloads (any EventSource) and the
+//! value events of `System.Diagnostics.Metrics` (MetricsEventSource).
+
+use std::time::SystemTime;
+
+use dn_nettrace::{field, Event, Value};
+
+use crate::sample::{parse_tags, Kind, Sample, Source};
+use crate::spec::ProviderSpec;
+
+pub const METRICS_PROVIDER: &str = "System.Diagnostics.Metrics";
+
+/// What one event means to us.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decoded {
+    Samples(Vec<Sample>),
+    /// A Metrics collection interval ended (CollectionStop of our session).
+    IntervalEnd,
+    /// Something the user should know (limits reached, shared-session conflicts, errors).
+    Warning(String),
+    Nothing,
+}
+
+/// Decodes events for one session.
+pub struct Decoder {
+    specs: Vec<ProviderSpec>,
+    /// The `SessionId` we sent to MetricsEventSource; its events for other sessions are ignored.
+    metrics_session: String,
+    client_id: String,
+    refresh_secs: u32,
+    /// `DN_COUNTERS_TRACE_EVENTS=1`: print every event to stderr (for diagnosing targets).
+    trace_events: bool,
+}
+
+impl Decoder {
+    pub fn new(
+        specs: Vec<ProviderSpec>,
+        metrics_session: String,
+        client_id: String,
+        refresh_secs: u32,
+    ) -> Self {
+        Decoder {
+            specs,
+            metrics_session,
+            client_id,
+            refresh_secs,
+            trace_events: std::env::var_os("DN_COUNTERS_TRACE_EVENTS").is_some(),
+        }
+    }
+
+    fn spec(&self, provider: &str) -> Option<&ProviderSpec> {
+        self.specs.iter().find(|s| s.name == provider)
+    }
+
+    pub fn decode(&self, ev: &Event) -> Decoded {
+        let time = ev.wall_clock().unwrap_or_else(SystemTime::now);
+        if self.trace_events {
+            eprintln!(
+                "event {} #{} {:?} v{}: {:?}",
+                ev.provider_name(),
+                ev.event_id(),
+                ev.event_name(),
+                ev.metadata.version,
+                ev.decode()
+            );
+        }
+        if ev.provider_name() == METRICS_PROVIDER {
+            return match ev.decode() {
+                Ok(fields) => self.metrics_event(ev.event_id(), &fields, time),
+                Err(_) => Decoded::Nothing,
+            };
+        }
+        match ev.counter_payload() {
+            Ok(Some(fields)) => self.event_counter(ev.provider_name(), &fields, time),
+            _ => Decoded::Nothing,
+        }
+    }
+
+    fn event_counter(&self, provider: &str, f: &[(String, Value)], time: SystemTime) -> Decoded {
+        let text = |n: &str| {
+            field(f, n)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let num = |n: &str| field(f, n).and_then(Value::as_f64);
+        let name = text("Name");
+        let Some(spec) = self.spec(provider) else {
+            return Decoded::Nothing;
+        };
+        if name.is_empty() || !spec.wants(&name) {
+            return Decoded::Nothing;
+        }
+        let unit = text("DisplayUnits");
+        let display = Some(text("DisplayName"))
+            .filter(|d| !d.is_empty())
+            .unwrap_or_else(|| name.clone());
+        let (kind, value, display_name) = if text("CounterType") == "Sum" {
+            let unit_text = if unit.is_empty() { "Count" } else { &unit };
+            (
+                Kind::Rate,
+                num("Increment"),
+                format!("{display} ({unit_text} / {} sec)", self.refresh_secs),
+            )
+        } else {
+            let shown = if unit.is_empty() {
+                display.clone()
+            } else {
+                format!("{display} ({unit})")
+            };
+            (Kind::Gauge, num("Mean"), shown)
+        };
+        let Some(value) = value.filter(|v| v.is_finite()) else {
+            return Decoded::Nothing;
+        };
+        // EventCounter metadata is `k:v,k2:v2`.
+        let tags = text("Metadata")
+            .split(',')
+            .filter(|p| !p.is_empty())
+            .map(|p| match p.split_once(':') {
+                Some((k, v)) => (k.to_string(), v.to_string()),
+                None => (p.to_string(), String::new()),
+            })
+            .collect();
+        Decoded::Samples(vec![Sample {
+            timestamp: time,
+            provider: provider.to_string(),
+            name,
+            display_name,
+            unit,
+            kind,
+            value,
+            tags,
+            source: Source::EventCounters,
+        }])
+    }
+
+    fn metrics_event(&self, id: u32, f: &[(String, Value)], time: SystemTime) -> Decoded {
+        let text = |n: &str| field(f, n).and_then(Value::as_str).unwrap_or("");
+        let ours = text("sessionId") == self.metrics_session;
+        match id {
+            // CollectionStop
+            3 if ours => Decoded::IntervalEnd,
+            // Counter, gauge, histogram, up-down counter values.
+            4 | 5 | 6 | 16 if ours => self.metric_value(id, f, time),
+            9 | 14 if ours => Decoded::Warning(format!(
+                "the target reported a metrics error: {}",
+                text("errorMessage")
+            )),
+            12 if ours => Decoded::Warning(
+                "Time series tracking limit reached in the target: not all data is shown.".into(),
+            ),
+            13 if ours => Decoded::Warning(
+                "Histogram tracking limit reached in the target: not all data is shown.".into(),
+            ),
+            17 if text("clientId") == self.client_id => Decoded::Warning(format!(
+                "the target's shared metrics session already runs with refresh interval {}s (asked for {}s); its values are shown",
+                text("actualRefreshInterval"),
+                text("expectedRefreshInterval")
+            )),
+            _ => Decoded::Nothing,
+        }
+    }
+
+    fn metric_value(&self, id: u32, f: &[(String, Value)], time: SystemTime) -> Decoded {
+        let text = |n: &str| field(f, n).and_then(Value::as_str).unwrap_or("");
+        let provider = text("meterName");
+        let name = text("instrumentName");
+        match self.spec(provider) {
+            Some(spec) if !spec.event_counters_only && spec.wants(name) => {}
+            // The shared session also carries what other tools asked for.
+            _ => return Decoded::Nothing,
+        }
+        let unit = text("unit").to_string();
+        let display_name = if unit.is_empty() {
+            name.to_string()
+        } else {
+            format!("{name} ({unit})")
+        };
+        let tags = parse_tags(text("tags"));
+        let number = |n: &str| text(n).trim().parse::<f64>().ok().filter(|v| v.is_finite());
+        let sample = |kind: Kind, value: f64, tags: Vec<(String, String)>| Sample {
+            timestamp: time,
+            provider: provider.to_string(),
+            name: name.to_string(),
+            display_name: display_name.clone(),
+            unit: unit.clone(),
+            kind,
+            value,
+            tags,
+            source: Source::Meter,
+        };
+        let samples = match id {
+            // Monotonic counters: the running total (v1+, .NET 8), else the interval's delta.
+            4 => match (number("value"), number("rate")) {
+                (Some(v), _) => vec![sample(Kind::Counter, v, tags)],
+                (None, Some(r)) => vec![sample(Kind::Rate, r, tags)],
+                _ => vec![],
+            },
+            16 => match (number("value"), number("rate")) {
+                (Some(v), _) => vec![sample(Kind::UpDownCounter, v, tags)],
+                (None, Some(r)) => vec![sample(Kind::Rate, r, tags)],
+                _ => vec![],
+            },
+            5 => number("lastValue")
+                .map(|v| vec![sample(Kind::Gauge, v, tags)])
+                .unwrap_or_default(),
+            6 => text("quantiles")
+                .split(';')
+                .filter_map(|q| {
+                    let (p, v) = q.split_once('=')?;
+                    let p: f64 = p.trim().parse().ok()?;
+                    let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite())?;
+                    let mut t = tags.clone();
+                    t.push((
+                        "Percentile".to_string(),
+                        format!("{}", (p * 1000.0).round() / 10.0),
+                    ));
+                    Some(sample(Kind::Histogram, v, t))
+                })
+                .collect(),
+            _ => vec![],
+        };
+        if samples.is_empty() {
+            Decoded::Nothing
+        } else {
+            Decoded::Samples(samples)
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! The live screen: raw mode and the alternate screen for as long as the monitor runs (restored
+//! on every exit path, panics included), and repainting only the lines that changed.
+
+use std::io::{self, Write};
+
+use crossterm::{cursor, execute, queue, style, terminal};
+
+use super::screen::{cut, Frame};
+
+/// Puts the terminal into raw mode + alternate screen; restores it when dropped.
+pub struct TerminalGuard {
+    active: bool,
+}
+
+impl TerminalGuard {
+    pub fn enter() -> io::Result<TerminalGuard> {
+        install_panic_hook();
+        terminal::enable_raw_mode()?;
+        let guard = TerminalGuard { active: true };
+        execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        Ok(guard)
+    }
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        if self.active {
+            restore();
+            self.active = false;
+        }
+    }
+}
+
+fn restore() {
+    let _ = execute!(io::stdout(), cursor::Show, terminal::LeaveAlternateScreen);
+    let _ = terminal::disable_raw_mode();
+}
+
+/// A panic must not leave the user's terminal in raw mode: restore first, then report.
+fn install_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            restore();
+            previous(info);
+        }));
+    });
+}
+
+/// Keeps what is on screen and writes only the lines that differ.
+#[derive(Default)]
+pub struct Painter {
+    shown: Vec<String>,
+    size: (u16, u16),
+    /// First body row on screen.
+    pub scroll: usize,
+    /// Body rows that fit under the header at the last paint.
+    pub page: usize,
+}
+
+impl Painter {
+    /// Forgets the screen contents (after a resize): the next paint redraws everything.
+    pub fn invalidate(&mut self) {
+        self.shown.clear();
+        self.size = (0, 0);
+    }
+
+    pub fn scroll_by(&mut self, delta: isize, body_len: usize) {
+        let max = body_len.saturating_sub(self.page);
+        self.scroll = (self.scroll as isize + delta).clamp(0, max as isize) as usize;
+    }
+
+    pub fn paint(
+        &mut self,
+        out: &mut impl Write,
+        frame: &Frame,
+        size: (u16, u16),
+    ) -> io::Result<()> {
+        let (w, h) = (size.0 as usize, size.1 as usize);
+        if size != self.size {
+            queue!(out, terminal::Clear(terminal::ClearType::All))?;
+            self.shown.clear();
+            self.size = size;
+        }
+        let mut header = frame.header.clone();
+        self.page = h.saturating_sub(header.len());
+        self.scroll = self.scroll.min(frame.body.len().saturating_sub(self.page));
+        if frame.body.len() > self.page && header.len() > 1 {
+            let last = (self.scroll + self.page).min(frame.body.len());
+            header[1] = format!(
+                "{}   (rows {}-{} of {}; Up/Down/PgUp/PgDn to scroll)",
+                header[1],
+                self.scroll + 1,
+                last,
+                frame.body.len()
+            );
+        }
+        let visible: Vec<String> = header
+            .into_iter()
+            .chain(frame.body.iter().skip(self.scroll).take(self.page).cloned())
+            .take(h)
+            .map(|l| cut(&l, w))
+            .collect();
+        for (y, line) in visible.iter().enumerate() {
+            if self.shown.get(y) != Some(line) {
+                queue!(
+                    out,
+                    cursor::MoveTo(0, y as u16),
+                    style::Print(line),
+                    terminal::Clear(terminal::ClearType::UntilNewLine)
+                )?;
+            }
+        }
+        for y in visible.len()..self.shown.len() {
+            queue!(
+                out,
+                cursor::MoveTo(0, y as u16),
+                terminal::Clear(terminal::ClearType::CurrentLine)
+            )?;
+        }
+        self.shown = visible;
+        out.flush()
+    }
+}
