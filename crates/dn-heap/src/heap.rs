@@ -182,6 +182,14 @@ pub struct WalkIssue {
     pub message: String,
 }
 
+/// Per-walk state: problems met, and (base size, component size) per MethodTable without
+/// the shared cache's lock.
+#[derive(Default)]
+struct WalkState {
+    issues: Vec<WalkIssue>,
+    sizes: FxHashMap<u64, (u32, u32)>,
+}
+
 /// The runtime of a dump: the DAC plus the heap model.
 pub struct Runtime {
     pub target: Arc<dyn DataTarget>,
@@ -436,15 +444,15 @@ impl GcHeap {
         cancel: Option<&AtomicBool>,
         mut f: impl FnMut(&HeapObject) -> ControlFlow<()>,
     ) -> Result<Vec<WalkIssue>, WalkError> {
-        let mut issues = Vec::new();
+        let mut state = WalkState::default();
         for (si, seg) in self.segments.iter().enumerate() {
             if let ControlFlow::Break(()) =
-                self.walk_segment(dac, si, seg, cancel, &mut f, &mut issues)?
+                self.walk_segment(dac, si, seg, cancel, &mut f, &mut state)?
             {
                 break;
             }
         }
-        Ok(issues)
+        Ok(state.issues)
     }
 
     fn walk_segment(
@@ -454,8 +462,9 @@ impl GcHeap {
         seg: &Segment,
         cancel: Option<&AtomicBool>,
         f: &mut impl FnMut(&HeapObject) -> ControlFlow<()>,
-        issues: &mut Vec<WalkIssue>,
+        state: &mut WalkState,
     ) -> Result<ControlFlow<()>, WalkError> {
+        let WalkState { issues, sizes } = state;
         if seg.end <= seg.start {
             return Ok(ControlFlow::Continue(()));
         }
@@ -481,7 +490,8 @@ impl GcHeap {
             }
         };
         let ctx = seg.kind.has_alloc_contexts();
-        let mut last: Option<Arc<MtInfo>> = None;
+        // (mt, base size, component size) of the previous object: runs of one type are common.
+        let mut last = (u64::MAX, 0u32, 0u32);
         let mut off = 0usize;
         let mut count = 0u32;
         while off + 8 <= bytes.len() {
@@ -491,13 +501,21 @@ impl GcHeap {
             }
             let addr = seg.start + off as u64;
             let mt = u64::from_le_bytes(bytes[off..off + 8].try_into().unwrap()) & !7;
-            let info = match &last {
-                Some(i) if i.mt == mt => i.clone(),
-                _ => match self.mt_info(dac, mt) {
-                    Some(i) => {
-                        last = Some(i.clone());
-                        i
+            if mt != last.0 {
+                let known = match sizes.get(&mt) {
+                    Some(&v) => Some(v),
+                    None => {
+                        let v = self
+                            .mt_info(dac, mt)
+                            .map(|i| (i.base_size, i.component_size));
+                        if let Some(v) = v {
+                            sizes.insert(mt, v);
+                        }
+                        v
                     }
+                };
+                match known {
+                    Some((b, c)) => last = (mt, b, c),
                     None => {
                         issues.push(WalkIssue {
                             segment: seg.address,
@@ -508,15 +526,16 @@ impl GcHeap {
                         });
                         break;
                     }
-                },
-            };
-            let mut size = info.base_size as u64;
-            if info.component_size != 0 {
+                }
+            }
+            let (base_size, component_size) = (last.1, last.2);
+            let mut size = base_size as u64;
+            if component_size != 0 {
                 let n = match bytes.get(off + 8..off + 12) {
                     Some(b) => u32::from_le_bytes(b.try_into().unwrap()) as u64,
                     None => break,
                 };
-                size += n * info.component_size as u64;
+                size += n * component_size as u64;
             }
             let size = size.max(MIN_OBJECT_SIZE);
             if let ControlFlow::Break(()) = f(&HeapObject {
@@ -568,7 +587,7 @@ impl GcHeap {
                     ControlFlow::Continue(())
                 }
             },
-            &mut Vec::new(),
+            &mut WalkState::default(),
         );
         found
     }
@@ -592,7 +611,7 @@ impl GcHeap {
                 }
                 ControlFlow::Continue(())
             },
-            &mut Vec::new(),
+            &mut WalkState::default(),
         );
         found
     }

@@ -1,0 +1,268 @@
+//! `dn-dump diff A B`: per-type growth between two dumps of the same process, the one-command
+//! answer to "what is leaking". Types are matched by name, since MethodTable addresses can differ
+//! between dumps (a restarted process, a type loaded in another order).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::commands::{ser_hex_opt, DumpHeapOptions, DumpHeapStat, Render, Session};
+use crate::heap::Runtime;
+
+/// One type's count and size in each dump.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TypeGrowth {
+    pub name: String,
+    #[serde(serialize_with = "ser_hex_opt")]
+    pub mt_a: Option<u64>,
+    #[serde(serialize_with = "ser_hex_opt")]
+    pub mt_b: Option<u64>,
+    pub count_a: u64,
+    pub count_b: u64,
+    pub size_a: u64,
+    pub size_b: u64,
+}
+
+impl TypeGrowth {
+    pub fn size_growth(&self) -> i128 {
+        self.size_b as i128 - self.size_a as i128
+    }
+    pub fn count_growth(&self) -> i128 {
+        self.count_b as i128 - self.count_a as i128
+    }
+}
+
+/// The result of `diff`: types sorted by size growth, largest first.
+#[derive(Debug, Clone, Serialize)]
+pub struct HeapDiff {
+    pub types: Vec<TypeGrowth>,
+    pub total_objects_a: u64,
+    pub total_objects_b: u64,
+    pub total_bytes_a: u64,
+    pub total_bytes_b: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+/// Identity of the process and runtime a dump came from, to warn about apples and oranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DumpIdentity {
+    pub pid: Option<u32>,
+    pub runtime_build_id: Option<String>,
+    pub runtime_path: String,
+}
+
+impl DumpIdentity {
+    pub fn of(core: &Path, runtime: &Runtime) -> DumpIdentity {
+        DumpIdentity {
+            pid: core_pid(core),
+            runtime_build_id: runtime.module.build_id.clone(),
+            runtime_path: runtime.module.path.clone(),
+        }
+    }
+}
+
+/// Reads the pid from a core's NT_PRPSINFO note (pr_pid sits at byte 24 of the x86-64 layout).
+pub fn core_pid(core: &Path) -> Option<u32> {
+    const NT_PRPSINFO: u32 = 3;
+    let file = std::fs::File::open(core).ok()?;
+    // SAFETY: read-only private mapping; a file changed under us can only yield wrong bytes,
+    // which goblin bounds-checks.
+    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
+    let elf = goblin::elf::Elf::parse_header(&map).ok()?;
+    let ctx = goblin::container::Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
+    let phdrs = goblin::elf::ProgramHeader::parse(&map, elf.e_phoff as usize, elf.e_phnum as usize, ctx).ok()?;
+    let note = phdrs.iter().find(|p| p.p_type == goblin::elf::program_header::PT_NOTE)?;
+    let start = note.p_offset as usize;
+    let bytes = map.get(start..start.checked_add(note.p_filesz as usize)?)?;
+    let mut off = 0usize;
+    while off + 12 <= bytes.len() {
+        let word = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
+        let (namesz, descsz, ntype) = (word(off) as usize, word(off + 4) as usize, word(off + 8));
+        let desc = off + 12 + namesz.div_ceil(4) * 4;
+        if ntype == NT_PRPSINFO && desc + 28 <= bytes.len() {
+            return Some(word(desc + 24));
+        }
+        off = desc.checked_add(descsz.div_ceil(4) * 4)?;
+    }
+    None
+}
+
+/// Compares two `dumpheap -stat` results by type name.
+pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
+    let mut by_name: HashMap<&str, TypeGrowth> = HashMap::new();
+    for t in &a.types {
+        let g = by_name.entry(t.name.as_str()).or_insert_with(|| empty(&t.name));
+        g.mt_a.get_or_insert(t.mt);
+        g.count_a += t.count;
+        g.size_a += t.size;
+    }
+    for t in &b.types {
+        let g = by_name.entry(t.name.as_str()).or_insert_with(|| empty(&t.name));
+        g.mt_b.get_or_insert(t.mt);
+        g.count_b += t.count;
+        g.size_b += t.size;
+    }
+    let mut types: Vec<TypeGrowth> = by_name.into_values().collect();
+    types.sort_by(|x, y| {
+        y.size_growth()
+            .cmp(&x.size_growth())
+            .then(y.count_growth().cmp(&x.count_growth()))
+            .then(x.name.cmp(&y.name))
+    });
+    HeapDiff {
+        types,
+        total_objects_a: a.total_objects,
+        total_objects_b: b.total_objects,
+        total_bytes_a: a.total_bytes,
+        total_bytes_b: b.total_bytes,
+        warnings: Vec::new(),
+    }
+}
+
+fn empty(name: &str) -> TypeGrowth {
+    TypeGrowth {
+        name: name.to_string(),
+        mt_a: None,
+        mt_b: None,
+        count_a: 0,
+        count_b: 0,
+        size_a: 0,
+        size_b: 0,
+    }
+}
+
+/// Opens both dumps, aggregates their heaps and compares them, with warnings when they do not
+/// come from the same process and runtime.
+pub fn diff_dumps(a: &Path, b: &Path, dac: Option<&Path>) -> anyhow::Result<HeapDiff> {
+    use anyhow::Context;
+    let open = |p: &Path| -> anyhow::Result<(Session, DumpIdentity)> {
+        let rt = Runtime::open_core(p, dac).with_context(|| format!("{}", p.display()))?;
+        let id = DumpIdentity::of(p, &rt);
+        Ok((Session::new(rt), id))
+    };
+    let (sa, ida) = open(a)?;
+    let stat_a = crate::commands::dumpheap_stat(&sa, &DumpHeapOptions::default())?;
+    drop(sa);
+    let (sb, idb) = open(b)?;
+    let stat_b = crate::commands::dumpheap_stat(&sb, &DumpHeapOptions::default())?;
+    let mut d = diff_stats(&stat_a, &stat_b);
+    if let (Some(pa), Some(pb)) = (ida.pid, idb.pid) {
+        if pa != pb {
+            d.warnings.push(format!(
+                "the dumps come from different processes (pid {pa} and pid {pb}): growth compares unrelated heaps"
+            ));
+        }
+    }
+    if ida.runtime_build_id != idb.runtime_build_id || ida.runtime_path != idb.runtime_path {
+        d.warnings.push(format!(
+            "the dumps come from different runtimes ({} and {})",
+            ida.runtime_path, idb.runtime_path
+        ));
+    }
+    d.warnings.extend(stat_a.warnings.iter().map(|w| format!("A: {w}")));
+    d.warnings.extend(stat_b.warnings.iter().map(|w| format!("B: {w}")));
+    Ok(d)
+}
+
+impl Render for HeapDiff {
+    fn render(&self) -> String {
+        let mut out = String::new();
+        for w in &self.warnings {
+            out.push_str(&format!("Warning: {w}\n"));
+        }
+        out.push_str(&format!(
+            "{:>12} {:>12} {:>15} {:>15}  {}\n",
+            "Count A", "Count B", "Size B-A", "Size B", "Type"
+        ));
+        for t in self.types.iter().filter(|t| t.count_growth() != 0 || t.size_growth() != 0) {
+            out.push_str(&format!(
+                "{:>12} {:>12} {:>15} {:>15}  {}\n",
+                grouped(t.count_a as i128),
+                grouped(t.count_b as i128),
+                signed(t.size_growth()),
+                grouped(t.size_b as i128),
+                t.name
+            ));
+        }
+        out.push_str(&format!(
+            "Total: {} -> {} objects, {} -> {} bytes ({})\n",
+            grouped(self.total_objects_a as i128),
+            grouped(self.total_objects_b as i128),
+            grouped(self.total_bytes_a as i128),
+            grouped(self.total_bytes_b as i128),
+            signed(self.total_bytes_b as i128 - self.total_bytes_a as i128)
+        ));
+        out
+    }
+}
+
+fn grouped(v: i128) -> String {
+    let digits = v.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if v < 0 {
+        format!("-{out}")
+    } else {
+        out
+    }
+}
+
+fn signed(v: i128) -> String {
+    if v > 0 {
+        format!("+{}", grouped(v))
+    } else {
+        grouped(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::TypeStat;
+
+    fn stat(rows: &[(u64, &str, u64, u64)]) -> DumpHeapStat {
+        DumpHeapStat {
+            types: rows
+                .iter()
+                .map(|&(mt, name, count, size)| TypeStat {
+                    mt,
+                    name: name.into(),
+                    count,
+                    size,
+                })
+                .collect(),
+            total_objects: rows.iter().map(|r| r.2).sum(),
+            total_bytes: rows.iter().map(|r| r.3).sum(),
+            warnings: vec![],
+        }
+    }
+
+    #[test]
+    fn matches_by_name_and_sorts_by_size_growth() {
+        let a = stat(&[(1, "System.String", 10, 400), (2, "Customer", 0, 0), (3, "Gone", 5, 50)]);
+        let b = stat(&[(9, "System.String", 110, 4400), (8, "Customer", 100, 2400), (7, "New", 1, 10)]);
+        let d = diff_stats(&a, &b);
+        let names: Vec<&str> = d.types.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(names, ["System.String", "Customer", "New", "Gone"]);
+        let s = &d.types[0];
+        assert_eq!((s.mt_a, s.mt_b, s.count_a, s.count_b), (Some(1), Some(9), 10, 110));
+        assert_eq!(d.types[3].size_growth(), -50);
+        let text = d.render();
+        assert!(text.contains("+4,000"), "{text}");
+        assert!(text.lines().nth(1).unwrap().ends_with("System.String"));
+    }
+
+    #[test]
+    fn grouping_and_signs() {
+        assert_eq!(grouped(1234567), "1,234,567");
+        assert_eq!(signed(-1000), "-1,000");
+        assert_eq!(signed(0), "0");
+    }
+}
