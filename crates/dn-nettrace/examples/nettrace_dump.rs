@@ -1,7 +1,10 @@
 //! Reads a nettrace file and prints one JSON line per event, or with `--count` only the number
 //! of events and the time taken (used by the throughput benchmark).
 //!
-//! usage: nettrace_dump <file.nettrace> [--count]
+//! `--count-owned` counts through the iterator (an owned `Event` per event) instead of the
+//! allocation-free callback.
+//!
+//! usage: nettrace_dump <file.nettrace> [--count | --count-owned]
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -15,7 +18,8 @@ fn main() {
         eprintln!("usage: nettrace_dump <file.nettrace> [--count]");
         std::process::exit(2);
     }
-    let count_only = args.get(2).map(String::as_str) == Some("--count");
+    let mode = args.get(2).map(String::as_str).unwrap_or("");
+    let count_only = mode == "--count" || mode == "--count-owned";
     let file = match File::open(&args[1]) {
         Ok(f) => f,
         Err(e) => {
@@ -26,6 +30,17 @@ fn main() {
     let started = Instant::now();
     let mut out = BufWriter::new(std::io::stdout().lock());
     let mut count = 0u64;
+    if mode == "--count" {
+        if let Err(e) = EventReader::new(file).for_each_event(|_| count += 1) {
+            eprintln!("error: {e}");
+            std::process::exit(1);
+        }
+        println!(
+            "{{\"events\":{count},\"seconds\":{}}}",
+            started.elapsed().as_secs_f64()
+        );
+        return;
+    }
     for event in EventReader::new(file) {
         let event = match event {
             Ok(e) => e,

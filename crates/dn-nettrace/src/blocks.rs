@@ -5,7 +5,7 @@ use crate::error::{ErrorKind, ParseError};
 
 /// Header fields of one event blob. In compressed blocks each blob only carries what changed,
 /// so this also serves as the "previous header" state (all zero at block start).
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct BlobHeader {
     pub metadata_id: u32,
     pub sequence: u32,
@@ -23,34 +23,57 @@ pub(crate) struct BlobHeader {
 const MIN_BLOCK_HEADER: u16 = 20;
 const FLAG_COMPRESSED: u16 = 1;
 
-/// Walks the blobs of an EventBlock or MetadataBlock; `content` is the whole block and `base`
-/// its absolute stream offset. `on_blob` gets the header, the payload and its absolute offset.
-pub(crate) fn for_each_blob<'a>(
-    content: &'a [u8],
-    base: u64,
-    mut on_blob: impl FnMut(&BlobHeader, &'a [u8], u64) -> Result<(), ParseError>,
-) -> Result<(), ParseError> {
-    let mut c = Cursor::new(content, base);
-    let header_size = c.u16("block header size")?;
-    let flags = c.u16("block flags")?;
-    if header_size < MIN_BLOCK_HEADER || usize::from(header_size) > content.len() {
-        return Err(ParseError::new(
-            base,
-            ErrorKind::Malformed("bad block header size"),
-        ));
+/// Position inside an EventBlock or MetadataBlock between two blobs, so a block can be walked
+/// one event at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct BlobState {
+    pos: usize,
+    compressed: bool,
+    /// The last blob's header (the base for the next compressed header).
+    pub h: BlobHeader,
+}
+
+impl BlobState {
+    /// Reads the block header; `content` is the whole block and `base` its stream offset.
+    pub fn start(content: &[u8], base: u64) -> Result<BlobState, ParseError> {
+        let mut c = Cursor::new(content, base);
+        let header_size = c.u16("block header size")?;
+        let flags = c.u16("block flags")?;
+        if header_size < MIN_BLOCK_HEADER || usize::from(header_size) > content.len() {
+            return Err(ParseError::new(
+                base,
+                ErrorKind::Malformed("bad block header size"),
+            ));
+        }
+        Ok(BlobState {
+            pos: usize::from(header_size),
+            compressed: flags & FLAG_COMPRESSED != 0,
+            h: BlobHeader::default(),
+        })
     }
-    c.skip(usize::from(header_size) - 4, "block header")?;
-    let compressed = flags & FLAG_COMPRESSED != 0;
-    let mut h = BlobHeader::default();
-    while !c.is_empty() {
-        if compressed {
-            read_compressed(&mut c, &mut h)?;
+
+    /// The next blob's payload and its absolute offset (header in `self.h`), or `None` at the
+    /// end of the block.
+    pub fn next<'a>(
+        &mut self,
+        content: &'a [u8],
+        base: u64,
+    ) -> Result<Option<(&'a [u8], u64)>, ParseError> {
+        let mut c = Cursor::at(content, base, self.pos);
+        if c.is_empty() {
+            return Ok(None);
+        }
+        let h = &mut self.h;
+        let found = if self.compressed {
+            read_compressed(&mut c, h)?;
             let at = c.offset();
-            let payload = c.bytes(
-                h.payload_size as usize,
-                "event payload larger than its block",
-            )?;
-            on_blob(&h, payload, at)?;
+            (
+                c.bytes(
+                    h.payload_size as usize,
+                    "event payload larger than its block",
+                )?,
+                at,
+            )
         } else {
             let blob_start = c.pos();
             let at = c.offset();
@@ -60,7 +83,7 @@ pub(crate) fn for_each_blob<'a>(
                 .and_then(|s| s.checked_add(blob_start + 4))
                 .filter(|e| *e <= content.len())
                 .ok_or(ParseError::new(at, ErrorKind::Malformed("bad event size")))?;
-            read_uncompressed(&mut c, &mut h)?;
+            read_uncompressed(&mut c, h)?;
             let pat = c.offset();
             let payload = c.bytes(
                 h.payload_size as usize,
@@ -72,11 +95,25 @@ pub(crate) fn for_each_blob<'a>(
                     ErrorKind::Malformed("event larger than its size"),
                 ));
             }
-            on_blob(&h, payload, pat)?;
             // Blobs are 4-byte aligned within the (aligned) block.
             let next = (end + 3) & !3;
             c.skip(next.min(content.len()) - c.pos(), "event padding")?;
-        }
+            (payload, pat)
+        };
+        self.pos = c.pos();
+        Ok(Some(found))
+    }
+}
+
+/// Walks all blobs of a block: `on_blob` gets the header, the payload and its absolute offset.
+pub(crate) fn for_each_blob<'a>(
+    content: &'a [u8],
+    base: u64,
+    mut on_blob: impl FnMut(&BlobHeader, &'a [u8], u64) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
+    let mut st = BlobState::start(content, base)?;
+    while let Some((payload, at)) = st.next(content, base)? {
+        on_blob(&st.h, payload, at)?;
     }
     Ok(())
 }

@@ -15,6 +15,15 @@ impl<'a> Cursor<'a> {
         Cursor { data, pos: 0, base }
     }
 
+    /// A cursor over `data` (based at `base`) positioned at `pos`.
+    pub fn at(data: &'a [u8], base: u64, pos: usize) -> Self {
+        Cursor {
+            data,
+            pos: pos.min(data.len()),
+            base,
+        }
+    }
+
     pub fn pos(&self) -> usize {
         self.pos
     }

@@ -14,8 +14,8 @@ use crate::value::{Guid, Value};
 pub struct Event {
     /// What the event is (shared by all events with the same metadata id).
     pub metadata: Arc<EventMetadata>,
-    /// The stream's Trace object, for time conversions.
-    pub trace: Arc<TraceInfo>,
+    /// The stream's Trace object (a copy: cheaper than sharing), for time conversions.
+    pub trace: TraceInfo,
     /// Timestamp in QPC ticks (see [`TraceInfo::qpc_frequency`]).
     pub timestamp: i64,
     /// Thread the event is about (the sampled thread for sample-profiler events).
@@ -93,5 +93,88 @@ impl Event {
     /// Wall-clock time (UTC) of the event.
     pub fn wall_clock(&self) -> Option<SystemTime> {
         self.trace.wall_clock(self.timestamp)
+    }
+}
+
+/// A borrowed view of an event, handed to callbacks by [`NettraceParser::feed_each`] and
+/// [`EventReader::for_each_event`] without allocating. Valid only during the callback; use
+/// [`to_event`](Self::to_event) to keep it.
+///
+/// [`NettraceParser::feed_each`]: crate::NettraceParser::feed_each
+/// [`EventReader::for_each_event`]: crate::EventReader::for_each_event
+#[derive(Debug, Clone, Copy)]
+pub struct EventRef<'a> {
+    pub metadata: &'a Arc<EventMetadata>,
+    pub trace: &'a TraceInfo,
+    pub timestamp: i64,
+    pub thread_id: u64,
+    pub capture_thread_id: u64,
+    pub processor: u32,
+    pub sequence: u32,
+    pub stack_id: u32,
+    pub activity_id: Guid,
+    pub related_activity_id: Guid,
+    pub is_sorted: bool,
+    pub payload: &'a [u8],
+}
+
+impl EventRef<'_> {
+    pub fn provider_name(&self) -> &str {
+        &self.metadata.provider_name
+    }
+
+    pub fn event_id(&self) -> u32 {
+        self.metadata.event_id
+    }
+
+    pub fn event_name(&self) -> &str {
+        &self.metadata.event_name
+    }
+
+    /// See [`Event::decode`].
+    pub fn decode(&self) -> Result<Vec<(String, Value)>, DecodeError> {
+        decode_payload(&self.metadata.fields, self.payload)
+    }
+
+    pub fn relative_msec(&self) -> f64 {
+        self.trace.relative_msec(self.timestamp)
+    }
+
+    /// An owned copy.
+    pub fn to_event(&self) -> Event {
+        Event {
+            metadata: self.metadata.clone(),
+            trace: *self.trace,
+            timestamp: self.timestamp,
+            thread_id: self.thread_id,
+            capture_thread_id: self.capture_thread_id,
+            processor: self.processor,
+            sequence: self.sequence,
+            stack_id: self.stack_id,
+            activity_id: self.activity_id,
+            related_activity_id: self.related_activity_id,
+            is_sorted: self.is_sorted,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+impl Event {
+    /// A borrowed view of this event.
+    pub fn as_ref(&self) -> EventRef<'_> {
+        EventRef {
+            metadata: &self.metadata,
+            trace: &self.trace,
+            timestamp: self.timestamp,
+            thread_id: self.thread_id,
+            capture_thread_id: self.capture_thread_id,
+            processor: self.processor,
+            sequence: self.sequence,
+            stack_id: self.stack_id,
+            activity_id: self.activity_id,
+            related_activity_id: self.related_activity_id,
+            is_sorted: self.is_sorted,
+            payload: &self.payload,
+        }
     }
 }

@@ -26,7 +26,7 @@ mod value;
 pub use blocks::SequencePoint;
 pub use decode::decode_payload;
 pub use error::{DecodeError, ErrorKind, ParseError};
-pub use event::Event;
+pub use event::{Event, EventRef};
 pub use metadata::{EventMetadata, FieldDef, FieldType};
 pub use parser::{NettraceParser, MAX_BLOCK_SIZE};
 pub use reader::EventReader;

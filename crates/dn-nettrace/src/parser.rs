@@ -4,13 +4,15 @@
 //! size-prefixed block objects, then a NullReference tag. The parser keeps only the bytes of the
 //! object being assembled plus the events of the last parsed block.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::blocks::{for_each_blob, for_each_stack, parse_sequence_point, SequencePoint};
+use crate::blocks::{
+    for_each_blob, for_each_stack, parse_sequence_point, BlobHeader, BlobState, SequencePoint,
+};
 use crate::cursor::Cursor;
 use crate::error::{ErrorKind, ParseError};
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::metadata::EventMetadata;
 use crate::trace_info::{TraceInfo, TRACE_DATA_LEN};
 use crate::value::Guid;
@@ -51,6 +53,12 @@ enum State {
         pad: usize,
         size: usize,
     },
+    /// A whole EventBlock is buffered; its events are handed out one at a time.
+    EventBlock {
+        pad: usize,
+        size: usize,
+        blob: BlobState,
+    },
     End,
     Failed(ParseError),
 }
@@ -66,9 +74,10 @@ pub struct NettraceParser {
     /// Absolute stream offset of `buf[start]`.
     offset: u64,
     state: State,
-    trace: Option<Arc<TraceInfo>>,
-    metadata: HashMap<u32, Arc<EventMetadata>>,
-    events: VecDeque<Event>,
+    trace: Option<TraceInfo>,
+    metadata: MetadataMap,
+    /// The source is exhausted: running out of bytes now means truncation.
+    eof: bool,
     keep_stacks: bool,
     stacks: HashMap<u32, Vec<u8>>,
     last_sequence_point: Option<SequencePoint>,
@@ -90,8 +99,8 @@ impl NettraceParser {
             offset: 0,
             state: State::StreamHeader,
             trace: None,
-            metadata: HashMap::new(),
-            events: VecDeque::new(),
+            metadata: MetadataMap::default(),
+            eof: false,
             keep_stacks: false,
             stacks: HashMap::new(),
             last_sequence_point: None,
@@ -107,50 +116,106 @@ impl NettraceParser {
         self
     }
 
-    /// Appends bytes and parses as far as needed to have an event ready. Errors are sticky.
+    /// Appends bytes and hands every event that can now be parsed to `on_event`, without
+    /// allocating per event (the fast path). Errors are sticky.
+    pub fn feed_each(
+        &mut self,
+        bytes: &[u8],
+        mut on_event: impl FnMut(EventRef<'_>),
+    ) -> Result<(), ParseError> {
+        self.append(bytes)?;
+        loop {
+            match self.step_or_fail(Some(&mut on_event))? {
+                Step::Progress => {}
+                Step::NeedMore => return Ok(()),
+                Step::Event(_) => unreachable!("events go to the sink"),
+            }
+        }
+    }
+
+    /// Appends bytes and parses up to the next event (stream header, Trace object, metadata and
+    /// stack blocks are parsed here). Errors are sticky.
     pub fn feed(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
+        self.append(bytes)?;
+        self.prepare()
+    }
+
+    /// The next event, or `Ok(None)` when more bytes are needed (or the stream ended). After
+    /// [`end_of_input`](Self::end_of_input), running out of bytes before the end marker is an
+    /// error.
+    pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
+        loop {
+            match self.step_or_fail(None)? {
+                Step::Progress => {}
+                Step::NeedMore => return Ok(None),
+                Step::Event(e) => return Ok(Some(e)),
+            }
+        }
+    }
+
+    /// Tells the parser the input is exhausted. `Ok` if the end-of-stream marker was seen (or
+    /// a buffered block still has events to take), else the error naming where the stream was
+    /// cut.
+    pub fn end_of_input(&mut self) -> Result<(), ParseError> {
+        self.eof = true;
+        self.prepare()
+    }
+
+    fn append(&mut self, bytes: &[u8]) -> Result<(), ParseError> {
         if let State::Failed(e) = &self.state {
             return Err(e.clone());
         }
+        if matches!(self.state, State::End) && !bytes.is_empty() {
+            let e = ParseError::new(self.offset, ErrorKind::DataAfterEnd);
+            return Err(self.fail(e));
+        }
         self.compact();
         self.buf.extend_from_slice(bytes);
-        self.advance()
+        Ok(())
     }
 
-    /// The next parsed event, or `Ok(None)` when more bytes are needed (or the stream ended).
-    pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
-        if let Some(e) = self.events.pop_front() {
-            return Ok(Some(e));
+    /// Parses everything that precedes the next event.
+    fn prepare(&mut self) -> Result<(), ParseError> {
+        while !matches!(self.state, State::EventBlock { .. }) {
+            match self.step_or_fail(None)? {
+                Step::Progress => {}
+                Step::NeedMore => return Ok(()),
+                Step::Event(_) => unreachable!("only EventBlock yields events"),
+            }
         }
-        self.advance()?;
-        Ok(self.events.pop_front())
+        Ok(())
     }
 
-    /// Tells the parser the input is exhausted: `Ok` if the end-of-stream marker was seen,
-    /// else the error naming where the stream was cut.
-    pub fn end_of_input(&mut self) -> Result<(), ParseError> {
-        self.advance()?;
-        let what = match &self.state {
-            State::End => return Ok(()),
-            State::Failed(e) => return Err(e.clone()),
-            State::StreamHeader => "the stream header",
-            State::ObjectHeader => "an object header",
-            State::TraceData { .. } => "the Trace object",
-            State::BlockSize(_) | State::BlockBody { .. } => "a block",
-        };
-        let end = self.offset + (self.buf.len() - self.start) as u64;
-        let e = ParseError::new(end, ErrorKind::Truncated(what));
-        self.state = State::Failed(e.clone());
-        Err(e)
+    fn step_or_fail(
+        &mut self,
+        sink: Option<&mut dyn FnMut(EventRef<'_>)>,
+    ) -> Result<Step, ParseError> {
+        match self.step(sink) {
+            Ok(Step::NeedMore) if self.eof => {
+                let what = match &self.state {
+                    State::End | State::Failed(_) => return Ok(Step::NeedMore),
+                    State::StreamHeader => "the stream header",
+                    State::ObjectHeader => "an object header",
+                    State::TraceData { .. } => "the Trace object",
+                    State::BlockSize(_) | State::BlockBody { .. } | State::EventBlock { .. } => {
+                        "a block"
+                    }
+                };
+                let end = self.offset + (self.buf.len() - self.start) as u64;
+                Err(self.fail(ParseError::new(end, ErrorKind::Truncated(what))))
+            }
+            Ok(step) => Ok(step),
+            Err(e) => Err(self.fail(e)),
+        }
     }
 
     /// True once the end-of-stream marker has been parsed.
     pub fn is_finished(&self) -> bool {
-        self.state == State::End
+        matches!(self.state, State::End)
     }
 
     /// The Trace object, once parsed.
-    pub fn trace_info(&self) -> Option<&Arc<TraceInfo>> {
+    pub fn trace_info(&self) -> Option<&TraceInfo> {
         self.trace.as_ref()
     }
 
@@ -211,27 +276,19 @@ impl NettraceParser {
         e
     }
 
-    /// Parses until an event is queued or more bytes are needed.
-    fn advance(&mut self) -> Result<(), ParseError> {
-        while self.events.is_empty() {
-            match self.step() {
-                Ok(true) => {}
-                Ok(false) => return Ok(()),
-                Err(e) => return Err(self.fail(e)),
-            }
+    /// One parsing step. Events of an EventBlock go to `sink` (all of them) if given, else one
+    /// is returned per step.
+    fn step(&mut self, sink: Option<&mut dyn FnMut(EventRef<'_>)>) -> Result<Step, ParseError> {
+        if matches!(self.state, State::EventBlock { .. }) {
+            return self.step_event_block(sink);
         }
-        Ok(())
-    }
-
-    /// One parsing step; `Ok(false)` when it needs more bytes (or the stream is over).
-    fn step(&mut self) -> Result<bool, ParseError> {
         let avail = &self.buf[self.start..];
         let at = self.offset;
         match self.state.clone() {
             State::Failed(e) => Err(e),
             State::End => {
                 if avail.is_empty() {
-                    Ok(false)
+                    Ok(Step::NeedMore)
                 } else {
                     Err(ParseError::new(at, ErrorKind::DataAfterEnd))
                 }
@@ -245,11 +302,11 @@ impl NettraceParser {
                     return Err(ParseError::new(at + 8, ErrorKind::BadSerializationHeader));
                 }
                 if n < STREAM_HEADER_LEN {
-                    return Ok(false);
+                    return Ok(Step::NeedMore);
                 }
                 self.consume(STREAM_HEADER_LEN);
                 self.state = State::ObjectHeader;
-                Ok(true)
+                Ok(Step::Progress)
             }
             State::ObjectHeader => {
                 if avail.first() == Some(&TAG_NULL_REFERENCE) {
@@ -261,10 +318,10 @@ impl NettraceParser {
                     }
                     self.consume(1);
                     self.state = State::End;
-                    return Ok(true);
+                    return Ok(Step::Progress);
                 }
                 let Some((len, kind, version, min_reader)) = parse_object_header(avail, at)? else {
-                    return Ok(false);
+                    return Ok(Step::NeedMore);
                 };
                 let next = match kind {
                     ObjectKind::Trace => {
@@ -308,11 +365,11 @@ impl NettraceParser {
                 };
                 self.consume(len);
                 self.state = next;
-                Ok(true)
+                Ok(Step::Progress)
             }
             State::TraceData { version } => {
                 if avail.len() < TRACE_DATA_LEN + 1 {
-                    return Ok(false);
+                    return Ok(Step::NeedMore);
                 }
                 let info =
                     TraceInfo::parse(&mut Cursor::new(&avail[..TRACE_DATA_LEN], at), version)?;
@@ -322,14 +379,14 @@ impl NettraceParser {
                     "EndObject",
                     at + TRACE_DATA_LEN as u64,
                 )?;
-                self.trace = Some(Arc::new(info));
+                self.trace = Some(info);
                 self.consume(TRACE_DATA_LEN + 1);
                 self.state = State::ObjectHeader;
-                Ok(true)
+                Ok(Step::Progress)
             }
             State::BlockSize(kind) => {
                 if avail.len() < 4 {
-                    return Ok(false);
+                    return Ok(Step::NeedMore);
                 }
                 let size = i32::from_le_bytes([avail[0], avail[1], avail[2], avail[3]]);
                 let size = usize::try_from(size)
@@ -343,12 +400,12 @@ impl NettraceParser {
                 let pad = ((4 - (at + 4) % 4) % 4) as usize;
                 self.consume(4);
                 self.state = State::BlockBody { kind, pad, size };
-                Ok(true)
+                Ok(Step::Progress)
             }
             State::BlockBody { kind, pad, size } => {
                 let total = pad + size + 1;
                 if avail.len() < total {
-                    return Ok(false);
+                    return Ok(Step::NeedMore);
                 }
                 let content_at = at + pad as u64;
                 expect_tag(
@@ -357,23 +414,61 @@ impl NettraceParser {
                     "EndObject",
                     content_at + size as u64,
                 )?;
+                self.blocks += 1;
+                if kind == ObjectKind::EventBlock {
+                    let content = &avail[pad..pad + size];
+                    let blob = BlobState::start(content, content_at)?;
+                    self.state = State::EventBlock { pad, size, blob };
+                    return Ok(Step::Progress);
+                }
                 // Temporarily take the buffer so the block can be parsed while `self` is updated.
                 let buf = std::mem::take(&mut self.buf);
                 let content = &buf[self.start + pad..self.start + pad + size];
                 let r = self.parse_block(kind, content, content_at);
                 self.buf = buf;
                 r?;
-                self.blocks += 1;
                 self.consume(total);
                 self.state = State::ObjectHeader;
-                Ok(true)
+                Ok(Step::Progress)
+            }
+            State::EventBlock { .. } => unreachable!("handled by step_event_block"),
+        }
+    }
+
+    /// The hot path: the next event(s) of a buffered EventBlock, with the state updated in
+    /// place (no copies of the parser state per event).
+    fn step_event_block(
+        &mut self,
+        sink: Option<&mut dyn FnMut(EventRef<'_>)>,
+    ) -> Result<Step, ParseError> {
+        let State::EventBlock { pad, size, blob } = &mut self.state else {
+            unreachable!("called in the EventBlock state only")
+        };
+        let (pad, size) = (*pad, *size);
+        let content_at = self.offset + pad as u64;
+        let content = &self.buf[self.start + pad..self.start + pad + size];
+        let trace = self.trace.as_ref().expect("blocks follow the Trace object");
+        match sink {
+            Some(sink) => {
+                while let Some((payload, pat)) = blob.next(content, content_at)? {
+                    sink(event_ref(&self.metadata, trace, &blob.h, payload, pat)?);
+                }
+            }
+            None => {
+                if let Some((payload, pat)) = blob.next(content, content_at)? {
+                    let event = event_ref(&self.metadata, trace, &blob.h, payload, pat)?.to_event();
+                    return Ok(Step::Event(event));
+                }
             }
         }
+        self.consume(pad + size + 1);
+        self.state = State::ObjectHeader;
+        Ok(Step::Progress)
     }
 
     fn parse_block(&mut self, kind: ObjectKind, content: &[u8], at: u64) -> Result<(), ParseError> {
         match kind {
-            ObjectKind::Trace => unreachable_trace(at),
+            ObjectKind::Trace | ObjectKind::EventBlock => unreachable_block(at),
             ObjectKind::MetadataBlock => {
                 let metadata = &mut self.metadata;
                 for_each_blob(content, at, |_, payload, pat| {
@@ -381,48 +476,6 @@ impl NettraceParser {
                     metadata.insert(md.metadata_id, Arc::new(md));
                     Ok(())
                 })
-            }
-            ObjectKind::EventBlock => {
-                let trace = self.trace.clone().expect("blocks follow the Trace object");
-                let metadata = &self.metadata;
-                let events = &mut self.events;
-                let mut cache: Option<(u32, Arc<EventMetadata>)> = None;
-                let r = for_each_blob(content, at, |h, payload, pat| {
-                    let md =
-                        match &cache {
-                            Some((id, md)) if *id == h.metadata_id => md.clone(),
-                            _ => {
-                                let md = metadata.get(&h.metadata_id).cloned().ok_or(
-                                    ParseError::new(
-                                        pat,
-                                        ErrorKind::UnknownMetadataId(h.metadata_id),
-                                    ),
-                                )?;
-                                cache = Some((h.metadata_id, md.clone()));
-                                md
-                            }
-                        };
-                    events.push_back(Event {
-                        metadata: md,
-                        trace: trace.clone(),
-                        timestamp: h.timestamp,
-                        thread_id: h.thread_id,
-                        capture_thread_id: h.capture_thread_id,
-                        processor: h.processor,
-                        sequence: h.sequence,
-                        stack_id: h.stack_id,
-                        activity_id: Guid(h.activity_id),
-                        related_activity_id: Guid(h.related_activity_id),
-                        is_sorted: h.is_sorted,
-                        payload: payload.to_vec(),
-                    });
-                    Ok(())
-                });
-                if r.is_err() {
-                    // A corrupt block yields no events at all, not half of them.
-                    self.events.clear();
-                }
-                r
             }
             ObjectKind::StackBlock => {
                 let keep = self.keep_stacks;
@@ -445,10 +498,64 @@ impl NettraceParser {
     }
 }
 
-fn unreachable_trace(at: u64) -> Result<(), ParseError> {
+/// Resolves a blob against the metadata.
+fn event_ref<'a>(
+    metadata: &'a MetadataMap,
+    trace: &'a TraceInfo,
+    h: &BlobHeader,
+    payload: &'a [u8],
+    at: u64,
+) -> Result<EventRef<'a>, ParseError> {
+    let md = metadata.get(&h.metadata_id).ok_or(ParseError::new(
+        at,
+        ErrorKind::UnknownMetadataId(h.metadata_id),
+    ))?;
+    Ok(EventRef {
+        metadata: md,
+        trace,
+        timestamp: h.timestamp,
+        thread_id: h.thread_id,
+        capture_thread_id: h.capture_thread_id,
+        processor: h.processor,
+        sequence: h.sequence,
+        stack_id: h.stack_id,
+        activity_id: Guid(h.activity_id),
+        related_activity_id: Guid(h.related_activity_id),
+        is_sorted: h.is_sorted,
+        payload,
+    })
+}
+
+enum Step {
+    Progress,
+    NeedMore,
+    Event(Event),
+}
+
+/// Metadata ids are small integers: hash them with one multiplication instead of SipHash.
+#[derive(Default, Clone, Copy)]
+struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type MetadataMap = HashMap<u32, Arc<EventMetadata>, std::hash::BuildHasherDefault<IdHasher>>;
+
+fn unreachable_block(at: u64) -> Result<(), ParseError> {
     Err(ParseError::new(
         at,
-        ErrorKind::Malformed("Trace object parsed as a block"),
+        ErrorKind::Malformed("object parsed as the wrong kind of block"),
     ))
 }
 

@@ -3,7 +3,7 @@
 use std::io::{ErrorKind as IoErrorKind, Read};
 
 use crate::error::{ErrorKind, ParseError};
-use crate::event::Event;
+use crate::event::{Event, EventRef};
 use crate::parser::NettraceParser;
 
 const READ_CHUNK: usize = 64 * 1024;
@@ -43,6 +43,31 @@ impl<R: Read> EventReader<R> {
         self.source
     }
 
+    /// Reads the whole stream, handing each event to `on_event` without allocating per event
+    /// (the fast path; the iterator allocates an owned [`Event`] each). Returns at the
+    /// end-of-stream marker, or the first error.
+    pub fn for_each_event(
+        &mut self,
+        mut on_event: impl FnMut(EventRef<'_>),
+    ) -> Result<(), ParseError> {
+        if self.done {
+            return Ok(());
+        }
+        self.done = true;
+        while !self.parser.is_finished() {
+            let n = match self.source.read(&mut self.chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(self.parser.offset(), e)),
+            };
+            if n == 0 {
+                return self.parser.end_of_input();
+            }
+            self.parser.feed_each(&self.chunk[..n], &mut on_event)?;
+        }
+        Ok(())
+    }
+
     fn pull(&mut self) -> Result<Option<Event>, ParseError> {
         loop {
             if let Some(e) = self.parser.next_event()? {
@@ -54,15 +79,7 @@ impl<R: Read> EventReader<R> {
             let n = match self.source.read(&mut self.chunk) {
                 Ok(n) => n,
                 Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(ParseError::new(
-                        self.parser.offset(),
-                        ErrorKind::Io {
-                            kind: e.kind(),
-                            message: e.to_string(),
-                        },
-                    ))
-                }
+                Err(e) => return Err(io_error(self.parser.offset(), e)),
             };
             if n == 0 {
                 self.parser.end_of_input()?;
@@ -92,4 +109,14 @@ impl<R: Read> Iterator for EventReader<R> {
             }
         }
     }
+}
+
+fn io_error(offset: u64, e: std::io::Error) -> ParseError {
+    ParseError::new(
+        offset,
+        ErrorKind::Io {
+            kind: e.kind(),
+            message: e.to_string(),
+        },
+    )
 }

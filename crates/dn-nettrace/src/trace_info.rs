@@ -56,7 +56,7 @@ pub(crate) fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 }
 
 /// Facts from the stream's `Trace` object, available once it has been parsed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TraceInfo {
     /// Wall-clock time (UTC) at which the session was opened.
     pub sync_time_utc: SyncTime,

@@ -113,10 +113,7 @@ fn trace_info_is_available_after_the_trace_object() {
             "Trace object ends at byte 101"
         );
         parser.feed(&data[100..102]).unwrap();
-        let info = parser
-            .trace_info()
-            .expect("trace info after byte 101")
-            .clone();
+        let info = *parser.trace_info().expect("trace info after byte 101");
         assert_eq!(info.format_version, 4);
         assert_eq!(info.pointer_size, 8);
         assert_eq!(info.qpc_frequency, 1_000_000_000);
@@ -228,4 +225,48 @@ fn stacks_are_kept_on_request_and_reset_at_sequence_points() {
         .parser()
         .last_sequence_point()
         .is_some_and(|sp| !sp.threads.is_empty()));
+}
+
+#[test]
+fn callback_path_equals_iterator_path_also_when_mixed() {
+    for path in captures() {
+        let data = read(&path);
+        let (owned, _) = parse_in_pieces(&data, &[data.len()]);
+        // All through the callback, in 1000-byte pieces.
+        let mut parser = NettraceParser::new();
+        let mut seen = Vec::new();
+        for chunk in data.chunks(1000) {
+            parser
+                .feed_each(chunk, |e| seen.push(summary(&e.to_event())))
+                .unwrap();
+        }
+        parser.end_of_input().unwrap();
+        assert_eq!(
+            seen,
+            owned.iter().map(summary).collect::<Vec<_>>(),
+            "{}",
+            path.display()
+        );
+        // Alternating: take one event with next_event, then hand the rest of the block to a callback.
+        let mut parser = NettraceParser::new();
+        let mut mixed = Vec::new();
+        for chunk in data.chunks(7000) {
+            parser.feed(chunk).unwrap();
+            if let Some(e) = parser.next_event().unwrap() {
+                mixed.push(summary(&e));
+            }
+            parser
+                .feed_each(&[], |e| mixed.push(summary(&e.to_event())))
+                .unwrap();
+        }
+        parser.end_of_input().unwrap();
+        assert!(parser.is_finished());
+        assert_eq!(mixed, seen, "{}", path.display());
+        // And the reader's callback loop.
+        let mut n = 0;
+        EventReader::new(File::open(&path).unwrap())
+            .for_each_event(|_| n += 1)
+            .unwrap();
+        assert_eq!(n, owned.len());
+    }
 }
