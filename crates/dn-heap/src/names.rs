@@ -21,23 +21,31 @@ fn parse_type(b: &[u8], pos: &mut usize, depth: usize) -> Option<String> {
     if depth > 64 {
         return None;
     }
-    let mut name = String::new();
-    // The name itself: up to a bracket or a comma, dropping "`N" arity markers.
+    // The name itself, split at '+' (nested types), each part with its "`N" arity.
+    let mut parts: Vec<(String, usize)> = vec![(String::new(), 0)];
     while *pos < b.len() && !matches!(b[*pos], b'[' | b']' | b',') {
-        if b[*pos] == b'`' {
-            *pos += 1;
-            while *pos < b.len() && b[*pos].is_ascii_digit() {
+        match b[*pos] {
+            b'`' => {
                 *pos += 1;
+                let mut n = 0usize;
+                while *pos < b.len() && b[*pos].is_ascii_digit() {
+                    n = n
+                        .saturating_mul(10)
+                        .saturating_add((b[*pos] - b'0') as usize);
+                    *pos += 1;
+                }
+                parts.last_mut()?.1 = n;
+                continue;
             }
-            continue;
+            b'+' => parts.push((String::new(), 0)),
+            c => parts.last_mut()?.0.push(c as char),
         }
-        name.push(b[*pos] as char);
         *pos += 1;
     }
     // Generic arguments: [[T1, asm],[T2, asm]]
+    let mut args = Vec::new();
     if b.get(*pos) == Some(&b'[') && b.get(*pos + 1) == Some(&b'[') {
         *pos += 1;
-        let mut args = Vec::new();
         loop {
             if b.get(*pos) != Some(&b'[') {
                 return None;
@@ -58,9 +66,24 @@ fn parse_type(b: &[u8], pos: &mut usize, depth: usize) -> Option<String> {
                 _ => return None,
             }
         }
-        name.push('<');
-        name.push_str(&args.join(", "));
-        name.push('>');
+    }
+    // Each part takes as many arguments as its arity: Dictionary`2+Entry -> Dictionary<K, V>+Entry.
+    let mut name = String::new();
+    let mut next = args.into_iter();
+    for (i, (part, arity)) in parts.iter().enumerate() {
+        if i > 0 {
+            name.push('+');
+        }
+        name.push_str(part);
+        if *arity > 0 {
+            let taken: Vec<String> = next.by_ref().take(*arity).collect();
+            if taken.len() != *arity {
+                return None;
+            }
+            name.push('<');
+            name.push_str(&taken.join(", "));
+            name.push('>');
+        }
     }
     // Array suffixes: [] or [,,]
     while b.get(*pos) == Some(&b'[') && b.get(*pos + 1) != Some(&b'[') {
@@ -99,6 +122,20 @@ mod tests {
                 "System.Collections.Generic.Dictionary`2[[System.String, System.Private.CoreLib],[System.Collections.Generic.List`1[[System.Int32, System.Private.CoreLib]], System.Private.CoreLib]][]"
             ),
             "System.Collections.Generic.Dictionary<System.String, System.Collections.Generic.List<System.Int32>>[]"
+        );
+    }
+
+    #[test]
+    fn nested_types_take_their_parents_arguments() {
+        assert_eq!(
+            clrmd_style(
+                "System.Collections.Generic.Dictionary`2+Entry[[System.Char, System.Private.CoreLib],[System.String, System.Private.CoreLib]][]"
+            ),
+            "System.Collections.Generic.Dictionary<System.Char, System.String>+Entry[]"
+        );
+        assert_eq!(
+            clrmd_style("Outer`1+Inner`1[[A, x],[B, y]]"),
+            "Outer<A>+Inner<B>"
         );
     }
 

@@ -122,3 +122,44 @@ pub fn find_dac(rt: &RuntimeModule, explicit: Option<&Path>) -> anyhow::Result<P
         rt.build_id.as_deref().unwrap_or("unknown")
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn module(build_id: Option<&str>) -> RuntimeModule {
+        RuntimeModule {
+            path: "/nonexistent/shared/Microsoft.NETCore.App/8.0.99/libcoreclr.so".into(),
+            base: 0x7f00_0000_0000,
+            build_id: build_id.map(String::from),
+            version: Some("8.0.99".into()),
+        }
+    }
+
+    #[test]
+    fn no_matching_dac_names_version_and_build_id() {
+        let e = find_dac(
+            &module(Some("00112233445566778899aabbccddeeff00112233")),
+            None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("8.0.99"), "{e}");
+        assert!(
+            e.contains("00112233445566778899aabbccddeeff00112233"),
+            "{e}"
+        );
+        assert!(e.contains("--dac"), "{e}");
+    }
+
+    #[test]
+    fn explicit_dac_must_exist() {
+        let e = find_dac(
+            &module(None),
+            Some(Path::new("/nonexistent/libmscordaccore.so")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("does not exist"), "{e}");
+    }
+}
