@@ -12,6 +12,8 @@
 //! plus the events of that block; no old blocks are kept. Corrupt or truncated input yields a
 //! [`ParseError`] naming the absolute stream offset.
 
+#![forbid(unsafe_code)]
+
 mod blocks;
 mod cursor;
 mod decode;

@@ -68,7 +68,8 @@ impl FileTime {
 impl fmt::Display for FileTime {
     /// ISO 8601 UTC with 100 ns precision, e.g. `2026-11-25T11:17:01.1234567Z`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let ticks = self.0 - FILETIME_UNIX_EPOCH;
+        // Saturating: garbage values must still print, not overflow.
+        let ticks = self.0.saturating_sub(FILETIME_UNIX_EPOCH);
         let secs = ticks.div_euclid(10_000_000);
         let frac = ticks.rem_euclid(10_000_000);
         let days = secs.div_euclid(86_400);
@@ -252,6 +253,10 @@ mod tests {
             Duration::new(1_709_210_096, 1_700)
         );
         assert_eq!(FileTime(0).to_string(), "1601-01-01T00:00:00.0000000Z");
+        // Nonsense values (corrupt payloads) still print.
+        assert!(!FileTime(i64::MIN).to_string().is_empty());
+        assert!(!FileTime(i64::MAX).to_string().is_empty());
+        assert!(FileTime(i64::MIN).to_system_time().is_none());
     }
 
     #[test]

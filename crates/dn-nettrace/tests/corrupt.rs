@@ -62,7 +62,9 @@ proptest! {
             prop_assert!(e.offset <= data.len() as u64, "{e}");
         }
         for e in &events {
-            let _ = e.decode();
+            if let Ok(fields) = e.decode() {
+                let _ = serde_json::to_string(&dn_nettrace::Fields(&fields));
+            }
             let _ = e.counter_payload();
             let _ = e.wall_clock();
             let _ = e.time_since_start();

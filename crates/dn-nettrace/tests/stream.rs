@@ -270,3 +270,64 @@ fn callback_path_equals_iterator_path_also_when_mixed() {
         assert_eq!(n, owned.len());
     }
 }
+
+#[test]
+fn sequence_numbers_count_up_per_capture_thread_and_match_the_sequence_points() {
+    for path in captures() {
+        let mut reader = EventReader::new(File::open(&path).unwrap());
+        let mut last: std::collections::HashMap<u64, u32> = Default::default();
+        let mut gaps = 0;
+        let mut checked_sp = 0;
+        let mut sps_seen = 0;
+        while let Some(e) = reader.next() {
+            let e = e.unwrap();
+            if let Some(prev) = last.insert(e.capture_thread_id, e.sequence) {
+                if e.sequence != prev.wrapping_add(1) {
+                    gaps += 1;
+                }
+            } else {
+                assert!(
+                    e.sequence >= 1,
+                    "{}: sequence numbers start at 1",
+                    path.display()
+                );
+            }
+            // Right after a new sequence point, its per-thread numbers are the last ones written.
+            let (sps, _) = reader.parser().counts();
+            if sps > sps_seen {
+                sps_seen = sps;
+                let sp = reader.parser().last_sequence_point().unwrap();
+                for (thread, seq) in &sp.threads {
+                    if let Some(ours) = last.get(thread) {
+                        // The event just taken came after the SP; compare with what preceded it.
+                        let before = if *thread == e.capture_thread_id {
+                            ours.wrapping_sub(1)
+                        } else {
+                            *ours
+                        };
+                        assert!(
+                            before <= *seq,
+                            "{}: thread {thread} seq {before} > SP {seq}",
+                            path.display()
+                        );
+                        checked_sp += 1;
+                    }
+                }
+            }
+        }
+        // Final sequence point (before the end marker): every thread's last event number.
+        let sp = reader
+            .parser()
+            .last_sequence_point()
+            .expect("streams end with a sequence point");
+        for (thread, seq) in &sp.threads {
+            if let Some(ours) = last.get(thread) {
+                assert_eq!(ours, seq, "{}: capture thread {thread}", path.display());
+                checked_sp += 1;
+            }
+        }
+        assert!(checked_sp > 0, "{}", path.display());
+        // Small captures lose nothing; the default-profile ones may drop a few samples.
+        assert!(gaps <= 5, "{}: {gaps} sequence gaps", path.display());
+    }
+}
