@@ -10,6 +10,9 @@ use crate::spec::ProviderSpec;
 
 pub const METRICS_PROVIDER: &str = "System.Diagnostics.Metrics";
 
+/// EventCounters payloads covering less than this are the spurious bursts of .NET Core 3.1.
+const SPURIOUS_INTERVAL_SECS: f64 = 0.2;
+
 /// What one event means to us.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
@@ -89,6 +92,12 @@ impl Decoder {
             return Decoded::Nothing;
         };
         if name.is_empty() || !spec.wants(&name) {
+            return Decoded::Nothing;
+        }
+        // .NET Core 3.1 may follow a real burst within milliseconds by a spurious one with a tiny
+        // interval and nonsense values. (Not a filter on the requested interval: when another
+        // session asked for a shorter one, that is the only interval that arrives.)
+        if num("IntervalSec").is_some_and(|i| i < SPURIOUS_INTERVAL_SECS) {
             return Decoded::Nothing;
         }
         let unit = text("DisplayUnits");

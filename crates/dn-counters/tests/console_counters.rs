@@ -1,0 +1,129 @@
+//! Counter values against real runtimes, checked against what the process did and what the
+//! kernel says: first values arrive quickly, working set matches VmRSS, the GC heap grows by
+//! what was allocated, exceptions are counted.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{vm_rss, JsonlCollect};
+use dn_testkit::{Fixture, Runtime, Target};
+use serial_test::serial;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Names of the same fact in EventCounters (.NET 8) and in the System.Runtime Meter (.NET 9+).
+struct Names {
+    working_set: &'static str,
+    heap: &'static str,
+    exceptions: &'static str,
+}
+
+fn names(rt: Runtime) -> Names {
+    if rt.major() >= 9 {
+        Names {
+            working_set: "dotnet.process.memory.working_set",
+            heap: "dotnet.gc.last_collection.heap.size",
+            exceptions: "dotnet.exceptions",
+        }
+    } else {
+        Names {
+            working_set: "working-set",
+            heap: "gc-heap-size",
+            exceptions: "exception-count",
+        }
+    }
+}
+
+fn console_counters(rt: Runtime) {
+    let mut t = Target::start(Fixture::Console, rt);
+    let pid = t.pid();
+    let n = names(rt);
+    let mut c = JsonlCollect::start(&["-p", &pid.to_string(), "--refresh-interval", "2"]);
+
+    // First values within two intervals, plus a second for starting the tool and the session
+    // (a process's first metrics session also pays for the runtime starting MetricsEventSource).
+    let (when, first) = c
+        .wait_for(WAIT, |_| true)
+        .unwrap_or_else(|| panic!("{}: no sample at all; {:?}", rt.label(), c.stop()));
+    let delay = when - c.started;
+    assert!(
+        delay <= Duration::from_secs(5),
+        "{}: first sample after {delay:?}",
+        rt.label()
+    );
+    assert_eq!(first["pid"].as_i64(), Some(i64::from(pid)));
+    chrono::DateTime::parse_from_rfc3339(first["timestamp"].as_str().unwrap())
+        .expect("RFC 3339 timestamp");
+
+    // Working set within 25% of the kernel's VmRSS.
+    let ws = c
+        .wait_state(WAIT, |s| s.sum_latest(n.working_set))
+        .expect("working set");
+    let rss = vm_rss(pid);
+    assert!(
+        (ws - rss).abs() <= rss * 0.25,
+        "{}: working set {ws} vs VmRSS {rss}",
+        rt.label()
+    );
+
+    // GC heap: baseline after a full GC, then 64 MiB kept alive must show up.
+    assert_eq!(t.command("gc"), "ok");
+    std::thread::sleep(Duration::from_millis(4200));
+    let before = c
+        .wait_state(WAIT, |s| s.sum_latest(n.heap))
+        .expect("heap size");
+    assert_eq!(t.command("alloc-mb 64"), "ok");
+    assert_eq!(t.command("gc"), "ok");
+    let want = before + 64.0 * 1024.0 * 1024.0 * 0.95;
+    let after = c.wait_state(WAIT, |s| s.sum_latest(n.heap).filter(|h| *h >= want));
+    assert!(
+        after.is_some(),
+        "{}: heap did not grow from {before} to {want}: last {:?}",
+        rt.label(),
+        c.state.sum_latest(n.heap)
+    );
+
+    // Exceptions: 25 thrown and caught.
+    let before = exceptions(&c.state, rt, n.exceptions);
+    assert_eq!(t.command("throw 25"), "ok");
+    let moved = c.wait_state(WAIT, |s| {
+        let now = exceptions(s, rt, n.exceptions);
+        (now - before >= 25.0).then_some(now)
+    });
+    assert!(
+        moved.is_some(),
+        "{}: exception counter did not move by 25 (from {before} to {})",
+        rt.label(),
+        exceptions(&c.state, rt, n.exceptions)
+    );
+    let (code, err) = c.stop();
+    assert_eq!(code, Some(0), "{}: {err}", rt.label());
+}
+
+/// Exceptions so far: the sum of per-interval increments (EventCounters) or the Meter's total.
+fn exceptions(s: &common::State, rt: Runtime, name: &str) -> f64 {
+    if rt.major() >= 9 {
+        s.series(name).iter().map(|v| common::value(v)).sum()
+    } else {
+        s.sums.get(name).copied().unwrap_or(0.0)
+    }
+}
+
+#[test]
+#[serial]
+fn console_counters_net8() {
+    console_counters(Runtime::Net8);
+}
+
+#[test]
+#[serial]
+fn console_counters_net9() {
+    console_counters(Runtime::Net9);
+}
+
+#[test]
+#[serial]
+fn console_counters_net10() {
+    console_counters(Runtime::Net10);
+}
