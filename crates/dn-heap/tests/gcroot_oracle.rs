@@ -143,3 +143,105 @@ fn net8() {
 fn netcore31() {
     check(Runtime::NetCore31);
 }
+
+/// For objects sampled across the whole heap: we find a root exactly when ClrMD does, and
+/// ClrMD's first path is one of ours.
+fn check_sampled(rt: Runtime, server_gc: bool) {
+    let d = make_dump(rt, server_gc, 100, "--withheap");
+    let s = open_session(&d);
+    let all = s.execute("dumpheap").unwrap().unwrap().to_json();
+    let objects: Vec<u64> = all["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("free").is_none())
+        .map(|o| hex(&o["address"]))
+        .collect();
+    let step = (objects.len() / 40).max(1);
+    let sample: Vec<u64> = objects.iter().step_by(step).copied().collect();
+    let list = sample
+        .iter()
+        .map(|a| format!("{a:x}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let out = dn_testkit::run_oracle(
+        "HeapOracle",
+        &[
+            "gcroots",
+            d.core.to_str().unwrap(),
+            d.dac.to_str().unwrap(),
+            &list,
+        ],
+    )
+    .expect("HeapOracle gcroots");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let results = v["results"].as_array().unwrap();
+    assert_eq!(results.len(), sample.len());
+    let mut reachable = 0;
+    for (addr, theirs) in sample.iter().zip(results) {
+        let ours = s
+            .execute(&format!("gcroot {addr:x}"))
+            .unwrap()
+            .unwrap()
+            .to_json();
+        let roots = ours["roots"].as_array().unwrap();
+        let found = theirs["found"].as_bool().unwrap();
+        assert_eq!(
+            !roots.is_empty(),
+            found,
+            "{} server={server_gc}: rooted? {addr:x}: ours {roots:?} ClrMD {theirs}",
+            rt.label()
+        );
+        if found {
+            reachable += 1;
+            let path: Vec<u64> = theirs["path"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| hex(&n["address"]))
+                .collect();
+            let any = roots.iter().any(|r| {
+                r["path"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|n| hex(&n["address"]))
+                    .collect::<Vec<_>>()
+                    == path
+            });
+            assert!(any, "{} server={server_gc}: ClrMD's path to {addr:x} {path:x?} not among ours {roots:?}", rt.label());
+        }
+    }
+    // Not vacuous: some sampled objects are live (in a heap that has not been collected yet
+    // most may be garbage).
+    assert!(
+        reachable >= 5,
+        "only {reachable} of {} sampled objects are live",
+        sample.len()
+    );
+}
+
+#[test]
+fn sampled_net10_workstation() {
+    check_sampled(Runtime::Net10, false);
+}
+
+#[test]
+fn sampled_net10_server() {
+    check_sampled(Runtime::Net10, true);
+}
+
+#[test]
+fn sampled_net8_workstation() {
+    check_sampled(Runtime::Net8, false);
+}
+
+#[test]
+fn sampled_net9_server() {
+    check_sampled(Runtime::Net9, true);
+}
+
+#[test]
+fn sampled_netcore31() {
+    check_sampled(Runtime::NetCore31, false);
+}

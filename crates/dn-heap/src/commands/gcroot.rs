@@ -5,6 +5,8 @@
 //! shared by all roots (each object is expanded once per command) and a `found` map of objects
 //! known to lead to the target.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use anyhow::bail;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
@@ -189,79 +191,14 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
         bail!("0x{target:x} is not a valid object");
     }
     let roots = collect_roots(rt, stacks);
-    let deps = dependent_edges(rt);
-    let children = |obj: u64, out: &mut Vec<u64>| {
-        out.clear();
-        if let Some((info, size)) = heap.object_at(dac, obj) {
-            heap.for_each_reference(obj, &info, size, |_, v| out.push(v));
-        }
-        if let Some(d) = deps.get(&obj) {
-            out.extend_from_slice(d);
-        }
-    };
-
-    // found[x] = next object on a path from x to the target.
-    let mut found: FxHashMap<u64, u64> = FxHashMap::default();
-    let mut seen: FxHashSet<u64> = FxHashSet::default();
+    let mut search = PathSearch::new(rt, target);
     let mut result = Vec::new();
-    let mut buf = Vec::new();
-    let mut step = 0u64;
     for root in roots {
-        let chain = if root.object == target {
-            Some(vec![target])
-        } else if found.contains_key(&root.object) {
-            Some(follow(&found, root.object, target))
-        } else if !seen.insert(root.object) {
-            None
-        } else {
-            // Iterative DFS: each frame is (object, its children, next index).
-            let mut stack: Vec<(u64, Vec<u64>, usize)> = Vec::new();
-            children(root.object, &mut buf);
-            stack.push((root.object, buf.clone(), 0));
-            let mut hit: Option<Vec<u64>> = None;
-            'dfs: while let Some(top) = stack.last_mut() {
-                step += 1;
-                if step & 0xFFFF == 0 && s.cancelled() {
-                    bail!("cancelled");
-                }
-                if top.2 >= top.1.len() {
-                    stack.pop();
-                    continue;
-                }
-                let c = top.1[top.2];
-                top.2 += 1;
-                if c == target || found.contains_key(&c) {
-                    let mut p: Vec<u64> = stack.iter().map(|f| f.0).collect();
-                    p.extend(follow(&found, c, target));
-                    hit = Some(p);
-                    break 'dfs;
-                }
-                if !seen.insert(c) {
-                    continue;
-                }
-                if heap.object_at(dac, c).is_none() {
-                    continue;
-                }
-                children(c, &mut buf);
-                if !buf.is_empty() {
-                    stack.push((c, buf.clone(), 0));
-                }
-            }
-            if hit.is_some() {
-                // Children queued but not explored may still lead to the target from other
-                // roots: let later searches go through them.
-                for f in &stack {
-                    for &c in &f.1[f.2..] {
-                        seen.remove(&c);
-                    }
-                }
-            }
-            hit
-        };
+        if s.cancelled() {
+            bail!("cancelled");
+        }
+        let chain = search.find_path_from(root.object, &s.cancel)?;
         if let Some(chain) = chain {
-            for w in chain.windows(2) {
-                found.insert(w[0], w[1]);
-            }
             let path = chain
                 .iter()
                 .map(|&a| PathNode {
@@ -289,19 +226,193 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
     })
 }
 
-fn follow(found: &FxHashMap<u64, u64>, from: u64, target: u64) -> Vec<u64> {
-    let mut p = vec![from];
-    let mut cur = from;
-    while cur != target {
-        match found.get(&cur) {
-            Some(&n) if p.len() < 1_000_000 => {
-                p.push(n);
-                cur = n;
-            }
-            _ => break,
+/// Path search as ClrMD's `GCRoot` does it, so that the first path reported for a root is the
+/// same one: a depth-first search sharing one `seen` set across roots, with the references of
+/// each object queued in 32-byte chunks (a few references each; the last chunk is explored
+/// first, the references inside a chunk in order).
+struct PathSearch<'a> {
+    rt: &'a Runtime,
+    deps: FxHashMap<u64, Vec<u64>>,
+    /// Objects known to lead to the target: object -> next object (0 ends at the target).
+    found: FxHashMap<u64, u64>,
+    seen: FxHashSet<u64>,
+    target: u64,
+    steps: u64,
+}
+
+/// The pending references of one object (one chunk of them).
+struct Chunk {
+    object: u64,
+    parent: u64,
+    refs: Vec<u64>,
+    next: usize,
+}
+
+/// Bytes ClrMD's chunk storage takes for a pointer.
+fn stored_size(p: u64) -> usize {
+    if p < 1 << 40 {
+        5
+    } else if p < 1 << 48 {
+        6
+    } else {
+        8
+    }
+}
+
+const CHUNK_BYTES: usize = 32;
+
+impl<'a> PathSearch<'a> {
+    fn new(rt: &'a Runtime, target: u64) -> PathSearch<'a> {
+        let mut found = FxHashMap::default();
+        found.insert(target, 0);
+        PathSearch {
+            rt,
+            deps: dependent_edges(rt),
+            found,
+            seen: FxHashSet::default(),
+            target,
+            steps: 0,
         }
     }
-    p
+
+    /// The chain from `start` to the target, if there is one.
+    fn find_path_from(
+        &mut self,
+        start: u64,
+        cancel: &AtomicBool,
+    ) -> anyhow::Result<Option<Vec<u64>>> {
+        if self.found.contains_key(&start) {
+            return Ok(Some(self.chain(start)));
+        }
+        let contains_pointers = self
+            .rt
+            .heap
+            .object_at(&self.rt.dac, start)
+            .is_some_and(|(i, _)| i.contains_pointers);
+        if !contains_pointers {
+            return Ok(None);
+        }
+        let mut stack: Vec<Chunk> = Vec::new();
+        if let Some(link) = self.walk_object(&mut stack, 0, start) {
+            return Ok(Some(self.chain(link)));
+        }
+        while let Some(top) = stack.last_mut() {
+            self.steps += 1;
+            if self.steps & 0xFFF == 0 && cancel.load(Ordering::Relaxed) {
+                bail!("cancelled");
+            }
+            if top.next >= top.refs.len() {
+                stack.pop();
+                continue;
+            }
+            let child = top.refs[top.next];
+            top.next += 1;
+            let (object, parent) = (top.object, top.parent);
+            if let Some(link) = self.walk_object(&mut stack, object, child) {
+                let head = self.cleanup(stack, link, object, parent);
+                return Ok(Some(self.chain(head)));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Checks `curr`'s references for a known way to the target, and queues the unseen ones.
+    fn walk_object(&mut self, stack: &mut Vec<Chunk>, parent: u64, curr: u64) -> Option<u64> {
+        let (heap, dac) = (&self.rt.heap, &self.rt.dac);
+        let (info, size) = heap.object_at(dac, curr)?;
+        if !info.contains_pointers {
+            return None;
+        }
+        let mut refs = Vec::new();
+        heap.for_each_reference(curr, &info, size, |_, v| refs.push(v));
+        if let Some(d) = self.deps.get(&curr) {
+            refs.extend_from_slice(d);
+        }
+        let header = 1 + stored_size(curr) + if parent != 0 { stored_size(parent) } else { 0 };
+        let mut chunk: Option<(Chunk, usize)> = None;
+        for r in refs {
+            if self.found.contains_key(&r) {
+                // The chunk being filled is dropped, as ClrMD drops it.
+                self.found.insert(curr, r);
+                return Some(curr);
+            }
+            if !self.seen.insert(r) {
+                continue;
+            }
+            let need = stored_size(r);
+            let (c, used) = chunk.get_or_insert_with(|| {
+                (
+                    Chunk {
+                        object: curr,
+                        parent,
+                        refs: Vec::new(),
+                        next: 0,
+                    },
+                    header,
+                )
+            });
+            if *used + need > CHUNK_BYTES {
+                let full = std::mem::replace(
+                    c,
+                    Chunk {
+                        object: curr,
+                        parent,
+                        refs: Vec::new(),
+                        next: 0,
+                    },
+                );
+                stack.push(full);
+                *used = header;
+            }
+            c.refs.push(r);
+            *used += need;
+        }
+        if let Some((c, _)) = chunk {
+            stack.push(c);
+        }
+        None
+    }
+
+    /// Records the chain that led to `link` and releases the objects left half-explored.
+    fn cleanup(&mut self, stack: Vec<Chunk>, link: u64, object: u64, parent: u64) -> u64 {
+        let mut link = self.add_link(link, object);
+        let (mut obj, mut parent) = (object, parent);
+        for c in stack.iter().rev() {
+            if c.object == obj {
+                continue;
+            }
+            obj = c.object;
+            if c.object == parent {
+                link = self.add_link(link, obj);
+                parent = c.parent;
+            } else {
+                // Not on the chain and not finished: let a later search explore it again.
+                self.seen.remove(&c.object);
+            }
+        }
+        link
+    }
+
+    fn add_link(&mut self, next: u64, obj: u64) -> u64 {
+        self.found.entry(obj).or_insert(next);
+        self.seen.remove(&obj);
+        obj
+    }
+
+    fn chain(&self, from: u64) -> Vec<u64> {
+        let mut p = vec![from];
+        let mut cur = from;
+        while cur != self.target && p.len() < 10_000_000 {
+            match self.found.get(&cur) {
+                Some(&n) if n != 0 => {
+                    p.push(n);
+                    cur = n;
+                }
+                _ => break,
+            }
+        }
+        p
+    }
 }
 
 impl Render for GcRoot {
