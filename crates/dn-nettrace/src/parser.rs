@@ -128,7 +128,6 @@ impl NettraceParser {
             match self.step_or_fail(Some(&mut on_event))? {
                 Step::Progress => {}
                 Step::NeedMore => return Ok(()),
-                Step::Event(_) => unreachable!("events go to the sink"),
             }
         }
     }
@@ -143,14 +142,42 @@ impl NettraceParser {
     /// The next event, or `Ok(None)` when more bytes are needed (or the stream ended). After
     /// [`end_of_input`](Self::end_of_input), running out of bytes before the end marker is an
     /// error.
+    #[inline]
     pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
         loop {
+            if matches!(self.state, State::EventBlock { .. }) {
+                match self.next_in_block() {
+                    Ok(Some(e)) => return Ok(Some(e)),
+                    Ok(None) => {}
+                    Err(e) => return Err(self.fail(e)),
+                }
+            }
             match self.step_or_fail(None)? {
                 Step::Progress => {}
                 Step::NeedMore => return Ok(None),
-                Step::Event(e) => return Ok(Some(e)),
             }
         }
+    }
+
+    /// The hot path of [`next_event`](Self::next_event): the next event of the buffered
+    /// EventBlock (`None` once it is used up), with the state updated in place.
+    #[inline]
+    fn next_in_block(&mut self) -> Result<Option<Event>, ParseError> {
+        let State::EventBlock { pad, size, blob } = &mut self.state else {
+            return Ok(None);
+        };
+        let (pad, size) = (*pad, *size);
+        let content_at = self.offset + pad as u64;
+        let content = &self.buf[self.start + pad..self.start + pad + size];
+        if let Some((payload, pat)) = blob.next(content, content_at)? {
+            let trace = self.trace.as_ref().expect("blocks follow the Trace object");
+            return Ok(Some(
+                event_ref(&self.metadata, trace, &blob.h, payload, pat)?.to_event(),
+            ));
+        }
+        self.consume(pad + size + 1);
+        self.state = State::ObjectHeader;
+        Ok(None)
     }
 
     /// Tells the parser the input is exhausted. `Ok` if the end-of-stream marker was seen (or
@@ -180,7 +207,6 @@ impl NettraceParser {
             match self.step_or_fail(None)? {
                 Step::Progress => {}
                 Step::NeedMore => return Ok(()),
-                Step::Event(_) => unreachable!("only EventBlock yields events"),
             }
         }
         Ok(())
@@ -193,13 +219,14 @@ impl NettraceParser {
         match self.step(sink) {
             Ok(Step::NeedMore) if self.eof => {
                 let what = match &self.state {
-                    State::End | State::Failed(_) => return Ok(Step::NeedMore),
+                    // Events still to take from a buffered block are not a truncation (yet).
+                    State::End | State::Failed(_) | State::EventBlock { .. } => {
+                        return Ok(Step::NeedMore)
+                    }
                     State::StreamHeader => "the stream header",
                     State::ObjectHeader => "an object header",
                     State::TraceData { .. } => "the Trace object",
-                    State::BlockSize(_) | State::BlockBody { .. } | State::EventBlock { .. } => {
-                        "a block"
-                    }
+                    State::BlockSize(_) | State::BlockBody { .. } => "a block",
                 };
                 let end = self.offset + (self.buf.len() - self.start) as u64;
                 Err(self.fail(ParseError::new(end, ErrorKind::Truncated(what))))
@@ -437,10 +464,15 @@ impl NettraceParser {
 
     /// The hot path: the next event(s) of a buffered EventBlock, with the state updated in
     /// place (no copies of the parser state per event).
+    /// All (remaining) events of the buffered EventBlock to `sink`, or, without a sink, the
+    /// block is left for [`next_in_block`](Self::next_in_block).
     fn step_event_block(
         &mut self,
         sink: Option<&mut dyn FnMut(EventRef<'_>)>,
     ) -> Result<Step, ParseError> {
+        let Some(sink) = sink else {
+            return Ok(Step::NeedMore);
+        };
         let State::EventBlock { pad, size, blob } = &mut self.state else {
             unreachable!("called in the EventBlock state only")
         };
@@ -448,18 +480,8 @@ impl NettraceParser {
         let content_at = self.offset + pad as u64;
         let content = &self.buf[self.start + pad..self.start + pad + size];
         let trace = self.trace.as_ref().expect("blocks follow the Trace object");
-        match sink {
-            Some(sink) => {
-                while let Some((payload, pat)) = blob.next(content, content_at)? {
-                    sink(event_ref(&self.metadata, trace, &blob.h, payload, pat)?);
-                }
-            }
-            None => {
-                if let Some((payload, pat)) = blob.next(content, content_at)? {
-                    let event = event_ref(&self.metadata, trace, &blob.h, payload, pat)?.to_event();
-                    return Ok(Step::Event(event));
-                }
-            }
+        while let Some((payload, pat)) = blob.next(content, content_at)? {
+            sink(event_ref(&self.metadata, trace, &blob.h, payload, pat)?);
         }
         self.consume(pad + size + 1);
         self.state = State::ObjectHeader;
@@ -528,8 +550,8 @@ fn event_ref<'a>(
 
 enum Step {
     Progress,
+    /// More bytes are needed (or, in the EventBlock state without a sink, events are ready).
     NeedMore,
-    Event(Event),
 }
 
 /// Metadata ids are small integers: hash them with one multiplication instead of SipHash.
