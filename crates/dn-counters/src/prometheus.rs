@@ -1,6 +1,8 @@
 //! `serve`: the latest values as Prometheus text exposition (format 0.0.4) at `/metrics`.
 //! Names are `dotnet_<provider>_<counter>_<base unit>`, values converted to base units (bytes,
-//! seconds, ratios) so the exposition passes `promtool check metrics`.
+//! seconds, ratios) so the exposition passes `promtool check metrics`. EventCounters that report
+//! per-interval increments are exposed as running totals (Prometheus counters) summed since the
+//! tool started, so `rate()` works on them.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -62,8 +64,11 @@ pub fn metric_name(s: &Sample) -> String {
             name.push_str(suffix);
         }
     }
-    if s.kind == Kind::Counter {
-        name.push_str("_total");
+    match s.kind {
+        Kind::Counter => name.push_str("_total"),
+        // `_count` is reserved for summaries and histograms.
+        _ if name.ends_with("_count") => name.push_str("_current"),
+        _ => {}
     }
     name
 }
@@ -131,10 +136,8 @@ pub fn render(store: &Store, pid: i32) -> String {
             Kind::Histogram => "summary",
             _ => "gauge",
         };
-        let family = name
-            .strip_suffix("_total")
-            .filter(|_| kind == Kind::Counter)
-            .unwrap_or(&name);
+        // Text format 0.0.4: HELP and TYPE carry the samples' own name (`_total` included).
+        let family = &name;
         let _ = writeln!(
             out,
             "# HELP {family} {}",
@@ -185,6 +188,11 @@ mod tests {
         );
         let s = sample("System.Runtime", "cpu-usage", "%", Kind::Gauge, 1.0);
         assert_eq!(metric_name(&s), "dotnet_system_runtime_cpu_usage_ratio");
+        let s = sample("System.Runtime", "assembly-count", "", Kind::Gauge, 1.0);
+        assert_eq!(
+            metric_name(&s),
+            "dotnet_system_runtime_assembly_count_current"
+        );
         assert_eq!(
             sanitize("Microsoft.AspNetCore.Hosting"),
             "microsoft_asp_net_core_hosting"

@@ -524,7 +524,10 @@ pub fn serve(a: &ServeArgs) -> Result<()> {
     };
     println!("Serving the counters of process {pid} at http://{addr}/metrics");
     let _ = io::stdout().flush();
-    let mut exporter = Exporter { store };
+    let mut exporter = Exporter {
+        store,
+        totals: Default::default(),
+    };
     let refresh = Duration::from_secs(u64::from(a.session.refresh_interval));
     let outcome = event_loop(
         &mut watch,
@@ -562,6 +565,8 @@ fn serve_http(server: &tiny_http::Server, store: &Mutex<Store>, pid: i32) {
 
 struct Exporter {
     store: Arc<Mutex<Store>>,
+    /// Running totals of per-interval increments, per series.
+    totals: std::collections::HashMap<(String, String, String), f64>,
 }
 
 impl Consumer for Exporter {
@@ -570,7 +575,14 @@ impl Consumer for Exporter {
             for p in switched {
                 st.drop_event_counters(p);
             }
-            for s in samples {
+            for mut s in samples {
+                if s.kind == crate::sample::Kind::Rate {
+                    let key = (s.provider.clone(), s.name.clone(), s.tags_text());
+                    let total = self.totals.entry(key).or_default();
+                    *total += s.value;
+                    s.value = *total;
+                    s.kind = crate::sample::Kind::Counter;
+                }
                 st.update(s);
             }
         }
