@@ -212,3 +212,89 @@ pub(crate) fn parse_sequence_point(content: &[u8], base: u64) -> Result<Sequence
     }
     Ok(SequencePoint { timestamp, threads })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The runtimes seen (3.1, 8, 10) always compress headers; this layout is from the format
+    // description, built by hand.
+    #[test]
+    fn uncompressed_blobs_with_padding() {
+        let mut block = Vec::new();
+        block.extend(20u16.to_le_bytes()); // header size
+        block.extend(0u16.to_le_bytes()); // flags: not compressed
+        block.extend([0u8; 16]); // min/max timestamps
+        for (i, payload) in [&b"abc"[..], &b"12345678"[..]].iter().enumerate() {
+            let mut blob = Vec::new();
+            blob.extend((7u32 | if i == 0 { 0x8000_0000 } else { 0 }).to_le_bytes());
+            blob.extend((10 + i as u32).to_le_bytes()); // sequence
+            blob.extend(0x1234u64.to_le_bytes()); // thread
+            blob.extend(0x5678u64.to_le_bytes()); // capture thread
+            blob.extend(3u32.to_le_bytes()); // processor
+            blob.extend(9u32.to_le_bytes()); // stack
+            blob.extend(1_000_000i64.to_le_bytes());
+            blob.extend([0xAA; 16]);
+            blob.extend([0xBB; 16]);
+            blob.extend((payload.len() as u32).to_le_bytes());
+            blob.extend(*payload);
+            while blob.len() % 4 != 0 {
+                blob.push(0);
+            }
+            block.extend((blob.len() as i32).to_le_bytes());
+            block.extend(blob);
+        }
+        let mut seen = Vec::new();
+        for_each_blob(&block, 136, |h, payload, at| {
+            seen.push((
+                h.metadata_id,
+                h.is_sorted,
+                h.sequence,
+                h.stack_id,
+                h.activity_id[0],
+                payload.to_vec(),
+                at,
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(
+            seen[0],
+            (7, false, 10, 9, 0xAA, b"abc".to_vec(), 136 + 20 + 4 + 76)
+        );
+        assert_eq!(seen[1].0..seen[1].3, 7..9);
+        assert!(seen[1].1);
+        assert_eq!(seen[1].5, b"12345678");
+    }
+
+    #[test]
+    fn compressed_sequence_delta_wraps_and_fields_carry_over() {
+        let mut block = vec![20, 0, 1, 0];
+        block.extend([0u8; 16]);
+        // Metadata-style first blob: flags 0xC6, seq delta 0xFFFFFFFF, capture thread 0,
+        // processor 0xFFFFFFFF, thread 5, timestamp +100, payload size 2.
+        block.extend([
+            0xC6, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x00, 0xFF, 0xFF, 0xFF, 0xFF, 0x0F, 0x05, 100, 2,
+            1, 2,
+        ]);
+        // Next: metadata id 3 (flag 0x01), timestamp +1, same payload size (no 0x80).
+        block.extend([0x01, 3, 1, 9, 9]);
+        let mut seen = Vec::new();
+        for_each_blob(&block, 0, |h, payload, _| {
+            seen.push((
+                h.metadata_id,
+                h.sequence,
+                h.thread_id,
+                h.processor,
+                h.timestamp,
+                payload.to_vec(),
+            ));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen[0], (0, 0, 5, u32::MAX, 100, vec![1, 2]));
+        // A non-metadata blob without flag 0x02 counts its sequence up by one.
+        assert_eq!(seen[1], (3, 1, 5, u32::MAX, 101, vec![9, 9]));
+    }
+}
