@@ -5,6 +5,7 @@ use std::io::{ErrorKind as IoErrorKind, Read};
 use crate::error::{ErrorKind, ParseError};
 use crate::event::{Event, EventRef};
 use crate::parser::NettraceParser;
+use crate::trace_info::TraceInfo;
 
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -31,6 +32,26 @@ impl<R: Read> EventReader<R> {
             parser,
             chunk: vec![0; READ_CHUNK],
             done: false,
+        }
+    }
+
+    /// Reads until the stream's Trace object is parsed (the first ~100 bytes, sent right after
+    /// a session starts) and returns it, without consuming any event.
+    pub fn trace_info(&mut self) -> Result<TraceInfo, ParseError> {
+        loop {
+            if let Some(info) = self.parser.trace_info() {
+                return Ok(*info);
+            }
+            let n = match self.source.read(&mut self.chunk) {
+                Ok(n) => n,
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(self.parser.offset(), e)),
+            };
+            if n == 0 {
+                self.parser.end_of_input()?;
+            } else {
+                self.parser.feed(&self.chunk[..n])?;
+            }
         }
     }
 

@@ -331,3 +331,26 @@ fn sequence_numbers_count_up_per_capture_thread_and_match_the_sequence_points() 
         assert!(gaps <= 5, "{}: {gaps} sequence gaps", path.display());
     }
 }
+
+#[test]
+fn event_reader_gives_trace_info_before_any_event() {
+    for path in captures() {
+        let mut all = EventReader::new(File::open(&path).unwrap());
+        let n_all = all.by_ref().count();
+        let trickle = Trickle {
+            inner: File::open(&path).unwrap(),
+            max: 1,
+        };
+        let mut reader = EventReader::new(trickle);
+        let info = reader.trace_info().unwrap();
+        // Byte by byte: exactly the 102 bytes up to the Trace object's end were needed.
+        assert_eq!(reader.parser().offset(), 102);
+        assert_eq!(info.pointer_size, 8);
+        assert_eq!(reader.count(), n_all, "{}", path.display());
+    }
+    let e = EventReader::new(&b"Nettrace"[..]).trace_info().unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "nettrace: stream ends inside the stream header at byte offset 8"
+    );
+}
