@@ -263,6 +263,27 @@ impl NettraceParser {
         self.stacks.get(&stack_id).map(Vec::as_slice)
     }
 
+    /// The instruction pointers of a stack (innermost first), read with the trace's pointer
+    /// size; see [`stack`](Self::stack).
+    pub fn stack_ips(&self, stack_id: u32) -> Option<Vec<u64>> {
+        let bytes = self.stack(stack_id)?;
+        let size = if self.trace.as_ref()?.pointer_size == 4 {
+            4
+        } else {
+            8
+        };
+        Some(
+            bytes
+                .chunks_exact(size)
+                .map(|c| {
+                    let mut b = [0u8; 8];
+                    b[..size].copy_from_slice(c);
+                    u64::from_le_bytes(b)
+                })
+                .collect(),
+        )
+    }
+
     /// The most recent SPBlock.
     pub fn last_sequence_point(&self) -> Option<&SequencePoint> {
         self.last_sequence_point.as_ref()
