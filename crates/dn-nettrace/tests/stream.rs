@@ -354,3 +354,27 @@ fn event_reader_gives_trace_info_before_any_event() {
         "nettrace: stream ends inside the stream header at byte offset 8"
     );
 }
+
+#[test]
+fn parser_reader_and_events_can_move_to_other_threads() {
+    fn send<T: Send>() {}
+    fn send_sync<T: Send + Sync>() {}
+    send::<NettraceParser>();
+    send::<EventReader<std::net::TcpStream>>();
+    send_sync::<dn_nettrace::Event>();
+    send_sync::<dn_nettrace::ParseError>();
+    // And really do it: parse on one thread, consume on another.
+    let path = common::traces_dir().join("counters-net10.nettrace");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let producer = std::thread::spawn(move || {
+        for e in EventReader::new(File::open(path).unwrap()) {
+            tx.send(e.unwrap()).unwrap();
+        }
+    });
+    let n = rx
+        .iter()
+        .filter(|e| e.counter_payload().unwrap().is_some())
+        .count();
+    producer.join().unwrap();
+    assert!(n >= 27, "EventCounters events received: {n}");
+}
