@@ -204,9 +204,9 @@ pub fn process_gone(pid: i32) -> bool {
 }
 
 fn report(outcome: &Outcome) {
-    match outcome {
-        Outcome::TargetExited(t) | Outcome::SessionEnded(t) => println!("{t}"),
-        _ => {}
+    if let Outcome::TargetExited(t) | Outcome::SessionEnded(t) = outcome {
+        // The terminal may be gone already: nothing to do about a failed write.
+        let _ = writeln!(io::stdout(), "{t}");
     }
 }
 
@@ -328,6 +328,10 @@ impl Consumer for LiveScreen {
 
     fn tick(&mut self) -> Result<Control> {
         use crossterm::event::{self, Event};
+        if self.keys && terminal_hung_up() {
+            // The terminal is gone (closed window, killed multiplexer): nothing to show on.
+            return Ok(Control::Quit);
+        }
         while self.keys && event::poll(Duration::ZERO)? {
             match event::read()? {
                 Event::Key(k) if self.handle_key(k) == Control::Quit => {
@@ -348,6 +352,28 @@ impl Consumer for LiveScreen {
         }
         Ok(Control::Continue)
     }
+}
+
+/// True when stdin, our terminal, has hung up. crossterm would spin forever reading its EOF.
+fn terminal_hung_up() -> bool {
+    let mut fds = libc::pollfd {
+        fd: 0,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, zero timeout.
+    let ready = unsafe { libc::poll(&mut fds, 1, 0) };
+    if ready <= 0 {
+        return false;
+    }
+    if fds.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0 {
+        return true;
+    }
+    let mut pending: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one c_int.
+    let r = unsafe { libc::ioctl(0, libc::FIONREAD, &mut pending) };
+    // Readable with nothing to read: end of file.
+    r == 0 && pending == 0
 }
 
 /// stdout is not a terminal: one plain-text snapshot per interval, no escape codes.

@@ -123,3 +123,65 @@ impl Painter {
         out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(body: &[&str]) -> Frame {
+        Frame {
+            header: vec!["keys".into(), "status".into()],
+            body: body.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn moves(out: &[u8]) -> usize {
+        String::from_utf8_lossy(out).matches('H').count()
+    }
+
+    #[test]
+    fn repaints_only_changed_lines() {
+        let mut p = Painter::default();
+        let mut first = Vec::new();
+        p.paint(&mut first, &frame(&["a 1", "b 2", "c 3"]), (40, 10))
+            .unwrap();
+        assert_eq!(moves(&first), 5);
+        let mut second = Vec::new();
+        p.paint(&mut second, &frame(&["a 1", "b 9", "c 3"]), (40, 10))
+            .unwrap();
+        let text = String::from_utf8_lossy(&second);
+        assert_eq!(moves(&second), 1, "{text:?}");
+        assert!(text.contains("b 9") && !text.contains("a 1") && !text.contains("c 3"));
+        let mut same = Vec::new();
+        p.paint(&mut same, &frame(&["a 1", "b 9", "c 3"]), (40, 10))
+            .unwrap();
+        assert!(same.is_empty(), "nothing changed, nothing written");
+        // A new size redraws everything.
+        let mut resized = Vec::new();
+        p.paint(&mut resized, &frame(&["a 1", "b 9", "c 3"]), (30, 10))
+            .unwrap();
+        assert_eq!(moves(&resized), 5);
+    }
+
+    #[test]
+    fn scrolls_rows_beyond_the_screen() {
+        let mut p = Painter::default();
+        let body: Vec<String> = (0..20).map(|i| format!("row {i}")).collect();
+        let f = Frame {
+            header: vec!["keys".into(), "status".into()],
+            body,
+        };
+        let mut out = Vec::new();
+        p.paint(&mut out, &f, (40, 6)).unwrap();
+        assert_eq!(p.page, 4);
+        assert!(String::from_utf8_lossy(&out).contains("rows 1-4 of 20"));
+        p.scroll_by(100, f.body.len());
+        let mut out = Vec::new();
+        p.paint(&mut out, &f, (40, 6)).unwrap();
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("row 19") && text.contains("rows 17-20 of 20"),
+            "{text:?}"
+        );
+    }
+}
