@@ -2,7 +2,8 @@
 //!
 //! The stream is a FastSerialization container: magic, header, the `Trace` object, then
 //! size-prefixed block objects, then a NullReference tag. The parser keeps only the bytes of the
-//! object being assembled plus the events of the last parsed block.
+//! object being assembled (or of the EventBlock whose events are being handed out) and walks an
+//! EventBlock one event at a time, so no list of events is ever built.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -324,8 +325,9 @@ impl NettraceParser {
         e
     }
 
-    /// One parsing step. Events of an EventBlock go to `sink` (all of them) if given, else one
-    /// is returned per step.
+    /// One parsing step. In the EventBlock state all its events go to `sink` if given; without
+    /// a sink the step stops there (`NeedMore`) and [`next_in_block`](Self::next_in_block)
+    /// takes them one by one.
     fn step(&mut self, sink: Option<&mut dyn FnMut(EventRef<'_>)>) -> Result<Step, ParseError> {
         if matches!(self.state, State::EventBlock { .. }) {
             return self.step_event_block(sink);
@@ -483,8 +485,6 @@ impl NettraceParser {
         }
     }
 
-    /// The hot path: the next event(s) of a buffered EventBlock, with the state updated in
-    /// place (no copies of the parser state per event).
     /// All (remaining) events of the buffered EventBlock to `sink`, or, without a sink, the
     /// block is left for [`next_in_block`](Self::next_in_block).
     fn step_event_block(
