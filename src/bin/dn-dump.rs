@@ -39,6 +39,9 @@ struct Collect {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = dn::shell_files::handle_generate::<Cli>() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Collect(c) if c.via_runtime => via_runtime(c.args),

@@ -20,6 +20,9 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    if let Some(code) = dn::shell_files::handle_generate::<Args>() {
+        return code;
+    }
     let args = Args::parse();
     let rows = ps::list_processes();
     if args.json {

@@ -1,0 +1,3 @@
+//! Shared glue of the three dn binaries (the logic lives in the crates under `crates/`).
+
+pub mod shell_files;
