@@ -177,6 +177,11 @@ fn ended(watch: &mut Watch, err: Option<String>) -> Outcome {
             std::thread::sleep(Duration::from_millis(20));
         }
     }
+    // A runtime shutting down ends its sessions first and exits a moment later.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !process_gone(watch.pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     if process_gone(watch.pid) {
         Outcome::TargetExited(format!("Process {} exited.", watch.pid))
     } else {

@@ -1,0 +1,102 @@
+//! The command line: errors are one clear line with exit code 1; `list` and `ps` output.
+
+mod common;
+
+use std::process::Command;
+
+use common::bin;
+use dn_testkit::{Fixture, Runtime, Target};
+
+fn run(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(bin()).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_input_is_one_clear_line() {
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["monitor", "-p", "999999"],
+            "process 999999 is not running",
+        ),
+        (&["monitor"], "say which process to watch"),
+        (
+            &[
+                "collect",
+                "-p",
+                "1",
+                "--counters",
+                "System.Runtime[cpu-usage",
+            ],
+            "Error parsing --counters argument",
+        ),
+        (
+            &["collect", "-p", "1", "--counters", ""],
+            "Expected non-empty counter_provider",
+        ),
+        (
+            &["collect", "-p", "1", "-o", ""],
+            "Output cannot be an empty string",
+        ),
+        (&["list", "-r", "abc"], "is not a runtime version"),
+        (
+            &["serve", "-p", "999999", "--listen", "not-an-address"],
+            "cannot listen on not-an-address",
+        ),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // clap's own usage errors exit with 2.
+    let (code, _, _) = run(&["monitor", "-p", "1", "-n", "x"]);
+    assert_eq!(code, Some(2));
+    let (code, _, _) = run(&["monitor", "--refresh-interval", "0", "-p", "1"]);
+    assert_eq!(code, Some(2));
+}
+
+#[test]
+fn list_knows_the_runtime_counters() {
+    let (code, out, _) = run(&["list", "-r", "8", "--json"]);
+    assert_eq!(code, Some(0));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        rows.iter()
+            .filter(|r| r["source"] == "EventCounters")
+            .count(),
+        27
+    );
+    assert_eq!(rows.iter().filter(|r| r["source"] == "Meter").count(), 0);
+    let (_, out, _) = run(&["list", "-r", "3.1", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.len(), 19);
+    let (_, out, _) = run(&["list", "-r", "10", "--json"]);
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows.iter().filter(|r| r["source"] == "Meter").count(), 19);
+    let (code, out, _) = run(&["list"]);
+    assert_eq!(code, Some(0));
+    assert!(out.lines().next().unwrap().starts_with("PROVIDER"));
+    assert!(out.contains("dotnet.gc.collections") && out.contains("gen-0-gc-budget"));
+}
+
+#[test]
+fn ps_lists_the_target() {
+    let t = Target::start(Fixture::Console, Runtime::Net8);
+    let (code, out, _) = run(&["ps", "--json"]);
+    assert_eq!(code, Some(0));
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    let me = rows
+        .iter()
+        .find(|r| r["pid"].as_i64() == Some(i64::from(t.pid())))
+        .expect("target listed");
+    assert_eq!(me["name"], "ConsoleTarget");
+    let (_, out, _) = run(&["ps"]);
+    assert!(out.contains(&t.pid().to_string()));
+}
