@@ -24,6 +24,8 @@ enum Cmd {
     Collect(Collect),
     /// Open a dump and explain its managed heap with SOS's commands (dumpheap, gcroot, dumpobj...).
     Analyze(dn_heap::cli::AnalyzeArgs),
+    /// Compare the managed heaps of two dumps of one process: which types grew (what is leaking).
+    Diff(dn_heap::diff::DiffArgs),
     /// List the .NET processes that can be dumped (as dn-ps).
     Ps,
 }
@@ -47,6 +49,7 @@ fn main() -> ExitCode {
         Cmd::Collect(c) if c.via_runtime => via_runtime(c.args),
         Cmd::Collect(c) => dn_coredump::cli::run(c.args),
         Cmd::Analyze(a) => dn_heap::cli::run(a),
+        Cmd::Diff(d) => dn_heap::diff::run(d),
         Cmd::Ps => {
             for p in dn_core::ps::list_processes() {
                 println!("{:>7}  {}", p.pid, p.name);

@@ -71,9 +71,16 @@ pub fn core_pid(core: &Path) -> Option<u32> {
     // which goblin bounds-checks.
     let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
     let elf = goblin::elf::Elf::parse_header(&map).ok()?;
-    let ctx = goblin::container::Ctx::new(goblin::container::Container::Big, goblin::container::Endian::Little);
-    let phdrs = goblin::elf::ProgramHeader::parse(&map, elf.e_phoff as usize, elf.e_phnum as usize, ctx).ok()?;
-    let note = phdrs.iter().find(|p| p.p_type == goblin::elf::program_header::PT_NOTE)?;
+    let ctx = goblin::container::Ctx::new(
+        goblin::container::Container::Big,
+        goblin::container::Endian::Little,
+    );
+    let phdrs =
+        goblin::elf::ProgramHeader::parse(&map, elf.e_phoff as usize, elf.e_phnum as usize, ctx)
+            .ok()?;
+    let note = phdrs
+        .iter()
+        .find(|p| p.p_type == goblin::elf::program_header::PT_NOTE)?;
     let start = note.p_offset as usize;
     let bytes = map.get(start..start.checked_add(note.p_filesz as usize)?)?;
     let mut off = 0usize;
@@ -93,13 +100,17 @@ pub fn core_pid(core: &Path) -> Option<u32> {
 pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
     let mut by_name: HashMap<&str, TypeGrowth> = HashMap::new();
     for t in &a.types {
-        let g = by_name.entry(t.name.as_str()).or_insert_with(|| empty(&t.name));
+        let g = by_name
+            .entry(t.name.as_str())
+            .or_insert_with(|| empty(&t.name));
         g.mt_a.get_or_insert(t.mt);
         g.count_a += t.count;
         g.size_a += t.size;
     }
     for t in &b.types {
-        let g = by_name.entry(t.name.as_str()).or_insert_with(|| empty(&t.name));
+        let g = by_name
+            .entry(t.name.as_str())
+            .or_insert_with(|| empty(&t.name));
         g.mt_b.get_or_insert(t.mt);
         g.count_b += t.count;
         g.size_b += t.size;
@@ -161,8 +172,10 @@ pub fn diff_dumps(a: &Path, b: &Path, dac: Option<&Path>) -> anyhow::Result<Heap
             ida.runtime_path, idb.runtime_path
         ));
     }
-    d.warnings.extend(stat_a.warnings.iter().map(|w| format!("A: {w}")));
-    d.warnings.extend(stat_b.warnings.iter().map(|w| format!("B: {w}")));
+    d.warnings
+        .extend(stat_a.warnings.iter().map(|w| format!("A: {w}")));
+    d.warnings
+        .extend(stat_b.warnings.iter().map(|w| format!("B: {w}")));
     Ok(d)
 }
 
@@ -176,7 +189,11 @@ impl Render for HeapDiff {
             "{:>12} {:>12} {:>15} {:>15}  {}\n",
             "Count A", "Count B", "Size B-A", "Size B", "Type"
         ));
-        for t in self.types.iter().filter(|t| t.count_growth() != 0 || t.size_growth() != 0) {
+        for t in self
+            .types
+            .iter()
+            .filter(|t| t.count_growth() != 0 || t.size_growth() != 0)
+        {
             out.push_str(&format!(
                 "{:>12} {:>12} {:>15} {:>15}  {}\n",
                 grouped(t.count_a as i128),
@@ -246,13 +263,24 @@ mod tests {
 
     #[test]
     fn matches_by_name_and_sorts_by_size_growth() {
-        let a = stat(&[(1, "System.String", 10, 400), (2, "Customer", 0, 0), (3, "Gone", 5, 50)]);
-        let b = stat(&[(9, "System.String", 110, 4400), (8, "Customer", 100, 2400), (7, "New", 1, 10)]);
+        let a = stat(&[
+            (1, "System.String", 10, 400),
+            (2, "Customer", 0, 0),
+            (3, "Gone", 5, 50),
+        ]);
+        let b = stat(&[
+            (9, "System.String", 110, 4400),
+            (8, "Customer", 100, 2400),
+            (7, "New", 1, 10),
+        ]);
         let d = diff_stats(&a, &b);
         let names: Vec<&str> = d.types.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["System.String", "Customer", "New", "Gone"]);
         let s = &d.types[0];
-        assert_eq!((s.mt_a, s.mt_b, s.count_a, s.count_b), (Some(1), Some(9), 10, 110));
+        assert_eq!(
+            (s.mt_a, s.mt_b, s.count_a, s.count_b),
+            (Some(1), Some(9), 10, 110)
+        );
         assert_eq!(d.types[3].size_growth(), -50);
         let text = d.render();
         assert!(text.contains("+4,000"), "{text}");
@@ -265,4 +293,39 @@ mod tests {
         assert_eq!(signed(-1000), "-1,000");
         assert_eq!(signed(0), "0");
     }
+}
+
+/// `dn-dump diff` arguments.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DiffArgs {
+    /// The earlier dump.
+    pub before: std::path::PathBuf,
+    /// The later dump of the same process.
+    pub after: std::path::PathBuf,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Show only the N types that grew most (0 = all that changed).
+    #[arg(long, default_value_t = 0)]
+    pub top: usize,
+    /// Use this libmscordaccore.so instead of searching for the one matching the dumps.
+    #[arg(long, value_name = "PATH")]
+    pub dac: Option<std::path::PathBuf>,
+}
+
+/// Runs `dn-dump diff`: warnings go to stderr in text mode, inside the document in JSON mode.
+pub fn run(args: DiffArgs) -> anyhow::Result<()> {
+    let mut d = diff_dumps(&args.before, &args.after, args.dac.as_deref())?;
+    if args.top > 0 {
+        d.types.truncate(args.top);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&d)?);
+    } else {
+        for w in d.warnings.drain(..) {
+            eprintln!("Warning: {w}");
+        }
+        print!("{}", d.render());
+    }
+    Ok(())
 }

@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod commands;
 pub mod dac;
+pub mod diff;
 pub mod dump;
 pub mod heap;
 pub mod memory;

@@ -13,7 +13,8 @@ use anyhow::{bail, Context};
 use serde::Serializer;
 
 pub use dumpheap::{
-    DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, HeapObjectRow, StringStat, TypeStat,
+    dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, HeapObjectRow,
+    StringStat, TypeStat,
 };
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
