@@ -54,6 +54,7 @@ impl BlobState {
 
     /// The next blob's payload and its absolute offset (header in `self.h`), or `None` at the
     /// end of the block.
+    #[inline]
     pub fn next<'a>(
         &mut self,
         content: &'a [u8],
@@ -118,6 +119,7 @@ pub(crate) fn for_each_blob<'a>(
     Ok(())
 }
 
+#[inline]
 fn read_compressed(c: &mut Cursor, h: &mut BlobHeader) -> Result<(), ParseError> {
     let flags = c.u8("event header flags")?;
     if flags & 0x01 != 0 {

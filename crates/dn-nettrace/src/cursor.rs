@@ -41,14 +41,18 @@ impl<'a> Cursor<'a> {
         self.base + self.pos as u64
     }
 
+    #[cold]
+    #[inline(never)]
     pub fn error(&self, kind: ErrorKind) -> ParseError {
         ParseError::new(self.offset(), kind)
     }
 
+    #[cold]
     fn malformed(&self, what: &'static str) -> ParseError {
         self.error(ErrorKind::Malformed(what))
     }
 
+    #[inline]
     pub fn bytes(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], ParseError> {
         if n > self.remaining() {
             return Err(self.malformed(what));
@@ -62,12 +66,14 @@ impl<'a> Cursor<'a> {
         self.bytes(n, what).map(|_| ())
     }
 
+    #[inline]
     fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], ParseError> {
         let mut a = [0u8; N];
         a.copy_from_slice(self.bytes(N, what)?);
         Ok(a)
     }
 
+    #[inline]
     pub fn u8(&mut self, what: &'static str) -> Result<u8, ParseError> {
         Ok(self.array::<1>(what)?[0])
     }
@@ -97,23 +103,32 @@ impl<'a> Cursor<'a> {
     }
 
     /// LEB128 unsigned integer of at most `max_bytes` bytes.
-    fn varuint(&mut self, max_bytes: u32, what: &'static str) -> Result<u64, ParseError> {
+    #[inline]
+    fn varuint(&mut self, max_bytes: usize, what: &'static str) -> Result<u64, ParseError> {
+        let rest = &self.data[self.pos..];
         let mut value = 0u64;
-        for i in 0..max_bytes {
-            let b = self.u8(what)?;
+        for (i, &b) in rest.iter().take(max_bytes).enumerate() {
             value |= u64::from(b & 0x7f) << (7 * i);
             if b & 0x80 == 0 {
+                self.pos += i + 1;
                 return Ok(value);
             }
         }
+        if rest.len() < max_bytes {
+            self.pos += rest.len();
+            return Err(self.malformed(what));
+        }
+        self.pos += max_bytes;
         Err(self.malformed("variable-length integer too long"))
     }
 
+    #[inline]
     pub fn varu32(&mut self, what: &'static str) -> Result<u32, ParseError> {
         // 5 bytes carry 35 bits; the writer never sets the excess, a corrupt stream may: truncate.
         Ok(self.varuint(5, what)? as u32)
     }
 
+    #[inline]
     pub fn varu64(&mut self, what: &'static str) -> Result<u64, ParseError> {
         self.varuint(10, what)
     }

@@ -141,6 +141,7 @@ impl EventRef<'_> {
     }
 
     /// An owned copy.
+    #[inline]
     pub fn to_event(&self) -> Event {
         Event {
             metadata: self.metadata.clone(),

@@ -542,6 +542,7 @@ impl NettraceParser {
 }
 
 /// Resolves a blob against the metadata.
+#[inline]
 fn event_ref<'a>(
     metadata: &'a MetadataMap,
     trace: &'a TraceInfo,
