@@ -8,8 +8,8 @@
 # missing: the ConsoleTarget fixture throws 600 000 exceptions while the runtime's own file
 # session (DOTNET_EnableEventPipe) records runtime exception + GC events with stacks and CPU
 # samples (about 170 MB, 2.4 million events). RUNS (default 5) runs of each reader, interleaved;
-# the best time of each counts. Times are the parse loops' own (process start-up excluded) and,
-# separately, whole-process wall-clock times.
+# the best time of each counts. Times are the parse loops' own (process start-up excluded) and
+# whole-process wall-clock and CPU times (CPU time is the steadier one on a busy machine).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -52,33 +52,41 @@ build NettraceOracle "$root/fixtures/oracles/NettraceOracle"
 (cd "$root" && cargo build --release -q -p dn-nettrace --example nettrace_dump)
 ours="${CARGO_TARGET_DIR:-$root/target}/release/examples/nettrace_dump"
 
-# Runs a reader once; prints "<events> <loop seconds> <wall seconds>".
+# Runs a reader once; prints "<events> <loop seconds> <wall seconds> <cpu seconds>".
 measure() {
-    local start end out
-    start=$(date +%s.%N)
-    out=$("$@")
-    end=$(date +%s.%N)
+    local out times
+    local TIMEFORMAT="%R %U %S"
+    times=$( { time "$@" >"$work/out.txt"; } 2>&1 )
+    out=$(cat "$work/out.txt")
     echo "$out" | sed -E 's/.*"events":([0-9]+),"seconds":([0-9.eE+-]+).*/\1 \2/' | tr '\n' ' '
-    awk "BEGIN { print $end - $start }"
+    echo "$times" | awk '{ print $1, $2 + $3 }'
 }
 
 best() { sort -g | head -n 1; }
-declare -a cb it te cbw itw tew
+declare -a cb it te cbw itw tew cbc itc tec
 for _ in $(seq 1 "$runs"); do
-    read -r n1 s w <<<"$(measure "$ours" "$trace" --count)"; cb+=("$s"); cbw+=("$w")
-    read -r n2 s w <<<"$(measure "$ours" "$trace" --count-owned)"; it+=("$s"); itw+=("$w")
-    read -r n3 s w <<<"$(measure dotnet "$work/NettraceOracle/NettraceOracle.dll" "$trace" --count)"; te+=("$s"); tew+=("$w")
+    read -r n1 s w c <<<"$(measure "$ours" "$trace" --count)"; cb+=("$s"); cbw+=("$w"); cbc+=("$c")
+    read -r n2 s w c <<<"$(measure "$ours" "$trace" --count-owned)"; it+=("$s"); itw+=("$w"); itc+=("$c")
+    read -r n3 s w c <<<"$(measure dotnet "$work/NettraceOracle/NettraceOracle.dll" "$trace" --count)"; te+=("$s"); tew+=("$w"); tec+=("$c")
     if [ "$n1" != "$n3" ] || [ "$n2" != "$n3" ]; then
         echo "error: event counts differ: callback $n1, iterator $n2, TraceEvent $n3" >&2
         exit 1
     fi
 done
-b_cb=$(printf '%s\n' "${cb[@]}" | best); b_it=$(printf '%s\n' "${it[@]}" | best); b_te=$(printf '%s\n' "${te[@]}" | best)
-w_cb=$(printf '%s\n' "${cbw[@]}" | best); w_it=$(printf '%s\n' "${itw[@]}" | best); w_te=$(printf '%s\n' "${tew[@]}" | best)
+min() { printf '%s\n' "$@" | best; }
+b_cb=$(min "${cb[@]}"); b_it=$(min "${it[@]}"); b_te=$(min "${te[@]}")
+w_cb=$(min "${cbw[@]}"); w_it=$(min "${itw[@]}"); w_te=$(min "${tew[@]}")
+c_cb=$(min "${cbc[@]}"); c_it=$(min "${itc[@]}"); c_te=$(min "${tec[@]}")
 mb=$(awk "BEGIN { print $size / 1000000 }")
 printf 'capture: %s (%.1f MB, %s events), best of %s runs\n' "$trace" "$mb" "$n3" "$runs"
-printf '%-38s %8s %8s %13s %8s\n' reader "loop s" "MB/s" "vs TraceEvent" "wall s"
-row() { printf '%-38s %8.3f %8.0f %12.1fx %8.3f\n' "$1" "$2" "$(awk "BEGIN { print $mb / $2 }")" "$(awk "BEGIN { print $b_te / $2 }")" "$3"; }
-row "dn-nettrace callback (EventRef)" "$b_cb" "$w_cb"
-row "dn-nettrace iterator (owned Event)" "$b_it" "$w_it"
-row "TraceEvent 4.0.0 EventPipeEventSource" "$b_te" "$w_te"
+printf '%-38s %7s %6s %6s %8s %7s %6s\n' reader "loop s" "MB/s" ratio "wall s" "cpu s" ratio
+row() {
+    printf '%-38s %7.3f %6.0f %5.1fx %8.3f %7.3f %5.1fx\n' "$1" "$2" \
+        "$(awk "BEGIN { print $mb / $2 }")" "$(awk "BEGIN { print $b_te / $2 }")" "$3" "$4" \
+        "$(awk "BEGIN { print $c_te / $4 }")"
+}
+row "dn-nettrace callback (EventRef)" "$b_cb" "$w_cb" "$c_cb"
+row "dn-nettrace iterator (owned Event)" "$b_it" "$w_it" "$c_it"
+row "TraceEvent 4.0.0 EventPipeEventSource" "$b_te" "$w_te" "$c_te"
+echo "loop s: the parse loop's own time (start-up excluded); ratio = TraceEvent / reader."
+echo "wall s, cpu s: whole process (cpu = user + system, all threads); second ratio by cpu s."
