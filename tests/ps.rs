@@ -186,13 +186,45 @@ fn pids_equal_what_the_microsoft_client_lists() {
     .into_iter()
     .collect();
     let ours: BTreeSet<i64> = listing().iter().filter_map(|r| r["pid"].as_i64()).collect();
-    // The oracle is itself a .NET process: it lists itself, and we cannot see it after it exits.
-    let ours_plus: BTreeSet<i64> = ours.iter().copied().collect();
+    // The oracle is itself a .NET process: it lists itself, and is gone now.
     let oracle_alive: BTreeSet<i64> = oracle
         .into_iter()
         .filter(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
         .collect();
-    assert_eq!(ours_plus, oracle_alive);
+    for pid in &ours {
+        assert!(
+            oracle_alive.contains(pid),
+            "we list {pid}, the oracle does not: {oracle_alive:?}"
+        );
+    }
+    // The oracle trusts any socket name whose pid exists; we also require the name's key to be the
+    // live process's start time and a runtime to answer. Every extra pid must be such a stale one.
+    for pid in oracle_alive.difference(&ours) {
+        assert!(
+            only_stale_sockets(*pid as i32),
+            "the oracle lists {pid} with a live socket that we missed"
+        );
+    }
+}
+
+/// True when every socket named for `pid` in /tmp is stale: its key is not the start time of the
+/// process now holding that pid, or nothing listens on it.
+fn only_stale_sockets(pid: i32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let starttime = stat
+        .rsplit_once(") ")
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19).map(str::to_string));
+    std::fs::read_dir("/tmp").unwrap().flatten().all(|e| {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(key) = name
+            .strip_prefix(&format!("dotnet-diagnostic-{pid}-"))
+            .and_then(|r| r.strip_suffix("-socket"))
+        else {
+            return true;
+        };
+        Some(key.to_string()) != starttime
+            || std::os::unix::net::UnixStream::connect(e.path()).is_err()
+    })
 }
 
 #[test]
@@ -215,6 +247,15 @@ impl Drop for KillOnDrop {
         }
         let _ = self.1.kill();
         let _ = self.1.wait();
+    }
+}
+
+struct RemoveOnDrop(Vec<std::path::PathBuf>);
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        for p in &self.0 {
+            let _ = std::fs::remove_file(p);
+        }
     }
 }
 
@@ -256,6 +297,19 @@ fn a_target_in_another_pid_namespace_is_listed() {
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    // The runtime leaves its socket behind when killed: remove it with the target.
+    let _socket_cleanup = RemoveOnDrop(
+        std::fs::read_dir(&socket_dir)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("dotnet-diagnostic-1-")
+            })
+            .map(|e| std::path::PathBuf::from("/tmp").join(e.file_name()))
+            .collect(),
+    );
     let rows = listing();
     let row = row_for(&rows, host_pid)
         .unwrap_or_else(|| panic!("namespaced target {host_pid} missing: {rows:#?}"));
