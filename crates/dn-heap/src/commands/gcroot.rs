@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::{n0, ser_hex, ser_hex_opt, Render, Session};
 use crate::dac::HandleData;
-use crate::heap::Runtime;
+use crate::heap::{ObjectSet, Runtime};
 
 /// One hop of a path.
 #[derive(Debug, Clone, Serialize)]
@@ -235,17 +235,36 @@ struct PathSearch<'a> {
     deps: FxHashMap<u64, Vec<u64>>,
     /// Objects known to lead to the target: object -> next object (0 ends at the target).
     found: FxHashMap<u64, u64>,
-    seen: FxHashSet<u64>,
+    seen: ObjectSet,
     target: u64,
     steps: u64,
+    /// Reused buffer for one object's references.
+    scratch: Vec<u64>,
 }
 
-/// The pending references of one object (one chunk of them).
+/// Most references one chunk holds (32 bytes minus a 6-byte header, 5 bytes per pointer).
+const CHUNK_MAX: usize = 5;
+
+/// The pending references of one object (one chunk of them). Inline storage: a deep search
+/// keeps millions of these.
 struct Chunk {
     object: u64,
     parent: u64,
-    refs: Vec<u64>,
-    next: usize,
+    refs: [u64; CHUNK_MAX],
+    len: u8,
+    next: u8,
+}
+
+impl Chunk {
+    fn new(object: u64, parent: u64) -> Chunk {
+        Chunk {
+            object,
+            parent,
+            refs: [0; CHUNK_MAX],
+            len: 0,
+            next: 0,
+        }
+    }
 }
 
 /// Bytes ClrMD's chunk storage takes for a pointer.
@@ -269,9 +288,10 @@ impl<'a> PathSearch<'a> {
             rt,
             deps: dependent_edges(rt),
             found,
-            seen: FxHashSet::default(),
+            seen: ObjectSet::new(&rt.heap),
             target,
             steps: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -301,11 +321,11 @@ impl<'a> PathSearch<'a> {
             if self.steps & 0xFFF == 0 && cancel.load(Ordering::Relaxed) {
                 bail!("cancelled");
             }
-            if top.next >= top.refs.len() {
+            if top.next >= top.len {
                 stack.pop();
                 continue;
             }
-            let child = top.refs[top.next];
+            let child = top.refs[top.next as usize];
             top.next += 1;
             let (object, parent) = (top.object, top.parent);
             if let Some(link) = self.walk_object(&mut stack, object, child) {
@@ -323,14 +343,27 @@ impl<'a> PathSearch<'a> {
         if !info.contains_pointers {
             return None;
         }
-        let mut refs = Vec::new();
+        let mut refs = std::mem::take(&mut self.scratch);
+        refs.clear();
         heap.for_each_reference(curr, &info, size, |_, v| refs.push(v));
         if let Some(d) = self.deps.get(&curr) {
             refs.extend_from_slice(d);
         }
+        let found = self.walk_refs(stack, parent, curr, &refs);
+        self.scratch = refs;
+        found
+    }
+
+    fn walk_refs(
+        &mut self,
+        stack: &mut Vec<Chunk>,
+        parent: u64,
+        curr: u64,
+        refs: &[u64],
+    ) -> Option<u64> {
         let header = 1 + stored_size(curr) + if parent != 0 { stored_size(parent) } else { 0 };
         let mut chunk: Option<(Chunk, usize)> = None;
-        for r in refs {
+        for &r in refs {
             if self.found.contains_key(&r) {
                 // The chunk being filled is dropped, as ClrMD drops it.
                 self.found.insert(curr, r);
@@ -340,31 +373,14 @@ impl<'a> PathSearch<'a> {
                 continue;
             }
             let need = stored_size(r);
-            let (c, used) = chunk.get_or_insert_with(|| {
-                (
-                    Chunk {
-                        object: curr,
-                        parent,
-                        refs: Vec::new(),
-                        next: 0,
-                    },
-                    header,
-                )
-            });
+            let (c, used) = chunk.get_or_insert_with(|| (Chunk::new(curr, parent), header));
             if *used + need > CHUNK_BYTES {
-                let full = std::mem::replace(
-                    c,
-                    Chunk {
-                        object: curr,
-                        parent,
-                        refs: Vec::new(),
-                        next: 0,
-                    },
-                );
+                let full = std::mem::replace(c, Chunk::new(curr, parent));
                 stack.push(full);
                 *used = header;
             }
-            c.refs.push(r);
+            c.refs[c.len as usize] = r;
+            c.len += 1;
             *used += need;
         }
         if let Some((c, _)) = chunk {
@@ -387,7 +403,7 @@ impl<'a> PathSearch<'a> {
                 parent = c.parent;
             } else {
                 // Not on the chain and not finished: let a later search explore it again.
-                self.seen.remove(&c.object);
+                self.seen.remove(c.object);
             }
         }
         link
@@ -395,7 +411,7 @@ impl<'a> PathSearch<'a> {
 
     fn add_link(&mut self, next: u64, obj: u64) -> u64 {
         self.found.entry(obj).or_insert(next);
-        self.seen.remove(&obj);
+        self.seen.remove(obj);
         obj
     }
 
