@@ -54,7 +54,21 @@ fn install_ctrlc(flag: Arc<AtomicBool>) {
 
 /// Runs `analyze`. Fails if the dump cannot be opened or, without a prompt, if a command failed.
 pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
-    let interactive_in = std::io::stdin().is_terminal();
+    let interactive = std::io::stdin().is_terminal();
+    let stdin = std::io::stdin();
+    let mut stdout = std::io::stdout();
+    run_with(args, interactive, &mut stdin.lock(), &mut stdout)
+}
+
+/// `analyze` with its input and output given: `input` supplies commands (one per line) when
+/// not `interactive` and no `-c` was given; results go to `out`. With `interactive`, a prompt
+/// follows the `-c` commands.
+pub fn run_with(
+    args: AnalyzeArgs,
+    interactive: bool,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     if !args.json {
         eprintln!("Loading core dump: {} ...", args.dump.display());
     }
@@ -67,27 +81,27 @@ pub fn run(args: AnalyzeArgs) -> anyhow::Result<()> {
         if is_exit(c) {
             return finish(failures);
         }
-        if !run_one(&session, c, args.json) {
+        if !run_one(&session, c, args.json, out) {
             failures += 1;
         }
     }
-    if !args.commands.is_empty() && !interactive_in {
+    if !args.commands.is_empty() && !interactive {
         return finish(failures);
     }
-    if !interactive_in {
+    if !interactive {
         // Commands piped on stdin, one per line.
-        for line in std::io::stdin().lock().lines() {
+        for line in input.lines() {
             let line = line?;
             if is_exit(&line) {
                 break;
             }
-            if !line.trim().is_empty() && !run_one(&session, &line, args.json) {
+            if !line.trim().is_empty() && !run_one(&session, &line, args.json, out) {
                 failures += 1;
             }
         }
         return finish(failures);
     }
-    repl(&session, args.json)
+    repl(&session, args.json, out)
 }
 
 fn finish(failures: usize) -> anyhow::Result<()> {
@@ -105,9 +119,8 @@ fn is_exit(line: &str) -> bool {
 }
 
 /// Runs one command and prints its result; false if it failed.
-fn run_one(session: &Session, line: &str, json: bool) -> bool {
+fn run_one(session: &Session, line: &str, json: bool, out: &mut dyn Write) -> bool {
     let result = session.execute(line);
-    let mut out = std::io::stdout().lock();
     match result {
         Ok(Some(o)) => {
             let text = if json { o.to_json_line() } else { o.to_text() };
@@ -120,6 +133,7 @@ fn run_one(session: &Session, line: &str, json: bool) -> bool {
             if json {
                 let doc = serde_json::json!({ "command": line.trim(), "error": format!("{e:#}") });
                 let _ = writeln!(out, "{doc}");
+                let _ = out.flush();
             } else {
                 eprintln!("Error: {e:#}");
             }
@@ -134,10 +148,13 @@ fn history_file() -> Option<PathBuf> {
     Some(dir.join("dn-dump.history"))
 }
 
-fn repl(session: &Session, json: bool) -> anyhow::Result<()> {
-    println!(
-        "Ready to process analysis commands. Type 'help' to list available commands.\nType 'quit' or 'exit' to exit the session."
-    );
+fn repl(session: &Session, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    if !json {
+        writeln!(
+            out,
+            "Ready to process analysis commands. Type 'help' to list available commands.\nType 'quit' or 'exit' to exit the session."
+        )?;
+    }
     let mut ed: rustyline::Editor<CommandHelper, rustyline::history::DefaultHistory> =
         rustyline::Editor::new()?;
     ed.set_helper(Some(CommandHelper));
@@ -155,7 +172,7 @@ fn repl(session: &Session, json: bool) -> anyhow::Result<()> {
                 if is_exit(&line) {
                     break;
                 }
-                run_one(session, &line, json);
+                run_one(session, &line, json, out);
             }
             // Ctrl-C at the prompt clears the line; Ctrl-D leaves.
             Err(ReadlineError::Interrupted) => continue,
