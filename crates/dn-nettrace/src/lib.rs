@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod blocks;
+mod container;
 mod cursor;
 mod decode;
 mod error;
@@ -26,11 +27,12 @@ mod trace_info;
 mod value;
 
 pub use blocks::SequencePoint;
+pub use container::MAX_BLOCK_SIZE;
 pub use decode::decode_payload;
 pub use error::{DecodeError, ErrorKind, ParseError};
 pub use event::{Event, EventRef};
 pub use metadata::{EventMetadata, FieldDef, FieldType};
-pub use parser::{NettraceParser, MAX_BLOCK_SIZE};
+pub use parser::NettraceParser;
 pub use reader::EventReader;
 pub use trace_info::{SyncTime, TraceInfo};
 pub use value::{field, Fields, FileTime, Guid, Value};

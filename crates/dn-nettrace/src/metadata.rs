@@ -1,5 +1,8 @@
 //! Metadata records: what an event is (provider, id, name, version, ...) and its payload layout.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use serde::Serialize;
 
 use crate::cursor::Cursor;
@@ -7,6 +10,27 @@ use crate::error::{ErrorKind, ParseError};
 
 /// Nested objects deeper than this are rejected (protects against corrupt, self-nesting input).
 const MAX_NESTING: u32 = 16;
+
+/// Metadata ids are small integers: hash them with one multiplication instead of SipHash.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.0 = u64::from(v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+pub(crate) type MetadataMap =
+    HashMap<u32, Arc<EventMetadata>, std::hash::BuildHasherDefault<IdHasher>>;
 
 /// Type of one payload field (System.TypeCode numbering on the wire).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
