@@ -1,0 +1,204 @@
+//! `eeheap -gc` segments, `clrthreads` and `dumpobj` agree with what ClrMD reads from the same
+//! core.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::*;
+use dn_testkit::Runtime;
+
+fn hex(v: &serde_json::Value) -> u64 {
+    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
+}
+
+fn oracle(d: &Dump, args: &[&str]) -> serde_json::Value {
+    let mut a = vec![args[0], d.core.to_str().unwrap(), d.dac.to_str().unwrap()];
+    a.extend_from_slice(&args[1..]);
+    let out = dn_testkit::run_oracle("HeapOracle", &a).expect("HeapOracle");
+    serde_json::from_str(out.trim()).expect("oracle JSON")
+}
+
+fn check(rt: Runtime, server_gc: bool) {
+    let d = make_dump(rt, server_gc, 100, "--withheap");
+    let s = open_session(&d);
+    let theirs = oracle(&d, &["layout"]);
+
+    // Segments: the same object ranges, the same kinds.
+    let ee = s.execute("eeheap -gc").unwrap().unwrap().to_json();
+    let kind = |k: &str| match k {
+        "Generation0" => "gen0",
+        "Generation1" => "gen1",
+        "Generation2" => "gen2",
+        "Large" => "loh",
+        "Pinned" => "poh",
+        "Frozen" => "frozen",
+        "Ephemeral" => "ephemeral",
+        other => panic!("unexpected ClrMD segment kind {other}"),
+    };
+    let ours: BTreeSet<(u64, u64, String)> = ee["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|g| g["size"].as_u64().unwrap() > 0)
+        .map(|g| {
+            (
+                hex(&g["begin"]),
+                hex(&g["allocated"]),
+                g["kind"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let clrmd: BTreeSet<(u64, u64, String)> = theirs["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                hex(&g["start"]),
+                hex(&g["end"]),
+                kind(g["kind"].as_str().unwrap()).to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(ours, clrmd, "{} server={server_gc}: segments", rt.label());
+    assert_eq!(ee["server"], theirs["server"]);
+    assert_eq!(ee["heap_count"], theirs["heaps"]);
+
+    // Threads.
+    let th = s.execute("clrthreads").unwrap().unwrap().to_json();
+    let ours: BTreeSet<(u64, u64, u64)> = th["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                hex(&t["thread"]),
+                t["os_id"].as_u64().unwrap(),
+                t["managed_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let clrmd: BTreeSet<(u64, u64, u64)> = theirs["threads"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                hex(&t["address"]),
+                t["os_id"].as_u64().unwrap(),
+                t["managed_id"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(ours, clrmd, "{} server={server_gc}: threads", rt.label());
+    assert!(
+        ours.iter().any(|t| t.1 == d.target.pid() as u64),
+        "the main thread is the process id"
+    );
+
+    // dumpobj on objects sampled across the heap.
+    let all = s.execute("dumpheap").unwrap().unwrap().to_json();
+    let objects: Vec<u64> = all["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("free").is_none())
+        .map(|o| hex(&o["address"]))
+        .collect();
+    let sample: Vec<u64> = objects
+        .iter()
+        .step_by((objects.len() / 60).max(1))
+        .copied()
+        .collect();
+    let list = sample
+        .iter()
+        .map(|a| format!("{a:x}"))
+        .collect::<Vec<_>>()
+        .join(",");
+    let theirs = oracle(&d, &["objects", &list]);
+    for (addr, t) in sample.iter().zip(theirs["objects"].as_array().unwrap()) {
+        let o = s
+            .execute(&format!("dumpobj {addr:x}"))
+            .unwrap()
+            .unwrap()
+            .to_json();
+        let what = format!("{} {addr:x} {}", rt.label(), t["type"]);
+        assert_eq!(o["type"], t["type"], "{what}: type");
+        assert_eq!(o["size"], t["size"], "{what}: size");
+        if let Some(st) = t["string"].as_str() {
+            assert_eq!(o["string"].as_str(), Some(st), "{what}: string");
+        }
+        if t["length"].as_i64().unwrap() >= 0 {
+            assert_eq!(
+                o["array"]["length"].as_i64(),
+                t["length"].as_i64(),
+                "{what}: array length"
+            );
+            continue;
+        }
+        let ours: BTreeSet<(String, u64, Option<String>)> = o["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["is_static"] == false)
+            .map(|f| {
+                let v = match &f["value"] {
+                    serde_json::Value::String(s) if !f["is_value_type"].as_bool().unwrap() => {
+                        Some(s.clone())
+                    }
+                    serde_json::Value::Number(n)
+                        if matches!(f["type"].as_str(), Some("System.Int32" | "System.Int64")) =>
+                    {
+                        Some(n.to_string())
+                    }
+                    serde_json::Value::Bool(b) => Some(b.to_string()),
+                    _ => None,
+                };
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["offset"].as_u64().unwrap() - 8,
+                    v,
+                )
+            })
+            .collect();
+        let clrmd: BTreeSet<(String, u64, Option<String>)> = t["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["name"].as_str().unwrap().to_string(),
+                    f["offset"].as_u64().unwrap(),
+                    f["value"].as_str().map(String::from),
+                )
+            })
+            .collect();
+        assert_eq!(ours, clrmd, "{what}: fields");
+    }
+}
+
+#[test]
+fn net10_workstation() {
+    check(Runtime::Net10, false);
+}
+
+#[test]
+fn net10_server() {
+    check(Runtime::Net10, true);
+}
+
+#[test]
+fn net9_workstation() {
+    check(Runtime::Net9, false);
+}
+
+#[test]
+fn net8_server() {
+    check(Runtime::Net8, true);
+}
+
+#[test]
+fn netcore31_workstation() {
+    check(Runtime::NetCore31, false);
+}
