@@ -178,6 +178,7 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), sample.len());
     let mut reachable = 0;
+    let mut root_counts = (0usize, 0usize);
     for (addr, theirs) in sample.iter().zip(results) {
         let ours = s
             .execute(&format!("gcroot {addr:x}"))
@@ -186,6 +187,14 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
             .to_json();
         let roots = ours["roots"].as_array().unwrap();
         let found = theirs["found"].as_bool().unwrap();
+        root_counts.0 += roots.len();
+        root_counts.1 += theirs["root_count"].as_u64().unwrap() as usize;
+        assert_eq!(
+            roots.len() as u64,
+            theirs["root_count"].as_u64().unwrap(),
+            "{} server={server_gc}: number of roots of {addr:x}",
+            rt.label()
+        );
         assert_eq!(
             !roots.is_empty(),
             found,
@@ -212,6 +221,12 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
             assert!(any, "{} server={server_gc}: ClrMD's path to {addr:x} {path:x?} not among ours {roots:?}", rt.label());
         }
     }
+    eprintln!(
+        "{} server={server_gc}: roots found: ours {} ClrMD {}",
+        rt.label(),
+        root_counts.0,
+        root_counts.1
+    );
     // Not vacuous: some sampled objects are live (in a heap that has not been collected yet
     // most may be garbage).
     assert!(
