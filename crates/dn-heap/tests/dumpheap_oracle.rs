@@ -90,3 +90,69 @@ fn netcore31_server() {
 fn net11_workstation() {
     check(Runtime::Net11, false, "--withheap");
 }
+
+/// `-live` equals SOS's live-object computation (ClrMD); `-dead` is everything else but free
+/// space.
+fn check_live(rt: Runtime, server_gc: bool) {
+    let d = make_dump(rt, server_gc, LEAK, "--withheap");
+    let session = open_session(&d);
+    let (live, _, _) = our_stats_of(&session, "dumpheap -stat -live");
+    let (theirs, names) = oracle_stats_mode(&d, "live");
+    let problems = diff(&live, &theirs, &names);
+    assert!(
+        problems.is_empty(),
+        "{} -live: {} differences:\n{}",
+        rt.label(),
+        problems.len(),
+        problems.join("\n")
+    );
+    let leaked = names
+        .iter()
+        .find(|(_, n)| n.as_str() == "ConsoleTarget.LeakedItem")
+        .map(|(m, _)| *m)
+        .unwrap();
+    assert_eq!(live[&leaked].0, LEAK as u64, "every leaked item is live");
+
+    let (dead, _, _) = our_stats_of(&session, "dumpheap -stat -dead");
+    let (all, all_names, _) = our_stats(&session);
+    let free = all_names
+        .iter()
+        .find(|(_, n)| n.as_str() == "Free")
+        .map(|(m, _)| *m);
+    for (mt, (count, size)) in &all {
+        if Some(*mt) == free {
+            assert!(
+                !live.contains_key(mt) && !dead.contains_key(mt),
+                "free space is neither live nor dead"
+            );
+            continue;
+        }
+        let l = live.get(mt).copied().unwrap_or((0, 0));
+        let x = dead.get(mt).copied().unwrap_or((0, 0));
+        assert_eq!(
+            (l.0 + x.0, l.1 + x.1),
+            (*count, *size),
+            "live + dead = all for {mt:x}"
+        );
+    }
+}
+
+#[test]
+fn live_dead_net10_workstation() {
+    check_live(Runtime::Net10, false);
+}
+
+#[test]
+fn live_dead_net10_server() {
+    check_live(Runtime::Net10, true);
+}
+
+#[test]
+fn live_dead_net8_workstation() {
+    check_live(Runtime::Net8, false);
+}
+
+#[test]
+fn live_dead_netcore31() {
+    check_live(Runtime::NetCore31, false);
+}

@@ -21,6 +21,10 @@ pub struct DumpHeapOptions {
     pub min: Option<u64>,
     pub max: Option<u64>,
     pub gen: Option<Generation>,
+    /// Only objects reachable from a root.
+    pub live: bool,
+    /// Only objects no root reaches (garbage the next full GC collects).
+    pub dead: bool,
 }
 
 impl DumpHeapOptions {
@@ -33,6 +37,8 @@ impl DumpHeapOptions {
                 "-strings" => o.strings = true,
                 "-short" => o.short = true,
                 "-noprogress" => {}
+                "-live" => o.live = true,
+                "-dead" => o.dead = true,
                 "-type" => match it.next() {
                     Some(t) => o.type_substr = Some(t.to_string()),
                     None => bail!("-type needs a type name (substring)"),
@@ -50,6 +56,11 @@ impl DumpHeapOptions {
                 }
                 other => bail!("unknown dumpheap option '{other}'"),
             }
+        }
+        // Both given: neither filter applies (as SOS).
+        if o.live && o.dead {
+            o.live = false;
+            o.dead = false;
         }
         Ok(o)
     }
@@ -125,7 +136,19 @@ fn filtered_walk(
     let rt = &s.runtime;
     let heap = &rt.heap;
     let mut type_ok: FxHashMap<u64, bool> = FxHashMap::default();
+    let live = if o.live || o.dead {
+        Some(super::gcroot::live_objects(s)?)
+    } else {
+        None
+    };
+    let free_mt = heap.globals.free_mt;
     let res = heap.walk(&rt.dac, Some(&s.cancel), |obj| {
+        if let Some(live) = &live {
+            // Free space is neither live nor dead.
+            if obj.mt == free_mt || live.contains(obj.address) != o.live {
+                return ControlFlow::Continue(());
+            }
+        }
         if o.mt.is_some_and(|m| m != obj.mt)
             || o.min.is_some_and(|m| obj.size < m)
             || o.max.is_some_and(|m| obj.size > m)

@@ -480,3 +480,40 @@ impl Render for GcRoot {
         out
     }
 }
+
+/// Every object reachable from a root (what a full GC would keep), for `dumpheap -live/-dead`.
+pub(crate) fn live_objects(s: &Session) -> anyhow::Result<ObjectSet> {
+    let rt = &s.runtime;
+    let (heap, dac) = (&rt.heap, &rt.dac);
+    let deps = dependent_edges(rt);
+    let mut live = ObjectSet::new(heap);
+    let mut todo: Vec<u64> = Vec::new();
+    for r in collect_roots(rt, true) {
+        if live.insert(r.object) {
+            todo.push(r.object);
+        }
+    }
+    let mut steps = 0u64;
+    while let Some(obj) = todo.pop() {
+        steps += 1;
+        if steps & 0xFFFF == 0 && s.cancelled() {
+            bail!("cancelled");
+        }
+        let Some((info, size)) = heap.object_at(dac, obj) else {
+            continue;
+        };
+        heap.for_each_reference(obj, &info, size, |_, v| {
+            if live.insert(v) {
+                todo.push(v);
+            }
+        });
+        if let Some(d) = deps.get(&obj) {
+            for &v in d {
+                if live.insert(v) {
+                    todo.push(v);
+                }
+            }
+        }
+    }
+    Ok(live)
+}

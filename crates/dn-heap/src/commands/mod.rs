@@ -49,7 +49,7 @@ pub trait Render {
 
 /// The commands `help` lists and the REPL completes.
 pub const COMMANDS: &[(&str, &str)] = &[
-    ("dumpheap", "dumpheap [-stat] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-strings] [-gen G] [-short]: objects on the GC heap"),
+    ("dumpheap", "dumpheap [-stat] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-gen G] [-live|-dead] [-strings] [-short]: objects on the GC heap"),
     ("dumpobj", "dumpobj ADDR (alias do): an object's type, size and fields"),
     ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
     ("dumpmt", "dumpmt MT: a MethodTable"),

@@ -61,9 +61,14 @@ pub type Stats = BTreeMap<u64, (u64, u64)>;
 
 /// What ClrMD counts per MethodTable in the dump.
 pub fn oracle_stats(d: &Dump) -> (Stats, BTreeMap<u64, String>) {
+    oracle_stats_mode(d, "stat")
+}
+
+/// `stat`, or `live` (only objects reachable from a root).
+pub fn oracle_stats_mode(d: &Dump, mode: &str) -> (Stats, BTreeMap<u64, String>) {
     let out = dn_testkit::run_oracle(
         "HeapOracle",
-        &["stat", d.core.to_str().unwrap(), d.dac.to_str().unwrap()],
+        &[mode, d.core.to_str().unwrap(), d.dac.to_str().unwrap()],
     )
     .expect("HeapOracle stat");
     let v: serde_json::Value = serde_json::from_str(out.trim()).expect("oracle JSON");
@@ -85,10 +90,15 @@ pub fn oracle_stats(d: &Dump) -> (Stats, BTreeMap<u64, String>) {
 pub fn our_stats(
     session: &dn_heap::commands::Session,
 ) -> (Stats, BTreeMap<u64, String>, serde_json::Value) {
-    let out = session
-        .execute("dumpheap -stat")
-        .expect("dumpheap -stat")
-        .expect("output");
+    our_stats_of(session, "dumpheap -stat")
+}
+
+/// Per-MethodTable stats of any `dumpheap -stat ...` command.
+pub fn our_stats_of(
+    session: &dn_heap::commands::Session,
+    command: &str,
+) -> (Stats, BTreeMap<u64, String>, serde_json::Value) {
+    let out = session.execute(command).expect(command).expect("output");
     let v = out.to_json();
     let mut stats = Stats::new();
     let mut names = BTreeMap::new();
