@@ -117,6 +117,7 @@ fn check(rt: Runtime, server_gc: bool) {
         .collect::<Vec<_>>()
         .join(",");
     let theirs = oracle(&d, &["objects", &list]);
+    let mut arrays_checked = 0;
     for (addr, t) in sample.iter().zip(theirs["objects"].as_array().unwrap()) {
         let o = s
             .execute(&format!("dumpobj {addr:x}"))
@@ -129,12 +130,51 @@ fn check(rt: Runtime, server_gc: bool) {
         if let Some(st) = t["string"].as_str() {
             assert_eq!(o["string"].as_str(), Some(st), "{what}: string");
         }
+        let mt = s
+            .execute(&format!("dumpmt {}", t["mt"].as_str().unwrap()))
+            .unwrap()
+            .unwrap()
+            .to_json();
+        assert_eq!(mt["name"], t["type"], "{what}: dumpmt name");
+        assert_eq!(mt["base_size"], t["base_size"], "{what}: dumpmt base size");
+        assert_eq!(
+            mt["component_size"], t["component_size"],
+            "{what}: dumpmt component size"
+        );
+        assert_eq!(
+            mt["contains_pointers"], t["contains_pointers"],
+            "{what}: dumpmt contains pointers"
+        );
         if t["length"].as_i64().unwrap() >= 0 {
             assert_eq!(
                 o["array"]["length"].as_i64(),
                 t["length"].as_i64(),
                 "{what}: array length"
             );
+            if let Some(expected) = t["elements"].as_array() {
+                let arr = s
+                    .execute(&format!("dumparray {addr:x} -length 8"))
+                    .unwrap()
+                    .unwrap()
+                    .to_json();
+                let ours: Vec<String> = arr["elements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| match &e["value"] {
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                let theirs: Vec<String> = expected
+                    .iter()
+                    .map(|e| e.as_str().unwrap().to_string())
+                    .collect();
+                assert_eq!(ours, theirs, "{what}: dumparray elements");
+                if !theirs.is_empty() {
+                    arrays_checked += 1;
+                }
+            }
             continue;
         }
         let ours: BTreeSet<(String, u64, Option<String>)> = o["fields"]
@@ -176,6 +216,10 @@ fn check(rt: Runtime, server_gc: bool) {
             .collect();
         assert_eq!(ours, clrmd, "{what}: fields");
     }
+    assert!(
+        arrays_checked > 0,
+        "the sample held arrays with comparable elements"
+    );
 }
 
 #[test]

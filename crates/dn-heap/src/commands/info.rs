@@ -243,7 +243,7 @@ pub fn dumpmt(s: &Session, mt: u64) -> anyhow::Result<DumpMt> {
         module: d.module,
         module_name: rt.dac.module_name(d.module).ok().filter(|m| !m.is_empty()),
         parent: d.parent,
-        base_size: info.base_size,
+        base_size: d.base_size,
         component_size: d.component_size,
         num_methods: d.num_methods,
         num_interfaces: d.num_interfaces,
