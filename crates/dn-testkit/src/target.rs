@@ -389,6 +389,18 @@ impl Drop for Target {
         // The runtime cannot remove its socket when killed; do it for it.
         if let Some(socket) = &self.socket {
             let _ = fs::remove_file(socket);
+            // Nor its debugger FIFOs beside it (clr-debug-pipe-PID-KEY-in/-out).
+            if let (Some(dir), Some(name)) = (socket.parent(), socket.file_name()) {
+                let name = name.to_string_lossy();
+                if let Some(key) = name
+                    .strip_prefix("dotnet-diagnostic-")
+                    .and_then(|r| r.strip_suffix("-socket"))
+                {
+                    for end in ["in", "out"] {
+                        let _ = fs::remove_file(dir.join(format!("clr-debug-pipe-{key}-{end}")));
+                    }
+                }
+            }
         }
     }
 }

@@ -107,20 +107,34 @@ struct SocketFile {
 }
 
 fn sockets_in(dir: &Path, ns_pid: i32) -> Vec<SocketFile> {
+    all_sockets_in(dir)
+        .into_iter()
+        .filter(|(pid, _)| *pid == ns_pid)
+        .map(|(_, f)| f)
+        .collect()
+}
+
+/// Every diagnostics socket file in `dir`, with the pid its name carries. Only the matching
+/// names are stat'ed: temp dirs can hold thousands of unrelated files.
+fn all_sockets_in(dir: &Path) -> Vec<(i32, SocketFile)> {
     let Ok(rd) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
     rd.flatten()
         .filter_map(|e| {
             let (pid, key) = parse_socket_name(&e.file_name())?;
-            (pid == ns_pid).then(|| SocketFile {
-                mtime: e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .unwrap_or(SystemTime::UNIX_EPOCH),
-                path: e.path(),
-                key,
-            })
+            let mtime = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(SystemTime::UNIX_EPOCH);
+            Some((
+                pid,
+                SocketFile {
+                    path: e.path(),
+                    key,
+                    mtime,
+                },
+            ))
         })
         .collect()
 }
@@ -172,27 +186,38 @@ pub fn list_endpoints() -> Vec<Endpoint> {
     let me = std::process::id() as i32;
     let mut found: BTreeMap<i32, Endpoint> = BTreeMap::new();
 
-    // 1. Names in the shared temp dirs: cheap and covers every same-namespace default case,
-    //    including processes of other users whose environment we cannot read.
+    // 1. Names in the shared temp dirs, each read once: cheap, and covers every same-namespace
+    //    default case, including processes of other users whose environment we cannot read.
     let mut shared_dirs = vec![own_tmpdir(), PathBuf::from("/tmp")];
-    shared_dirs.dedup();
-    let mut named_pids: Vec<i32> = Vec::new();
+    shared_dirs.dedup_by(|a, b| same_dir(a, b));
+    let mut by_pid: BTreeMap<i32, Vec<SocketFile>> = BTreeMap::new();
     for dir in &shared_dirs {
-        if let Ok(rd) = std::fs::read_dir(dir) {
-            named_pids.extend(
-                rd.flatten()
-                    .filter_map(|e| parse_socket_name(&e.file_name()).map(|(p, _)| p)),
-            );
+        for f in all_sockets_in(dir) {
+            by_pid.entry(f.0).or_default().push(f.1);
         }
     }
-    named_pids.sort_unstable();
-    named_pids.dedup();
-    for pid in named_pids {
+    for (pid, files) in by_pid {
         if pid == me {
             continue;
         }
-        if let Ok(ep) = find_endpoint(pid) {
-            found.insert(pid, ep);
+        let Some(stat) = procfs::process::Process::new(pid)
+            .and_then(|p| p.stat())
+            .ok()
+        else {
+            continue; // the pid is gone: stale files
+        };
+        if matches!(stat.state, 'Z' | 'X') {
+            continue;
+        }
+        if let Some(socket) = pick_socket(files, Some(stat.starttime)) {
+            found.insert(
+                pid,
+                Endpoint {
+                    pid,
+                    ns_pid: pid,
+                    socket,
+                },
+            );
         }
     }
 
