@@ -189,7 +189,10 @@ fn issues_text(issues: Vec<WalkIssue>) -> Vec<String> {
         .collect()
 }
 
-fn stats_from(s: &Session, per_mt: FxHashMap<u64, (u64, u64)>) -> (Vec<TypeStat>, u64, u64) {
+pub(crate) fn stats_from(
+    s: &Session,
+    per_mt: FxHashMap<u64, (u64, u64)>,
+) -> (Vec<TypeStat>, u64, u64) {
     let rt = &s.runtime;
     let mut types: Vec<TypeStat> = per_mt
         .into_iter()
@@ -299,7 +302,12 @@ pub fn dumpheap_strings(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<Dump
     })
 }
 
-fn render_stats(out: &mut String, types: &[TypeStat], total_objects: u64, total_bytes: u64) {
+pub(crate) fn render_stats(
+    out: &mut String,
+    types: &[TypeStat],
+    total_objects: u64,
+    total_bytes: u64,
+) {
     let counts: Vec<String> = types.iter().map(|t| n0(t.count)).collect();
     let sizes: Vec<String> = types.iter().map(|t| n0(t.size)).collect();
     let wc = counts

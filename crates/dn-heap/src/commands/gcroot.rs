@@ -168,7 +168,7 @@ fn collect_roots(rt: &Runtime, stacks: bool) -> Vec<Root> {
 }
 
 /// Dependent handles add edges primary -> secondary.
-fn dependent_edges(rt: &Runtime) -> FxHashMap<u64, Vec<u64>> {
+pub(crate) fn dependent_edges(rt: &Runtime) -> FxHashMap<u64, Vec<u64>> {
     let mem = rt.heap.memory();
     let mut m: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
     if let Ok(hs) = rt.dac.handles(&[HandleData::DEPENDENT]) {

@@ -5,6 +5,7 @@ mod dumpheap;
 mod dumpobj;
 mod gcroot;
 mod info;
+mod objects;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub use dumpheap::{
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use info::{ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 
 use crate::heap::Runtime;
 
@@ -54,6 +56,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
     ("dumpmt", "dumpmt MT: a MethodTable"),
     ("gcroot", "gcroot ADDR [-nostacks]: what keeps an object alive"),
+    ("objsize", "objsize ADDR [-stat] [-short]: the objects an object keeps alive, and their size"),
+    ("gchandles", "gchandles: GC handles and the objects they hold"),
+    ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
     ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
     ("clrthreads", "clrthreads (alias threads): managed threads"),
     ("help", "help: this list"),
@@ -130,6 +135,19 @@ impl Session {
                 let nostacks = args.iter().any(|a| a.eq_ignore_ascii_case("-nostacks"));
                 Box::new(gcroot::gcroot(self, addr, !nostacks)?)
             }
+            "objsize" => {
+                let addr = parse_addr(
+                    args.iter().find(|a| !a.starts_with('-')).copied(),
+                    "objsize ADDR",
+                )?;
+                let stat = args
+                    .iter()
+                    .any(|a| matches!(a.to_ascii_lowercase().as_str(), "-stat" | "-summary"));
+                let short = args.iter().any(|a| a.eq_ignore_ascii_case("-short"));
+                Box::new(objects::objsize(self, addr, stat, short)?)
+            }
+            "gchandles" => Box::new(objects::gchandles(self)?),
+            "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
             "eeheap" => Box::new(info::eeheap(self)),
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
             "help" | "soshelp" | "?" => Box::new(Help::new()),
