@@ -132,8 +132,12 @@ fn collect_roots(rt: &Runtime, stacks: bool) -> Vec<Root> {
                             None => continue,
                         }
                     }
+                    // SOS's frame line: "<ip> Method(sig)" for managed code, "[Frame: addr]" else.
                     let frame = if r.source_type == 0 {
-                        rt.dac.method_name_for_ip(r.source).ok()
+                        rt.dac
+                            .method_name_for_ip(r.source)
+                            .ok()
+                            .map(|m| format!("{:x} {m}", r.source))
                     } else {
                         rt.dac
                             .frame_name(r.source)
@@ -461,7 +465,7 @@ impl Render for GcRoot {
             }
             for n in &r.path {
                 out.push_str(&format!(
-                    "          ->  {:>16} {}\n",
+                    "          -> {:>16} {}\n",
                     format!("{:012x}", n.address),
                     n.type_name
                 ));
