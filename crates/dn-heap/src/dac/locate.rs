@@ -94,6 +94,18 @@ fn installed_runtime_dirs() -> Vec<PathBuf> {
 pub fn find_dac(rt: &RuntimeModule, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
         anyhow::ensure!(p.is_file(), "DAC {} does not exist", p.display());
+        // A DAC of another build misreads the runtime's structures: say so, but do as told.
+        let beside = p.parent().map(|d| d.join(RUNTIME_MODULE));
+        if let (Some(want), Some(have)) = (&rt.build_id, beside.as_deref().and_then(build_id_of_file)) {
+            if *want != hex(&have) {
+                eprintln!(
+                    "warning: {} is not from the runtime build in this dump ({RUNTIME_MODULE} \
+                     build id {} beside it, the dump needs {want}); results may be wrong",
+                    p.display(),
+                    hex(&have)
+                );
+            }
+        }
         return Ok(p.to_path_buf());
     }
     let mut candidates: Vec<PathBuf> = Vec::new();
