@@ -123,11 +123,14 @@ impl StoppedProcess {
         if let Some(d) = self.stopped_for {
             return d;
         }
+        let mut dead = Vec::new();
         for &tid in &self.tids {
-            // ESRCH: the thread is gone; nothing to resume.
-            let _ = ptrace::detach(Pid::from_raw(tid), None);
+            if let Err(Errno::ESRCH) = ptrace::detach(Pid::from_raw(tid), None) {
+                dead.push(tid);
+            }
         }
         let d = self.started.elapsed();
+        reap_killed(&dead);
         self.stopped_for = Some(d);
         d
     }
@@ -136,6 +139,32 @@ impl StoppedProcess {
 impl Drop for StoppedProcess {
     fn drop(&mut self) {
         self.resume();
+    }
+}
+
+/// A thread killed while we trace it stays a zombie until its tracer waits
+/// for it, and its process cannot be reaped before. Wait for such threads,
+/// for a bounded time (a SIGKILLed thread exits at once).
+fn reap_killed(tids: &[i32]) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut left: Vec<i32> = tids.to_vec();
+    while !left.is_empty() && Instant::now() < deadline {
+        left.retain(|&tid| {
+            let flags = WaitPidFlag::__WALL | WaitPidFlag::WNOHANG;
+            match waitpid(Pid::from_raw(tid), Some(flags)) {
+                Ok(WaitStatus::Exited(..)) | Ok(WaitStatus::Signaled(..)) => false,
+                Ok(WaitStatus::StillAlive) => true,
+                Ok(_) => {
+                    // A stop report from a thread that is not dead after all: resume it.
+                    let _ = ptrace::detach(Pid::from_raw(tid), None);
+                    true
+                }
+                Err(_) => false,
+            }
+        });
+        if !left.is_empty() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
 }
 

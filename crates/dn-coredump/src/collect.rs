@@ -172,6 +172,10 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     for (r, &off) in regions.iter().zip(&layout.segment_offsets) {
         copier.copy_region(r, off, &out, &mut on_chunk)?;
     }
+    // A target killed during the copy reads as holes from then on; do not keep such a dump.
+    if !procinfo::is_alive(pid) {
+        return Err(CollectError::TargetExited(pid));
+    }
     let unreadable_bytes = copier.unreadable_bytes;
     let thread_count = stopped.tids().len();
     let stopped_for = stopped.resume();

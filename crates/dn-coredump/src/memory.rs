@@ -56,8 +56,13 @@ impl RemoteMemory {
             let v = u64::from_le_bytes(e.try_into().unwrap());
             v & (PM_PRESENT | PM_SWAPPED) != 0
         }));
-        // Entries the kernel did not return are treated as absent.
-        out.resize(pages, false);
+        if done < raw.len() {
+            // The process is gone (its pagemap reads as empty): never guess.
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "short pagemap read",
+            ));
+        }
         Ok(())
     }
 

@@ -179,3 +179,66 @@ fn json_summary_from_the_command_line() {
     );
     assert_running(target.pid());
 }
+
+#[test]
+fn progress_is_reported_and_a_panicking_callback_still_resumes_the_target() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    let dir = tempfile::tempdir().unwrap();
+
+    let seen = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
+    let log = seen.clone();
+    let mut opts = CollectOptions::new(pid, dir.path().join("ok"));
+    opts.progress = Some(Box::new(move |done, total| {
+        log.borrow_mut().push((done, total))
+    }));
+    collect(opts).unwrap();
+    let seen = seen.borrow();
+    let (last_done, total) = *seen.last().expect("progress called");
+    assert_eq!(last_done, total);
+    assert!(seen
+        .windows(2)
+        .all(|w| w[0].0 <= w[1].0 && w[0].1 == w[1].1));
+
+    let core = dir.path().join("panics");
+    let mut opts = CollectOptions::new(pid, &core);
+    opts.progress = Some(Box::new(|done, _| {
+        if done > 0 {
+            panic!("callback failure");
+        }
+    }));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| collect(opts)));
+    assert!(r.is_err(), "the panic propagates");
+    assert!(!core.exists(), "partial file removed on panic");
+    assert_running(pid);
+    assert_eq!(target.command("ping"), "pong");
+}
+
+#[test]
+fn target_killed_during_the_dump_is_reported_and_leaves_no_file() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    assert_eq!(target.command("alloc-mb 256"), "ok");
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let mut opts = CollectOptions::new(pid, &core);
+    let mut killed = false;
+    opts.progress = Some(Box::new(move |done, total| {
+        // Kill the target once the copy is under way.
+        if !killed && done > total / 4 {
+            killed = true;
+            nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap();
+        }
+    }));
+    let r = collect(opts);
+    assert!(
+        matches!(r, Err(dn_coredump::CollectError::TargetExited(p)) if p == pid),
+        "{r:?}"
+    );
+    assert!(!core.exists());
+    drop(target);
+}
