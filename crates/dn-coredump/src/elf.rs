@@ -162,6 +162,28 @@ mod tests {
     }
 
     #[test]
+    fn readelf_reads_the_pn_xnum_count() {
+        let segs: Vec<LoadSegment> = (0..66_000u64).map(|i| seg(i * 2 * PAGE)).collect();
+        let l = layout(&segs, 0);
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("core");
+        let f = std::fs::File::create(&p).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &l.headers, 0).unwrap();
+        f.set_len(l.total_size).unwrap();
+        let out = std::process::Command::new("readelf")
+            .arg("-h")
+            .arg(&p)
+            .output()
+            .expect("readelf installed");
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text
+            .lines()
+            .find(|l| l.contains("Number of program headers"))
+            .unwrap_or("");
+        assert!(line.contains("66001"), "{text}");
+    }
+
+    #[test]
     fn many_segments_use_pn_xnum() {
         let segs: Vec<LoadSegment> = (0..70_000u64).map(|i| seg(i * 2 * PAGE)).collect();
         let l = layout(&segs, 16);

@@ -69,7 +69,13 @@ fn full_dump_opens_in_gdb_with_every_thread_and_exact_memory() {
 
 #[test]
 fn heap_dump_is_readable_by_clrmd_with_the_runtime_dac() {
-    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    for rt in Runtime::MAIN {
+        heap_dump_on(rt);
+    }
+}
+
+fn heap_dump_on(rt: Runtime) {
+    let mut target = Target::start(Fixture::Console, rt);
     let pid = target.pid();
     assert_eq!(target.command("leak 3000"), "ok 3000");
     let dir = tempfile::tempdir().unwrap();
@@ -98,7 +104,7 @@ fn heap_dump_is_readable_by_clrmd_with_the_runtime_dac() {
     )
     .expect("ClrMD reads the heap dump");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    assert_eq!(v["count"], 3000, "{out}");
+    assert_eq!(v["count"], 3000, "{rt:?}: {out}");
 
     let (threads, bt, _) = gdb_threads_and_bt(&heap, &exe_of(pid), &[]);
     assert_eq!(threads, h.threads);

@@ -120,6 +120,26 @@ fn full_disk_and_read_only_dir_leave_no_file_and_a_running_target() {
 }
 
 #[test]
+fn under_sudo_the_dump_belongs_to_the_invoking_user() {
+    use std::os::unix::fs::MetadataExt;
+    let target = Target::start(Fixture::Console, Runtime::Net10);
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let o = Command::new(collector())
+        .args(["-p", &target.pid().to_string(), "--type", "triage", "-o"])
+        .arg(&core)
+        .env("SUDO_UID", "65534")
+        .env("SUDO_GID", "65533")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::metadata(&core).unwrap();
+    assert_eq!((md.uid(), md.gid()), (65534, 65533));
+    assert_eq!(md.mode() & 0o777, 0o600);
+    assert_running(target.pid());
+}
+
+#[test]
 fn another_user_gets_a_clear_permission_error() {
     let mut target = Target::start(Fixture::Console, Runtime::Net10);
     let pid = target.pid();

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -46,16 +47,25 @@ fn sigkill_of_the_collector_at_random_moments_never_leaves_the_target_stopped() 
     let full = dump_duration(pid, dir.path());
     let window_us = (full.as_micros() as u64).max(1000) + 5_000;
     let mut rng = Lcg(0x5eed_0000 ^ u64::from(std::process::id()));
+    let mut killed_mid_run = 0;
     for round in 0..30 {
         let core = dir.path().join(format!("k{round}"));
         let mut child = spawn_collector(pid, &core);
         std::thread::sleep(Duration::from_micros(rng.below(window_us)));
         let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
-        let _ = child.wait();
+        let status = child.wait().unwrap();
+        if status.signal() == Some(libc::SIGKILL) {
+            killed_mid_run += 1;
+        }
         assert_running(pid);
         assert_eq!(target.command("ping"), "pong", "round {round}");
         let _ = std::fs::remove_file(&core);
     }
+    // The kills must really have landed while the collector ran.
+    assert!(
+        killed_mid_run >= 15,
+        "only {killed_mid_run}/30 kills hit a running collector"
+    );
 }
 
 #[test]
