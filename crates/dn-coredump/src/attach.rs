@@ -2,6 +2,7 @@
 //! PTRACE_INTERRUPT. SEIZE sends no SIGSTOP, so if this tool dies at any
 //! moment the kernel detaches and the target simply keeps running.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -37,7 +38,7 @@ impl StoppedProcess {
             passes: 0,
         };
         // Threads seized but gone before reporting their stop; never retried.
-        let mut seen: Vec<i32> = Vec::new();
+        let mut seen: HashSet<i32> = HashSet::new();
         loop {
             me.passes += 1;
             let listed = match procinfo::task_ids(pid) {
@@ -51,7 +52,7 @@ impl StoppedProcess {
             }
             let mut seized = Vec::new();
             for tid in new {
-                seen.push(tid);
+                seen.insert(tid);
                 if me.seize(tid)? {
                     seized.push(tid);
                 }

@@ -108,6 +108,13 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     if pid <= 0 {
         return Err(CollectError::NoSuchProcess(pid));
     }
+    if pid == std::process::id() as i32 {
+        // ptrace cannot stop the caller's own threads.
+        return Err(CollectError::PermissionDenied {
+            pid,
+            hint: "a process cannot dump itself; run the collector from another process".into(),
+        });
+    }
     let stat = procinfo::read_stat(pid).map_err(|e| not_found_or(pid, e, "stat"))?;
     if stat.is_kernel_thread() {
         return Err(CollectError::KernelThread(pid));

@@ -42,6 +42,13 @@ fn bad_pid_kernel_thread_and_zombie() {
         Err(CollectError::KernelThread(2))
     ));
     assert!(!core.exists());
+    let me = std::process::id() as i32;
+    let r = collect(CollectOptions::new(me, &core));
+    assert!(
+        matches!(r, Err(CollectError::PermissionDenied { .. })),
+        "{r:?}"
+    );
+    assert!(!core.exists());
 
     let mut child = Command::new("true").spawn().unwrap();
     let zpid = child.id() as i32;
