@@ -80,6 +80,21 @@ fn check(rt: Runtime) {
     );
     assert_eq!(path[path.len() - 2].0, item, "the item holds the string");
     let types: Vec<&str> = path.iter().map(|p| p.1.as_str()).collect();
+    let list = roots[0]["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| {
+            n["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("System.Collections.Generic.List")
+        })
+        .expect("the List on the path");
+    assert_eq!(
+        list["static_field"], "ConsoleTarget.LeakRoot.Items",
+        "the static holding the List is named"
+    );
     assert!(
         types.contains(&"ConsoleTarget.LeakedItem[]"),
         "path through the List's array: {types:?}"

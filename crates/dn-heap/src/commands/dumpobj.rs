@@ -144,9 +144,9 @@ fn fields_of(dac: &Dac, heap: &GcHeap, mt: u64, obj: u64) -> Vec<FieldValue> {
         };
         let introduced = fd.num_instance_fields.saturating_sub(parent_instance);
         parent_instance = fd.num_instance_fields;
-        let total = introduced as usize
-            + fd.num_static_fields as usize
-            + fd.num_thread_static_fields as usize;
+        // wNumStaticFields counts thread statics too; never step past the list (the DAC
+        // must not see a FieldDesc beyond it).
+        let total = introduced as usize + fd.num_static_fields as usize;
         let mut addr = fd.first_field;
         let mut statics: Option<(u64, u64)> = None;
         // FieldDesc.NextField does not end with 0: iterate exactly by count.

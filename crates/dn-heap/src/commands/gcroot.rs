@@ -22,6 +22,10 @@ pub struct PathNode {
     pub address: u64,
     #[serde(rename = "type")]
     pub type_name: String,
+    /// The static field through which the previous object (a statics holder) references this
+    /// one, e.g. "MyApp.Cache.Items".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub static_field: Option<String>,
 }
 
 /// A root and the chain of objects from it to the target (the last element).
@@ -197,13 +201,15 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
     let roots = collect_roots(rt, stacks);
     let mut search = PathSearch::new(rt, target);
     let mut result = Vec::new();
+    // Built on first use: only paths through a statics holder need it.
+    let mut statics: Option<FxHashMap<u64, String>> = None;
     for root in roots {
         if s.cancelled() {
             bail!("cancelled");
         }
         let chain = search.find_path_from(root.object, &s.cancel)?;
         if let Some(chain) = chain {
-            let path = chain
+            let mut path: Vec<PathNode> = chain
                 .iter()
                 .map(|&a| PathNode {
                     address: a,
@@ -211,8 +217,10 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
                         .object_at(dac, a)
                         .map(|(i, _)| heap.type_name(dac, i.mt))
                         .unwrap_or_else(|| "<unknown>".into()),
+                    static_field: None,
                 })
                 .collect();
+            annotate_statics(rt, &mut statics, &mut path);
             result.push(RootPath {
                 kind: root.kind,
                 root: root.slot,
@@ -228,6 +236,35 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
         target,
         roots: result,
     })
+}
+
+/// Names the static field behind each hop that leaves a statics holder: the slot of the
+/// previous object that references the next one is a known static field.
+fn annotate_statics(
+    rt: &Runtime,
+    statics: &mut Option<FxHashMap<u64, String>>,
+    path: &mut [PathNode],
+) {
+    let (heap, dac) = (&rt.heap, &rt.dac);
+    for i in 1..path.len() {
+        let (from, to) = (path[i - 1].address, path[i].address);
+        let Some((info, size)) = heap.object_at(dac, from) else {
+            continue;
+        };
+        // Statics holders are object[] (pinned, .NET 8+) or the runtime's statics arrays.
+        if info.component_size != 8 {
+            continue;
+        }
+        let mut slot = None;
+        heap.for_each_reference(from, &info, size, |at, v| {
+            if v == to && slot.is_none() {
+                slot = Some(at);
+            }
+        });
+        let Some(slot) = slot else { continue };
+        let map = statics.get_or_insert_with(|| super::statics::static_slots(rt));
+        path[i].static_field = map.get(&slot).cloned();
+    }
 }
 
 /// Path search as ClrMD's `GCRoot` does it, so that the first path reported for a root is the
@@ -464,8 +501,13 @@ impl Render for GcRoot {
                 out.push_str(&format!("    {:016x} ({})\n", r.root, r.kind));
             }
             for n in &r.path {
+                let extra = n
+                    .static_field
+                    .as_ref()
+                    .map(|f| format!(" (static variable: {f})"))
+                    .unwrap_or_default();
                 out.push_str(&format!(
-                    "          -> {:>16} {}\n",
+                    "          -> {:>16} {}{extra}\n",
                     format!("{:012x}", n.address),
                     n.type_name
                 ));

@@ -6,6 +6,7 @@ mod dumpobj;
 mod gcroot;
 mod info;
 mod objects;
+mod statics;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

@@ -706,6 +706,95 @@ impl Dac {
         Ok(String::from_utf16_lossy(&buf[..end]))
     }
 
+    /// Every module loaded in every AppDomain.
+    pub fn modules(&self) -> Result<Vec<u64>> {
+        let store = self.call_struct(self.sos, 4, "GetAppDomainStoreData", None, 0x18)?;
+        let count = le_u32(&store, 0x10) as usize;
+        let mut domains = vec![0u64; count];
+        {
+            let _g = lock();
+            let mut needed = 0u32;
+            // SAFETY: GetAppDomainList(u32 count, u64* domains, u32* needed).
+            let hr = unsafe {
+                let f: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
+                    self.sos.slot(5);
+                f(self.sos.0, count as u32, domains.as_mut_ptr(), &mut needed)
+            };
+            check("GetAppDomainList", hr)?;
+        }
+        // The system domain holds no assemblies of its own on Core, but ask it too.
+        domains.push(le_u64(&store, 8));
+        let mut modules = Vec::new();
+        for d in domains.into_iter().filter(|&d| d != 0) {
+            let _g = lock();
+            // SAFETY: GetAssemblyList(u64 domain, i32 count, u64* asm, i32* needed), sizing first;
+            // GetAssemblyModuleList(u64 asm, u32 count, u64* mods, u32* needed).
+            unsafe {
+                let list: unsafe extern "system" fn(
+                    *mut c_void,
+                    u64,
+                    i32,
+                    *mut u64,
+                    *mut i32,
+                ) -> HResult = self.sos.slot(9);
+                let mut n = 0i32;
+                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0 || n <= 0 {
+                    continue;
+                }
+                let mut asms = vec![0u64; n as usize];
+                if list(self.sos.0, d, n, asms.as_mut_ptr(), &mut n) < 0 {
+                    continue;
+                }
+                let mods: unsafe extern "system" fn(
+                    *mut c_void,
+                    u64,
+                    u32,
+                    *mut u64,
+                    *mut u32,
+                ) -> HResult = self.sos.slot(15);
+                for a in asms {
+                    let mut m = [0u64; 16];
+                    let mut got = 0u32;
+                    if mods(self.sos.0, a, m.len() as u32, m.as_mut_ptr(), &mut got) >= 0 {
+                        modules.extend(m.iter().take(got as usize).filter(|&&x| x != 0));
+                    }
+                }
+            }
+        }
+        modules.sort_unstable();
+        modules.dedup();
+        Ok(modules)
+    }
+
+    /// The MethodTables of the types a module has loaded (its TypeDef map).
+    pub fn module_types(&self, module: u64) -> Result<Vec<u64>> {
+        unsafe extern "C" fn collect(_index: u32, mt: u64, token: *mut c_void) {
+            // SAFETY: `token` is the Vec passed below, alive for the duration of the call.
+            let v = unsafe { &mut *(token as *mut Vec<u64>) };
+            if mt != 0 {
+                v.push(mt);
+            }
+        }
+        let _g = lock();
+        let mut out: Vec<u64> = Vec::new();
+        // SAFETY: TraverseModuleMap(i32 kind, u64 module, callback, void* token); kind 0 =
+        // TypeDefToMethodTable. The callback only runs during this call.
+        let hr = unsafe {
+            type Cb = unsafe extern "C" fn(u32, u64, *mut c_void);
+            let f: unsafe extern "system" fn(*mut c_void, i32, u64, Cb, *mut c_void) -> HResult =
+                self.sos.slot(14);
+            f(
+                self.sos.0,
+                0,
+                module,
+                collect,
+                &mut out as *mut Vec<u64> as *mut c_void,
+            )
+        };
+        check("TraverseModuleMap", hr)?;
+        Ok(out)
+    }
+
     /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
     pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
         let sos14 = self.sos_n(14, "ISOSDacInterface14")?;
