@@ -10,7 +10,7 @@ use nix::errno::Errno;
 use serde::Serialize;
 
 use crate::attach::StoppedProcess;
-use crate::copy::Copier;
+use crate::copy::{Copier, CHUNK};
 use crate::elf::{self, LoadSegment};
 use crate::error::{permission_hint, CollectError};
 use crate::maps::{self, Mapping};
@@ -21,6 +21,7 @@ use crate::procinfo;
 use crate::regs::{self, ThreadRegs};
 use crate::select::{self, DumpType};
 use crate::signals;
+use crate::writeback::WriteBehind;
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
@@ -176,9 +177,16 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         }
         Ok(())
     };
-    for (r, &off) in regions.iter().zip(&layout.segment_offsets) {
-        copier.copy_region(r, off, &out, &mut on_chunk)?;
-    }
+    std::thread::scope(|scope| {
+        let mut sink = WriteBehind::start(scope, &out, CHUNK);
+        let copied = regions
+            .iter()
+            .zip(&layout.segment_offsets)
+            .try_for_each(|(r, &off)| copier.copy_region(r, off, &mut sink, &mut on_chunk));
+        // A write error (disk full) explains a failed copy better than the copy's own error.
+        let written = sink.finish();
+        written.and(copied)
+    })?;
     // A target killed during the copy reads as holes from then on; do not keep such a dump.
     if !procinfo::is_alive(pid) {
         return Err(CollectError::TargetExited(pid));

@@ -8,12 +8,12 @@ use std::collections::HashMap;
 use crate::error::CollectError;
 use crate::maps::{Mapping, PAGE};
 use crate::memory::{BackingFile, RemoteMemory};
-use crate::output::OutputFile;
 use crate::procinfo;
 use crate::select::Region;
+use crate::writeback::WriteBehind;
 
 /// Bytes per read from the target (≥ 1 MiB keeps syscall cost negligible).
-const CHUNK: usize = 4 << 20;
+pub const CHUNK: usize = 4 << 20;
 /// pagemap entries fetched per read (256 MiB of address space).
 const PAGEMAP_BATCH: usize = 64 * 1024;
 
@@ -22,7 +22,6 @@ pub struct Copier<'a> {
     maps: &'a [Mapping],
     remote: RemoteMemory,
     backing: HashMap<usize, Option<BackingFile>>,
-    buf: Vec<u8>,
     resident: Vec<bool>,
     /// Resident pages that could not be read (left as zeros).
     pub unreadable_bytes: u64,
@@ -35,7 +34,6 @@ impl<'a> Copier<'a> {
             maps,
             remote,
             backing: HashMap::new(),
-            buf: vec![0u8; CHUNK],
             resident: Vec::new(),
             unreadable_bytes: 0,
         }
@@ -68,9 +66,10 @@ impl<'a> Copier<'a> {
         true
     }
 
-    /// Reads resident pages; pages that fail read as zeros.
-    fn fill_resident(&mut self, addr: u64, len: usize) -> Result<(), CollectError> {
-        let n = self.remote.read(addr, &mut self.buf[..len]);
+    /// Reads resident pages into `buf`; pages that fail read as zeros.
+    fn fill_resident(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), CollectError> {
+        let len = buf.len();
+        let n = self.remote.read(addr, buf);
         if n == len {
             return Ok(());
         }
@@ -81,9 +80,9 @@ impl<'a> Copier<'a> {
         let mut p = n / PAGE as usize * PAGE as usize;
         while p < len {
             let e = p + PAGE as usize;
-            let got = self.remote.read(addr + p as u64, &mut self.buf[p..e]);
+            let got = self.remote.read(addr + p as u64, &mut buf[p..e]);
             if got < PAGE as usize {
-                self.buf[p + got..e].fill(0);
+                buf[p + got..e].fill(0);
                 self.unreadable_bytes += (PAGE as usize - got) as u64;
             }
             p = e;
@@ -138,7 +137,7 @@ impl<'a> Copier<'a> {
         &mut self,
         r: &Region,
         file_offset: u64,
-        out: &OutputFile,
+        out: &mut WriteBehind,
         progress: &mut dyn FnMut(u64) -> Result<(), CollectError>,
     ) -> Result<(), CollectError> {
         let total_pages = ((r.end - r.start) / PAGE) as usize;
@@ -171,19 +170,20 @@ impl<'a> Copier<'a> {
                 let addr = batch_addr + i as u64 * PAGE;
                 let len = (j - i) * PAGE as usize;
                 let at = file_offset + (addr - r.start);
-                if res {
-                    self.fill_resident(addr, len)?;
-                    out.write_sparse(at, &self.buf[..len])?;
-                } else {
-                    let mut buf = std::mem::take(&mut self.buf);
-                    let has_data = self.fill_absent(r.map, addr, &mut buf[..len]);
-                    let w = if has_data {
-                        out.write_sparse(at, &buf[..len]).map(|_| ())
+                let untouched_anonymous = !res && self.maps[r.map].is_private_anonymous();
+                if !untouched_anonymous {
+                    let mut buf = out.buffer()?;
+                    let has_data = if res {
+                        self.fill_resident(addr, &mut buf[..len])?;
+                        true
                     } else {
-                        Ok(())
+                        self.fill_absent(r.map, addr, &mut buf[..len])
                     };
-                    self.buf = buf;
-                    w?;
+                    if has_data {
+                        out.write(at, buf, len)?;
+                    } else {
+                        out.give_back(buf);
+                    }
                 }
                 progress(len as u64)?;
                 i = j;

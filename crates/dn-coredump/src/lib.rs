@@ -20,6 +20,7 @@ mod procinfo;
 mod regs;
 mod select;
 mod signals;
+mod writeback;
 
 pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
 pub use error::CollectError;
