@@ -37,16 +37,21 @@ const LIST_TIMEOUTS: Timeouts = Timeouts {
     io: Duration::from_secs(2),
 };
 
-/// Lists every .NET process visible to this user, sorted by pid. Runtimes are asked in parallel.
+/// Lists every .NET process visible to this user, sorted by pid. Each runtime is asked in its own
+/// thread, started as soon as discovery finds it, so runtimes answer while /proc is still walked.
 pub fn list_processes() -> Vec<DotnetProcess> {
-    let endpoints = ipc::list_endpoints();
-    let mut rows: Vec<Option<DotnetProcess>> = vec![None; endpoints.len()];
+    let rows = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
-        for (slot, ep) in rows.iter_mut().zip(&endpoints) {
-            s.spawn(move || *slot = describe(ep));
-        }
+        ipc::discovery::for_each_endpoint(|ep| {
+            let rows = &rows;
+            s.spawn(move || {
+                if let Some(row) = describe(&ep) {
+                    rows.lock().unwrap_or_else(|e| e.into_inner()).push(row);
+                }
+            });
+        });
     });
-    let mut rows: Vec<DotnetProcess> = rows.into_iter().flatten().collect();
+    let mut rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
     rows.sort_by_key(|r| r.pid);
     rows
 }

@@ -183,8 +183,17 @@ pub fn find_endpoint(pid: i32) -> Result<Endpoint, IpcError> {
 /// walk for processes with their own TMPDIR or in another PID namespace. Stale files (dead pid, or a
 /// key that is not the live process's start time) are skipped.
 pub fn list_endpoints() -> Vec<Endpoint> {
+    let mut found = Vec::new();
+    for_each_endpoint(|ep| found.push(ep));
+    found.sort_by_key(|e| e.pid);
+    found
+}
+
+/// Like [`list_endpoints`], but hands each endpoint over as soon as it is found, so a caller can
+/// start talking to the first runtimes while the /proc walk goes on.
+pub fn for_each_endpoint(mut on_found: impl FnMut(Endpoint)) {
     let me = std::process::id() as i32;
-    let mut found: BTreeMap<i32, Endpoint> = BTreeMap::new();
+    let mut found: std::collections::BTreeSet<i32> = Default::default();
 
     // 1. Names in the shared temp dirs, each read once: cheap, and covers every same-namespace
     //    default case, including processes of other users whose environment we cannot read.
@@ -210,24 +219,26 @@ pub fn list_endpoints() -> Vec<Endpoint> {
             continue;
         }
         if let Some(socket) = pick_socket(files, Some(stat.starttime)) {
-            found.insert(
+            found.insert(pid);
+            on_found(Endpoint {
                 pid,
-                Endpoint {
-                    pid,
-                    ns_pid: pid,
-                    socket,
-                },
-            );
+                ns_pid: pid,
+                socket,
+            });
         }
     }
 
     // 2. The /proc walk: processes with a TMPDIR of their own or in a container.
+    let my_ns = std::fs::read_link("/proc/self/ns/pid").ok();
     if let Ok(rd) = std::fs::read_dir("/proc") {
         for e in rd.flatten() {
             let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
                 continue;
             };
-            if pid == me || found.contains_key(&pid) || !worth_a_closer_look(pid, &shared_dirs) {
+            if pid == me
+                || found.contains(&pid)
+                || !worth_a_closer_look(pid, my_ns.as_deref(), &shared_dirs)
+            {
                 continue;
             }
             let Some(facts) = proc_facts(pid) else {
@@ -240,19 +251,21 @@ pub fn list_endpoints() -> Vec<Endpoint> {
                     .is_some_and(|t| !shared_dirs.iter().any(|d| same_dir(d, t)));
             if special && !facts.zombie {
                 if let Ok(ep) = find_endpoint(pid) {
-                    found.insert(pid, ep);
+                    on_found(ep);
                 }
             }
         }
     }
-    found.into_values().collect()
 }
 
 /// A cheap first filter for the /proc walk (it runs for every process on the machine): only a
 /// process in another PID namespace, or with a TMPDIR of its own, can hide a socket from step 1.
-fn worth_a_closer_look(pid: i32, shared_dirs: &[PathBuf]) -> bool {
-    let ns = |p: &str| std::fs::read_link(format!("/proc/{p}/ns/pid")).ok();
-    if ns(&pid.to_string()) != ns("self") {
+fn worth_a_closer_look(pid: i32, my_ns: Option<&Path>, shared_dirs: &[PathBuf]) -> bool {
+    if std::fs::read_link(format!("/proc/{pid}/ns/pid"))
+        .ok()
+        .as_deref()
+        != my_ns
+    {
         return true;
     }
     match std::fs::read(format!("/proc/{pid}/environ")) {
