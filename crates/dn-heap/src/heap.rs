@@ -210,12 +210,17 @@ impl Runtime {
             Some(t) => anyhow::anyhow!("{e:#}{t}"),
             None => e,
         };
-        let module = dac::runtime_module(&dump).map_err(with_cause)?;
+        Runtime::open(Arc::new(dump), dac_path).map_err(with_cause)
+    }
+
+    /// Opens the runtime of any target (a core file, or a stopped process behind the same
+    /// trait) with the matching DAC (or `dac_path`).
+    pub fn open(target: Arc<dyn DataTarget>, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+        let module = dac::runtime_module(&*target)?;
         let dac_file = dac::find_dac(&module, dac_path)?;
-        let target: Arc<dyn DataTarget> = Arc::new(dump);
-        let dac = Dac::open(&dac_file, target.clone(), module.base).map_err(with_cause)?;
+        let dac = Dac::open(&dac_file, target.clone(), module.base)?;
         let heap = GcHeap::load(&dac, target.clone())
-            .map_err(|e| with_cause(anyhow::anyhow!("cannot read the GC heap layout: {e}")))?;
+            .map_err(|e| anyhow::anyhow!("cannot read the GC heap layout: {e}"))?;
         Ok(Runtime {
             target,
             dac,

@@ -2,8 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::dump::{build_id_in_memory, build_id_of_file, hex, CoreDump};
-use crate::memory::MemorySource;
+use super::DataTarget;
+use crate::dump::{build_id_of_file, hex};
 
 pub const RUNTIME_MODULE: &str = "libcoreclr.so";
 pub const DAC_FILE: &str = "libmscordaccore.so";
@@ -20,21 +20,9 @@ pub struct RuntimeModule {
     pub version: Option<String>,
 }
 
-/// Memory of the core only, never the files on disk: build ids must come from the dump itself.
-struct CoreOnly<'a>(&'a CoreDump);
-
-impl MemorySource for CoreOnly<'_> {
-    fn read(&self, addr: u64, buf: &mut [u8]) -> crate::memory::Result<usize> {
-        match self.0.slice(addr, 1) {
-            Some(_) => self.0.read_core_only(addr, buf),
-            None => Err(crate::memory::MemoryError::NotAvailable { addr }),
-        }
-    }
-}
-
-/// Finds libcoreclr.so in the dump's mapped files.
-pub fn runtime_module(core: &CoreDump) -> anyhow::Result<RuntimeModule> {
-    let m = core
+/// Finds libcoreclr.so among the target's mapped files.
+pub fn runtime_module(target: &dyn DataTarget) -> anyhow::Result<RuntimeModule> {
+    let m = target
         .modules()
         .into_iter()
         .find(|m| m.path.rsplit('/').next() == Some(RUNTIME_MODULE))
@@ -45,7 +33,7 @@ pub fn runtime_module(core: &CoreDump) -> anyhow::Result<RuntimeModule> {
                 RUNTIME_MODULE
             )
         })?;
-    let build_id = build_id_in_memory(&CoreOnly(core), m.base).map(|b| hex(&b));
+    let build_id = target.build_id(m.base).map(|b| hex(&b));
     let version = Path::new(&m.path)
         .parent()
         .and_then(|p| p.file_name())
@@ -96,7 +84,9 @@ pub fn find_dac(rt: &RuntimeModule, explicit: Option<&Path>) -> anyhow::Result<P
         anyhow::ensure!(p.is_file(), "DAC {} does not exist", p.display());
         // A DAC of another build misreads the runtime's structures: say so, but do as told.
         let beside = p.parent().map(|d| d.join(RUNTIME_MODULE));
-        if let (Some(want), Some(have)) = (&rt.build_id, beside.as_deref().and_then(build_id_of_file)) {
+        if let (Some(want), Some(have)) =
+            (&rt.build_id, beside.as_deref().and_then(build_id_of_file))
+        {
             if *want != hex(&have) {
                 eprintln!(
                     "warning: {} is not from the runtime build in this dump ({RUNTIME_MODULE} \
