@@ -304,7 +304,7 @@ impl Render for Help {
     fn render(&self) -> String {
         let mut out = String::from("Commands:\n");
         for c in &self.commands {
-            out.push_str(&format!("  {:<12} {}\n", c.name, c.help));
+            out.push_str(&format!("  {:<14} {}\n", c.name, c.help));
         }
         out
     }
