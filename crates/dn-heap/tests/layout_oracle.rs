@@ -246,3 +246,8 @@ fn net8_server() {
 fn netcore31_workstation() {
     check(Runtime::NetCore31, false);
 }
+
+#[test]
+fn net11_workstation() {
+    check(Runtime::Net11, false);
+}

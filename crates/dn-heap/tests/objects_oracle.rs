@@ -177,3 +177,8 @@ fn net9_server() {
 fn netcore31_workstation() {
     check(Runtime::NetCore31, false);
 }
+
+#[test]
+fn net11_workstation() {
+    check(Runtime::Net11, false);
+}
