@@ -188,6 +188,10 @@ pub(crate) fn dependent_edges(rt: &Runtime) -> FxHashMap<u64, Vec<u64>> {
             }
         }
     }
+    // Targets of one object in address order, as ClrMD's sorted (source, target) list.
+    for v in m.values_mut() {
+        v.sort_unstable();
+    }
     m
 }
 
@@ -386,10 +390,11 @@ impl<'a> PathSearch<'a> {
         }
         let mut refs = std::mem::take(&mut self.scratch);
         refs.clear();
-        heap.for_each_reference(curr, &info, size, |_, v| refs.push(v));
+        // Dependent-handle targets first, then the fields: ClrMD's order.
         if let Some(d) = self.deps.get(&curr) {
             refs.extend_from_slice(d);
         }
+        heap.for_each_reference(curr, &info, size, |_, v| refs.push(v));
         let found = self.walk_refs(stack, parent, curr, &refs);
         self.scratch = refs;
         found
