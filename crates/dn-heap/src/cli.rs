@@ -20,7 +20,12 @@ use crate::heap::Runtime;
 #[derive(clap::Args, Debug, Clone)]
 pub struct AnalyzeArgs {
     /// Core dump to analyze (an ELF core file of a .NET process).
-    pub dump: PathBuf,
+    #[arg(required_unless_present = "pid")]
+    pub dump: Option<PathBuf>,
+    /// Analyze a running process instead: its threads are paused (ptrace) while the analysis
+    /// lasts and run on afterwards.
+    #[arg(long, value_name = "PID", conflicts_with = "dump")]
+    pub pid: Option<u32>,
     /// Command to run (repeatable); without a terminal on stdin, exit after running them.
     #[arg(short = 'c', long = "command", value_name = "COMMAND")]
     pub commands: Vec<String>,
@@ -69,10 +74,21 @@ pub fn run_with(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    if !args.json {
-        eprintln!("Loading core dump: {} ...", args.dump.display());
-    }
-    let runtime = Runtime::open_core(&args.dump, args.dac.as_deref())?;
+    let runtime = match (&args.dump, args.pid) {
+        (Some(dump), _) => {
+            if !args.json {
+                eprintln!("Loading core dump: {} ...", dump.display());
+            }
+            Runtime::open_core(dump, args.dac.as_deref())?
+        }
+        (None, Some(pid)) => {
+            if !args.json {
+                eprintln!("Attaching to process {pid} (paused until the analysis ends) ...");
+            }
+            Runtime::attach(pid, args.dac.as_deref())?
+        }
+        (None, None) => anyhow::bail!("give a core dump file or --pid"),
+    };
     let session = Session::new(runtime);
     install_ctrlc(session.cancel.clone());
 

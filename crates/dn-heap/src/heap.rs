@@ -198,6 +198,16 @@ pub struct Runtime {
     pub heap: GcHeap,
 }
 
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("module", &self.module)
+            .field("dac", &self.dac.path())
+            .field("segments", &self.heap.segments.len())
+            .finish()
+    }
+}
+
 impl Runtime {
     /// Opens a core file and the matching DAC (or `dac_path`).
     pub fn open_core(core: &Path, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
@@ -211,6 +221,14 @@ impl Runtime {
             None => e,
         };
         Runtime::open(Arc::new(dump), dac_path).map_err(with_cause)
+    }
+
+    /// Holds the threads of a running process (ptrace; they run on when the `Runtime` is
+    /// dropped, or if this process dies) and opens its runtime. Drop it on the thread that
+    /// attached: ptrace belongs to that thread.
+    pub fn attach(pid: u32, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+        let process = dac::LiveProcess::attach(pid)?;
+        Runtime::open(Arc::new(process), dac_path)
     }
 
     /// Opens the runtime of any target (a core file, or a stopped process behind the same

@@ -8,7 +8,8 @@ use dn_testkit::Runtime;
 
 fn args(d: &Dump, json: bool, commands: &[&str]) -> AnalyzeArgs {
     AnalyzeArgs {
-        dump: d.core.clone(),
+        dump: Some(d.core.clone()),
+        pid: None,
         commands: commands.iter().map(|c| c.to_string()).collect(),
         json,
         dac: None,
@@ -87,7 +88,8 @@ fn piped_commands_run_until_exit_in_text_form() {
 #[test]
 fn a_missing_dump_is_a_clear_error() {
     let a = AnalyzeArgs {
-        dump: "/nonexistent/core.1".into(),
+        dump: Some("/nonexistent/core.1".into()),
+        pid: None,
         commands: vec!["dumpheap -stat".into()],
         json: true,
         dac: None,

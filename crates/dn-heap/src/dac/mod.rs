@@ -5,6 +5,7 @@
 //! DAC goes through one process-wide lock: the DAC swaps process-global state on each entry.
 
 mod com;
+mod live;
 pub mod locate;
 mod target;
 
@@ -16,6 +17,7 @@ use thiserror::Error;
 
 pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
+pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
 pub use target::DataTarget;
 

@@ -1,0 +1,128 @@
+//! Analyzing a running process: its threads are held while the analysis runs, the results
+//! equal ClrMD's on a core taken right after, and the process runs on afterwards.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use dn_heap::commands::Session;
+use dn_heap::heap::Runtime;
+use dn_testkit::{Fixture, Runtime as Rt, StartOptions, Target};
+
+fn state(pid: i32) -> char {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("target alive");
+    stat.rsplit(')')
+        .next()
+        .unwrap()
+        .trim()
+        .chars()
+        .next()
+        .unwrap()
+}
+
+#[test]
+fn live_net10_matches_a_core_taken_after_and_the_target_runs_on() {
+    let mut target = Target::start_with(Fixture::Console, Rt::Net10, StartOptions::default());
+    assert!(target.command("leak 321").starts_with("ok"));
+    let pid = target.pid();
+
+    let (stats, names) = {
+        let rt = Runtime::attach(pid as u32, None).unwrap_or_else(|e| panic!("attach: {e:#}"));
+        assert_eq!(state(pid), 't', "held while analysed");
+        let s = Session::new(rt);
+        let (stats, names, _) = our_stats(&s);
+        // Stack roots need the held threads' registers.
+        let leaked = names
+            .iter()
+            .find(|(_, n)| n.as_str() == "ConsoleTarget.LeakedItem")
+            .map(|(m, _)| *m)
+            .unwrap();
+        assert_eq!(stats[&leaked].0, 321);
+        let th = s.execute("clrthreads").unwrap().unwrap().to_json();
+        assert!(th["threads"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["os_id"] == pid as u64));
+        (stats, names)
+    };
+    assert_ne!(state(pid), 't', "released when the analysis ends");
+    assert_eq!(target.command("ping"), "pong", "the target runs on");
+
+    // The idle target's heap did not change: a core of it says the same.
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let runtime_dir = target.built().runtime_dir.clone();
+    let out = Command::new(runtime_dir.join("createdump"))
+        .arg("-f")
+        .arg(&core)
+        .arg("--withheap")
+        .arg(pid.to_string())
+        .output()
+        .expect("createdump");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = Dump {
+        dir,
+        core,
+        dac: runtime_dir.join("libmscordaccore.so"),
+        runtime: Rt::Net10,
+        target,
+    };
+    let (theirs, their_names) = oracle_stats(&d);
+    let problems = diff(&stats, &theirs, &their_names);
+    eprintln!("live vs core differences: {problems:?}");
+    // `ping` allocated its reply after the live walk; allow only types it can allocate.
+    let unexpected: Vec<&String> = problems
+        .iter()
+        .filter(|p| {
+            ![
+                "System.String",
+                "System.Char[]",
+                "System.Byte[]",
+                "Free",
+                "System.String[]",
+            ]
+            .iter()
+            .any(|t| p.contains(&format!(" {t}:")))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "live vs core: {unexpected:?}");
+    let _ = names;
+}
+
+#[test]
+fn attaching_to_a_missing_process_is_a_clear_error() {
+    let e = Runtime::attach(999_999_999, None).unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("999999999"), "{msg}");
+    assert!(!msg.contains('\n'), "{msg}");
+}
+
+#[test]
+fn analyze_pid_from_the_command_line_front_end() {
+    let mut target = Target::start_with(Fixture::Console, Rt::Net8, StartOptions::default());
+    assert!(target.command("leak 77").starts_with("ok"));
+    let args = dn_heap::cli::AnalyzeArgs {
+        dump: None,
+        pid: Some(target.pid() as u32),
+        commands: vec!["dumpheap -type ConsoleTarget.LeakedItem -stat".into()],
+        json: true,
+        dac: None,
+    };
+    let mut out = Vec::new();
+    dn_heap::cli::run_with(args, false, &mut std::io::empty(), &mut out).expect("analyze --pid");
+    let v: serde_json::Value = serde_json::from_slice(&out).expect("one JSON line");
+    let item = v["types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "ConsoleTarget.LeakedItem")
+        .unwrap();
+    assert_eq!(item["count"], 77);
+    assert_eq!(target.command("ping"), "pong", "the target runs on");
+}
