@@ -13,6 +13,10 @@ use crate::dac::{self, Dac, DataTarget, RuntimeModule, UsefulGlobals};
 use crate::dump::CoreDump;
 use crate::memory::MemorySource;
 
+/// Largest object copied out of the target to read its references (bigger ones are read in
+/// place from a core file's mapping).
+const MAX_COPIED_OBJECT: u64 = 1 << 30;
+
 /// Minimum object size on x64 (MethodTable, header, one pointer-sized field).
 pub const MIN_OBJECT_SIZE: u64 = 24;
 
@@ -492,38 +496,36 @@ impl GcHeap {
             return Ok(ControlFlow::Continue(()));
         }
         let len = (seg.end - seg.start) as usize;
-        let owned;
-        let bytes: &[u8] = match self.mem.slice(seg.start, len) {
-            Some(b) => b,
-            None => {
-                let mut v = vec![0u8; len];
-                let got = read_prefix(&*self.mem, seg.start, &mut v);
-                if got < len {
-                    issues.push(WalkIssue {
-                        segment: seg.address,
-                        address: seg.start + got as u64,
-                        message: format!(
-                            "only {got} of {len} bytes of the segment are in the dump"
-                        ),
-                    });
-                }
-                v.truncate(got);
-                owned = v;
-                &owned
-            }
+        let mut src = match self.mem.slice(seg.start, len) {
+            Some(b) => SegmentBytes::Mapped {
+                start: seg.start,
+                bytes: b,
+            },
+            None => SegmentBytes::Window {
+                start: seg.start,
+                buf: Vec::new(),
+            },
         };
         let ctx = seg.kind.has_alloc_contexts();
         // (mt, base size, component size) of the previous object: runs of one type are common.
         let mut last = (u64::MAX, 0u32, 0u32);
-        let mut off = 0usize;
+        let mut addr = seg.start;
         let mut count = 0u32;
-        while off + 8 <= bytes.len() {
+        while addr + 8 <= seg.end {
             count = count.wrapping_add(1);
             if count & 0xFFFF == 0 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(WalkError::Cancelled);
             }
-            let addr = seg.start + off as u64;
-            let mt = u64::from_le_bytes(bytes[off..off + 8].try_into().unwrap()) & !7;
+            let head = src.header(&*self.mem, addr, seg.end);
+            if head.len() < 8 {
+                issues.push(WalkIssue {
+                    segment: seg.address,
+                    address: addr,
+                    message: "memory not in the target; rest of the segment skipped".into(),
+                });
+                break;
+            }
+            let mt = u64::from_le_bytes(head[..8].try_into().unwrap()) & !7;
             if mt != last.0 {
                 let known = match sizes.get(&mt) {
                     Some(&v) => Some(v),
@@ -554,11 +556,8 @@ impl GcHeap {
             let (base_size, component_size) = (last.1, last.2);
             let mut size = base_size as u64;
             if component_size != 0 {
-                let n = match bytes.get(off + 8..off + 12) {
-                    Some(b) => u32::from_le_bytes(b.try_into().unwrap()) as u64,
-                    None => break,
-                };
-                size += n * component_size as u64;
+                let Some(n) = head.get(8..12) else { break };
+                size += u32::from_le_bytes(n.try_into().unwrap()) as u64 * component_size as u64;
             }
             let size = size.max(MIN_OBJECT_SIZE);
             if let ControlFlow::Break(()) = f(&HeapObject {
@@ -578,7 +577,7 @@ impl GcHeap {
             if next <= addr || next >= seg.end {
                 break;
             }
-            off = (next - seg.start) as usize;
+            addr = next;
         }
         Ok(ControlFlow::Continue(()))
     }
@@ -732,7 +731,45 @@ impl GcHeap {
         if let Some(s) = self.mem.slice(addr, len) {
             return Ok(std::borrow::Cow::Borrowed(s));
         }
+        // A garbage "object" can claim any length: never allocate gigabytes for one.
+        if size > MAX_COPIED_OBJECT {
+            return Err(crate::memory::MemoryError::NotAvailable { addr });
+        }
         Ok(std::borrow::Cow::Owned(self.mem.read_vec(addr, len)?))
+    }
+}
+
+/// A segment's bytes: in place from a mapped core, or read through a window otherwise (a
+/// live process; a segment can be gigabytes).
+enum SegmentBytes<'a> {
+    Mapped { start: u64, bytes: &'a [u8] },
+    Window { start: u64, buf: Vec<u8> },
+}
+
+const WINDOW: usize = 8 << 20;
+
+impl SegmentBytes<'_> {
+    /// The 12 header bytes at `addr` (MethodTable word, then the length of arrays and
+    /// strings), or fewer at the very end of what is readable.
+    #[inline(always)]
+    fn header(&mut self, mem: &dyn DataTarget, addr: u64, end: u64) -> &[u8] {
+        match self {
+            SegmentBytes::Mapped { start, bytes } => {
+                let o = (addr - *start) as usize;
+                &bytes[o.min(bytes.len())..(o + 12).min(bytes.len())]
+            }
+            SegmentBytes::Window { start, buf } => {
+                if addr < *start || addr + 12 > *start + buf.len() as u64 {
+                    let want = ((end - addr) as usize).min(WINDOW);
+                    buf.resize(want, 0);
+                    let got = read_prefix(mem, addr, buf);
+                    buf.truncate(got);
+                    *start = addr;
+                }
+                let o = (addr - *start) as usize;
+                &buf[o.min(buf.len())..(o + 12).min(buf.len())]
+            }
+        }
     }
 }
 
