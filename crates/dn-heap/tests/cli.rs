@@ -86,6 +86,41 @@ fn piped_commands_run_until_exit_in_text_form() {
 }
 
 #[test]
+fn an_address_inside_an_object_is_not_an_object() {
+    let d = make_dump(Runtime::Net10, false, 5, "--withheap");
+    let s = open_session(&d);
+    let items = s
+        .execute("dumpheap -type ConsoleTarget.LeakedItem -short")
+        .unwrap()
+        .unwrap()
+        .to_json();
+    let item = items["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["size"] == 32)
+        .expect("a LeakedItem");
+    let addr = u64::from_str_radix(
+        item["address"].as_str().unwrap().trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    assert!(s.execute(&format!("dumpobj {addr:x}")).is_ok());
+    let e = s
+        .execute(&format!("dumpobj {:x}", addr + 8))
+        .err()
+        .expect("interior address")
+        .to_string();
+    assert!(e.contains("Invalid object"), "{e}");
+    let e = s
+        .execute("dumpobj 10")
+        .err()
+        .expect("unmapped address")
+        .to_string();
+    assert!(e.contains("Invalid object"), "{e}");
+}
+
+#[test]
 fn a_missing_dump_is_a_clear_error() {
     let a = AnalyzeArgs {
         dump: Some("/nonexistent/core.1".into()),

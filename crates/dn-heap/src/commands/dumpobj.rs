@@ -226,8 +226,10 @@ pub fn dumpobj(s: &Session, addr: u64) -> anyhow::Result<DumpObj> {
     let rt = &s.runtime;
     let (heap, dac) = (&rt.heap, &rt.dac);
     let mem = heap.memory();
-    let Some((info, size)) = heap.object_at(dac, addr) else {
-        bail!("<Note: this object has an invalid CLASS field>\nInvalid object 0x{addr:x}");
+    // Inside the GC heap an address must be where an object starts, not inside one.
+    let starts_object = heap.segment_of(addr).is_none() || heap.find_object(dac, addr).is_some();
+    let (Some((info, size)), true) = (heap.object_at(dac, addr), starts_object) else {
+        bail!("Invalid object 0x{addr:x} (not the start of an object on the GC heap)");
     };
     let type_name = heap.type_name(dac, info.mt);
     let generation = heap
