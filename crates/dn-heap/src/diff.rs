@@ -63,37 +63,10 @@ impl DumpIdentity {
     }
 }
 
-/// Reads the pid from a core's NT_PRPSINFO note (pr_pid sits at byte 24 of the x86-64 layout).
+/// The pid a core was taken of: the id of its main thread, which every core writer lists first.
 pub fn core_pid(core: &Path) -> Option<u32> {
-    const NT_PRPSINFO: u32 = 3;
-    let file = std::fs::File::open(core).ok()?;
-    // SAFETY: read-only private mapping; a file changed under us can only yield wrong bytes,
-    // which goblin bounds-checks.
-    let map = unsafe { memmap2::Mmap::map(&file) }.ok()?;
-    let elf = goblin::elf::Elf::parse_header(&map).ok()?;
-    let ctx = goblin::container::Ctx::new(
-        goblin::container::Container::Big,
-        goblin::container::Endian::Little,
-    );
-    let phdrs =
-        goblin::elf::ProgramHeader::parse(&map, elf.e_phoff as usize, elf.e_phnum as usize, ctx)
-            .ok()?;
-    let note = phdrs
-        .iter()
-        .find(|p| p.p_type == goblin::elf::program_header::PT_NOTE)?;
-    let start = note.p_offset as usize;
-    let bytes = map.get(start..start.checked_add(note.p_filesz as usize)?)?;
-    let mut off = 0usize;
-    while off + 12 <= bytes.len() {
-        let word = |o: usize| u32::from_le_bytes(bytes[o..o + 4].try_into().unwrap());
-        let (namesz, descsz, ntype) = (word(off) as usize, word(off + 4) as usize, word(off + 8));
-        let desc = off + 12 + namesz.div_ceil(4) * 4;
-        if ntype == NT_PRPSINFO && desc + 28 <= bytes.len() {
-            return Some(word(desc + 24));
-        }
-        off = desc.checked_add(descsz.div_ceil(4) * 4)?;
-    }
-    None
+    let dump = crate::dump::CoreDump::open(core).ok()?;
+    dump.threads().first().map(|t| t.tid)
 }
 
 /// Compares two `dumpheap -stat` results by type name.
