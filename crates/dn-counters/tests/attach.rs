@@ -115,15 +115,39 @@ fn name_must_match_exactly_one_process() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no .NET process named"));
 }
 
+/// Other programs on the machine may run the same fixtures, so the process gets a name of its
+/// own: the self-contained apphost started through a uniquely named symlink (the kernel names
+/// the process after it; the apphost finds its files through /proc/self/exe).
 #[test]
 #[serial]
 fn name_finds_the_one_process() {
-    let t = Target::start(Fixture::SampleService, Runtime::Net8);
-    let mut c = JsonlCollect::start(&["-n", "SampleService"]);
-    let (_, v) = c
-        .wait_for(Duration::from_secs(15), |_| true)
-        .unwrap_or_else(|| panic!("no samples: {:?}", c.stop()));
-    assert_eq!(v["pid"].as_i64(), Some(i64::from(t.pid())));
+    let built = dn_testkit::build(Fixture::Console, Runtime::Net8).expect("fixture builds");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("dnc{}", std::process::id());
+    let link = dir.path().join(&name);
+    std::os::unix::fs::symlink(&built.program, &link).unwrap();
+    let mut app = Command::new(&link)
+        .args(&built.args)
+        .env("TMPDIR", "/tmp")
+        .env("DN_EXIT_ON_STDIN_EOF", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(app.stdout.take().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert!(ready.starts_with("READY"), "{ready}");
+    let pid = app.id() as i64;
+    let mut c = JsonlCollect::start(&["-n", &name]);
+    let got = c.wait_for(Duration::from_secs(15), |_| true);
+    let _ = app.kill();
+    let _ = app.wait();
+    let (_, v) = got.unwrap_or_else(|| panic!("no samples: {:?}", c.stop()));
+    assert_eq!(v["pid"].as_i64(), Some(pid));
 }
 
 #[test]
