@@ -204,3 +204,43 @@ fn monitor_exits_when_its_terminal_goes_away() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Ctrl-C in the live screen (raw mode: a key, not a signal) quits like `q`: exit code 0, the
+/// terminal restored, and the session in the target gone.
+#[test]
+#[serial]
+fn ctrl_c_quits_cleanly_and_ends_the_session() {
+    let target = Target::start(Fixture::Console, Runtime::Net9);
+    let pid = target.pid();
+    let eventpipe_threads = || {
+        common::thread_names(pid)
+            .iter()
+            .filter(|n| n.starts_with(".NET EventPipe"))
+            .count()
+    };
+    let before = eventpipe_threads();
+    let cmd = format!(
+        "{} monitor -p {pid}; echo EXIT:$?; stty -a; sleep 60",
+        bin().display()
+    );
+    let tmux = Tmux::new(&cmd, 100, 30);
+    tmux.wait("Running", |s| {
+        s.iter().any(|l| l.contains("Status: Running"))
+    });
+    assert_eq!(eventpipe_threads(), before + 1);
+    tmux.keys(&["C-c"]);
+    let s = tmux.wait("the exit line", |s| {
+        s.iter().any(|l| l.starts_with("EXIT:"))
+    });
+    let text = s.join("\n");
+    assert!(text.contains("EXIT:0"), "{text}");
+    assert!(
+        text.contains(" icanon") && text.contains(" echo "),
+        "terminal left raw:\n{text}"
+    );
+    assert_eq!(
+        eventpipe_threads(),
+        before,
+        "session still streaming after exit"
+    );
+}
