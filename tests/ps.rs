@@ -326,3 +326,35 @@ fn a_target_in_another_pid_namespace_is_listed() {
     );
     assert!(row["reason"].is_null(), "{row:#}");
 }
+
+#[test]
+#[serial]
+fn no_dotnet_process_at_all_is_a_clear_line_and_success() {
+    // In a fresh PID namespace dn-ps is alone (pid 1); the host's sockets in /tmp name pids that
+    // do not exist there.
+    let run = |args: &[&str]| {
+        Command::new("unshare")
+            .args(["--pid", "--fork", "--mount-proc"])
+            .arg(env!("CARGO_BIN_EXE_dn-ps"))
+            .args(args)
+            .output()
+            .expect("unshare")
+    };
+    let out = run(&[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "No .NET processes were found.\n"
+    );
+    assert!(out.stderr.is_empty());
+    let out = run(&["--json"]);
+    assert!(out.status.success());
+    assert_eq!(
+        serde_json::from_slice::<Value>(&out.stdout).unwrap(),
+        serde_json::json!([])
+    );
+}
