@@ -358,3 +358,24 @@ fn no_dotnet_process_at_all_is_a_clear_line_and_success() {
         serde_json::json!([])
     );
 }
+
+#[test]
+#[serial]
+fn a_hung_runtime_does_not_hang_the_listing() {
+    let mut t = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = nix::unistd::Pid::from_raw(t.pid());
+    // A stopped process still has its socket's backlog: connect succeeds, no reply ever comes.
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).unwrap();
+    let start = std::time::Instant::now();
+    let rows = listing();
+    let took = start.elapsed();
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "dn-ps took {took:?}"
+    );
+    let row = row_for(&rows, t.pid()).expect("the hung target is still listed");
+    let reason = row["reason"].as_str().expect("a reason");
+    assert!(reason.contains("timed out"), "{reason}");
+    assert_eq!(t.command("ping"), "pong", "the target runs on");
+}
