@@ -164,8 +164,9 @@ impl Decoder {
             ),
             17 if text("clientId") == self.client_id => Decoded::Warning(format!(
                 "the target's shared metrics session already runs with refresh interval {}s (asked for {}s); its values are shown",
-                text("actualRefreshInterval"),
-                text("expectedRefreshInterval")
+                // "expected" is what the running session uses, "actual" what we asked for.
+                text("expectedRefreshInterval"),
+                text("actualRefreshInterval")
             )),
             _ => Decoded::Nothing,
         }

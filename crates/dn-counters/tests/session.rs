@@ -257,3 +257,41 @@ fn no_session_left_behind_net9() {
 fn no_session_left_behind_net10() {
     no_session_left_behind(Runtime::Net10);
 }
+
+/// Two tools on one .NET 10 process share MetricsEventSource's SHARED session. The second asks
+/// for another refresh interval: the runtime keeps the running one, tells that client (event 17,
+/// matched by our ClientId), and the SHARED values still reach both.
+#[test]
+#[serial]
+fn shared_metrics_session_conflict_is_reported() {
+    let target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid().to_string();
+    let mut first = JsonlCollect::start(&["-p", &pid, "--refresh-interval", "1"]);
+    first
+        .wait_for(Duration::from_secs(15), |_| true)
+        .expect("first tool gets samples");
+    let mut second = JsonlCollect::start(&["-p", &pid, "--refresh-interval", "2"]);
+    let mut times = Vec::new();
+    while times.len() < 3 {
+        let (_, v) = second
+            .wait_for(Duration::from_secs(15), |v| {
+                v["name"] == "dotnet.timer.count"
+            })
+            .expect("second tool gets the shared values");
+        times.push(chrono::DateTime::parse_from_rfc3339(v["timestamp"].as_str().unwrap()).unwrap());
+    }
+    // Values at the running session's 1 s interval, not the 2 s asked for.
+    let gap = (times[2] - times[1]).num_milliseconds();
+    assert!((700..=1300).contains(&gap), "interval {gap} ms");
+    let (code, err) = second.stop();
+    assert_eq!(code, Some(0));
+    assert!(
+        err.contains("already runs with refresh interval 1s (asked for 2s)"),
+        "{err}"
+    );
+    let (_, err) = first.stop();
+    assert!(
+        !err.contains("Warning"),
+        "the first tool was not the one rejected: {err}"
+    );
+}
