@@ -127,3 +127,9 @@ fn console_counters_net9() {
 fn console_counters_net10() {
     console_counters(Runtime::Net10);
 }
+
+#[test]
+#[serial]
+fn console_counters_net11() {
+    console_counters(Runtime::Net11);
+}
