@@ -85,33 +85,42 @@ fn live_counters_session(rt: Runtime, min_counters: usize) {
         s.write_all(&ipc_message(0x02, 0x01, &session_id)).unwrap();
         read_reply(&mut s)
     });
+    // Drain from the first byte on, in a thread, while the target throws: this is how a tool
+    // reads a live session, and it gives the runtime time to enable the providers (.NET Core 3.1
+    // answers CollectTracing2 a moment before its exception events flow).
+    let label = rt.label();
+    let started = Instant::now();
+    let drain = std::thread::spawn(move || {
+        let mut reader = EventReader::new(stream);
+        let info = reader.trace_info().expect("Trace object");
+        let mut counters = std::collections::BTreeSet::new();
+        let (mut exceptions, mut rundown, mut total) = (0, 0, 0);
+        for event in reader.by_ref() {
+            let event = event.unwrap_or_else(|e| panic!("{label}: {e}"));
+            total += 1;
+            if let Some(p) = event.counter_payload().unwrap() {
+                let name = dn_nettrace::field(&p, "Name")
+                    .and_then(|v| v.as_str())
+                    .unwrap();
+                counters.insert(name.to_string());
+            }
+            match (event.provider_name(), event.event_id()) {
+                ("Microsoft-Windows-DotNETRuntime", 80) => exceptions += 1, // ExceptionThrown_V1
+                ("Microsoft-Windows-DotNETRuntimeRundown", _) => rundown += 1,
+                _ => {}
+            }
+        }
+        let finished = reader.parser().is_finished();
+        (info, counters, exceptions, rundown, total, finished)
+    });
+    std::thread::sleep(Duration::from_millis(500));
     for _ in 0..3 {
         assert!(target.command("throw 50").starts_with("ok"));
     }
-
-    let started = Instant::now();
-    let mut reader = EventReader::new(stream);
-    let info = reader.trace_info().expect("Trace object");
+    let (info, counters, exceptions, rundown, total, finished) = drain.join().unwrap();
     assert_eq!(info.process_id as i32, target.pid());
-    let mut counters = std::collections::BTreeSet::new();
-    let (mut exceptions, mut rundown, mut total) = (0, 0, 0);
-    for event in reader.by_ref() {
-        let event = event.unwrap_or_else(|e| panic!("{}: {e}", rt.label()));
-        total += 1;
-        if let Some(p) = event.counter_payload().unwrap() {
-            let name = dn_nettrace::field(&p, "Name")
-                .and_then(|v| v.as_str())
-                .unwrap();
-            counters.insert(name.to_string());
-        }
-        match (event.provider_name(), event.event_id()) {
-            ("Microsoft-Windows-DotNETRuntime", 80) => exceptions += 1, // ExceptionThrown_V1
-            ("Microsoft-Windows-DotNETRuntimeRundown", _) => rundown += 1,
-            _ => {}
-        }
-    }
     assert!(
-        reader.parser().is_finished(),
+        finished,
         "{}: stream ended without its end marker",
         rt.label()
     );

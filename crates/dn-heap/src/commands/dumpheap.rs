@@ -310,18 +310,8 @@ pub(crate) fn render_stats(
 ) {
     let counts: Vec<String> = types.iter().map(|t| n0(t.count)).collect();
     let sizes: Vec<String> = types.iter().map(|t| n0(t.size)).collect();
-    let wc = counts
-        .iter()
-        .map(|c| c.len())
-        .max()
-        .unwrap_or(0)
-        .max("Count".len());
-    let ws = sizes
-        .iter()
-        .map(|c| c.len())
-        .max()
-        .unwrap_or(0)
-        .max("TotalSize".len());
+    let wc = column_width(&counts, "Count");
+    let ws = column_width(&sizes, "TotalSize");
     out.push_str("Statistics:\n");
     out.push_str(&format!(
         "{:>12} {:>wc$} {:>ws$} Class Name\n",
@@ -338,6 +328,16 @@ pub(crate) fn render_stats(
         n0(total_objects),
         n0(total_bytes)
     ));
+}
+
+/// Width of a right-aligned column: its widest cell or its title.
+fn column_width(cells: &[String], title: &str) -> usize {
+    cells
+        .iter()
+        .map(|c| c.len())
+        .max()
+        .unwrap_or(0)
+        .max(title.len())
 }
 
 fn render_warnings(out: &mut String, warnings: &[String]) {
@@ -366,12 +366,7 @@ impl Render for DumpHeap {
             return out;
         }
         let sizes: Vec<String> = self.objects.iter().map(|o| n0(o.size)).collect();
-        let w = sizes
-            .iter()
-            .map(|s| s.len())
-            .max()
-            .unwrap_or(0)
-            .max("Size".len());
+        let w = column_width(&sizes, "Size");
         out.push_str(&format!("{:>12} {:>12} {:>w$}\n", "Address", "MT", "Size"));
         for (i, o) in self.objects.iter().enumerate() {
             let free = if o.free { " Free" } else { "" };
@@ -390,18 +385,8 @@ impl Render for DumpHeapStrings {
     fn render(&self) -> String {
         let counts: Vec<String> = self.strings.iter().map(|t| n0(t.count)).collect();
         let sizes: Vec<String> = self.strings.iter().map(|t| n0(t.size)).collect();
-        let wc = counts
-            .iter()
-            .map(|c| c.len())
-            .max()
-            .unwrap_or(0)
-            .max("Count".len());
-        let ws = sizes
-            .iter()
-            .map(|c| c.len())
-            .max()
-            .unwrap_or(0)
-            .max("TotalSize".len());
+        let wc = column_width(&counts, "Count");
+        let ws = column_width(&sizes, "TotalSize");
         let mut out = format!("{:>wc$} {:>ws$} String\n", "Count", "TotalSize");
         for (i, t) in self.strings.iter().enumerate() {
             let shown: String = t
