@@ -499,6 +499,12 @@ impl Render for GcRoot {
                     r.frame.as_deref().unwrap_or("<unknown frame>")
                 ));
                 match &r.register {
+                    // A register has no slot address: show the value it holds, the first
+                    // object of the path.
+                    Some(reg) if r.root == 0 => out.push_str(&format!(
+                        "        {reg}: {:016x}\n",
+                        r.path.first().map_or(0, |n| n.address)
+                    )),
                     Some(reg) => out.push_str(&format!("        {reg}: {:016x}\n", r.root)),
                     None => out.push_str(&format!("        {:016x}\n", r.root)),
                 }
