@@ -12,7 +12,7 @@ fn main() -> ExitCode {
     match dn_counters::run::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dn-counters: {e:#}");
+            eprintln!("dn-counters: {}", dn::error_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("dn-dump: {e:#}");
+            eprintln!("dn-dump: {}", dn::error_line(&e));
             ExitCode::FAILURE
         }
     }
