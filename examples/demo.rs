@@ -1,6 +1,7 @@
 //! The main job, end to end, against a real .NET service started for it:
 //! build the sample service, start it, find it with dn-ps, make it leak, watch it with
-//! dn-counters, capture it with dn-dump collect and explain it with dn-dump analyze.
+//! dn-counters, capture it with dn-dump collect, explain it with dn-dump analyze and see what grew
+//! with dn-dump diff.
 //!
 //! Run: `cargo run --release --example demo`
 
@@ -30,40 +31,104 @@ fn main() {
     );
 
     step("dn-ps: find it", Command::new(tool("dn-ps")));
+    let pid = service.pid().to_string();
+    let dir = std::env::temp_dir().join(format!("dn-demo-{pid}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let (before, after) = (dir.join("core_before"), dir.join("core_after"));
 
-    println!("== making it leak: GET /api/diagscenario/memleak/20000");
-    let (code, _) = service.http_get("/api/diagscenario/memleak/20000");
-    println!("   HTTP {code}");
+    let mut collect = Command::new(tool("dn-dump"));
+    collect.args(["collect", "-p", &pid, "-o"]).arg(&before);
+    step("dn-dump collect: a baseline before the leak", collect);
 
     let mut counters = Command::new(tool("dn-counters"));
     counters.args([
-        "collect",
+        "monitor",
         "-p",
-        &service.pid().to_string(),
+        &pid,
+        "--counters",
+        "EventCounters\\System.Runtime[gc-heap-size,working-set,gen-0-gc-count,exception-count]",
         "--duration",
-        "3",
-        "--format",
-        "jsonl",
-        "-o",
-        "-",
+        "4",
     ]);
-    step("dn-counters collect: watch it (3 s, JSONL)", counters);
+    println!("== dn-counters monitor: watch it while it leaks (GET /api/diagscenario/memleak/20000 twice)");
+    println!("$ {}", shown(&counters));
+    let mut watching = counters.spawn().expect("dn-counters");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    for _ in 0..2 {
+        let (code, _) = service.http_get("/api/diagscenario/memleak/20000");
+        assert_eq!(code, 200);
+    }
+    let _ = watching.wait();
 
-    let dump = std::env::temp_dir().join(format!("dn-demo-core-{}", service.pid()));
-    let _ = std::fs::remove_file(&dump);
     let mut collect = Command::new(tool("dn-dump"));
-    collect
-        .args(["collect", "-p", &service.pid().to_string(), "-o"])
-        .arg(&dump);
-    step("dn-dump collect: capture it", collect);
+    collect.args(["collect", "-p", &pid, "-o"]).arg(&after);
+    step("dn-dump collect: capture the grown heap", collect);
 
     let mut analyze = Command::new(tool("dn-dump"));
     analyze
         .arg("analyze")
-        .arg(&dump)
+        .arg(&after)
         .args(["-c", "dumpheap -stat -type Customer"]);
-    step("dn-dump analyze: explain it", analyze);
-    let _ = std::fs::remove_file(&dump);
+    step("dn-dump analyze: what fills the heap", analyze);
+
+    if let Some(string) = a_customer_id_string(&tool("dn-dump"), &after) {
+        let mut gcroot = Command::new(tool("dn-dump"));
+        gcroot
+            .arg("analyze")
+            .arg(&after)
+            .args(["-c", &format!("gcroot {string}")]);
+        step(
+            "dn-dump analyze: why one customer's Id string stays alive",
+            gcroot,
+        );
+    }
+
+    let mut diff = Command::new(tool("dn-dump"));
+    diff.arg("diff")
+        .arg(&before)
+        .arg(&after)
+        .args(["--top", "5"]);
+    step("dn-dump diff: what grew between the two dumps", diff);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The address of the `Id` string of some `Customer` in the dump, found with dn-dump's JSON.
+fn a_customer_id_string(dn_dump: &std::path::Path, core: &std::path::Path) -> Option<String> {
+    let json = |c: &str| -> Option<serde_json::Value> {
+        let out = Command::new(dn_dump)
+            .arg("analyze")
+            .arg(core)
+            .args(["--json", "-c", c])
+            .output()
+            .ok()?;
+        serde_json::from_slice(&out.stdout).ok()
+    };
+    let stat = json("dumpheap -stat -type SampleService.Customer")?;
+    let mt = stat["types"]
+        .as_array()?
+        .iter()
+        .find(|t| t["name"] == "SampleService.Customer")?["mt"]
+        .as_str()?
+        .to_string();
+    let out = Command::new(dn_dump)
+        .arg("analyze")
+        .arg(core)
+        .args(["-c", &format!("dumpheap -mt {mt} -short")])
+        .output()
+        .ok()?;
+    let first = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && l.chars().all(|c| c.is_ascii_hexdigit()))?
+        .to_string();
+    let obj = json(&format!("dumpobj {first}"))?;
+    obj["fields"]
+        .as_array()?
+        .iter()
+        .find(|f| f["name"] == "Id")?["value"]
+        .as_str()
+        .map(str::to_string)
 }
 
 fn step(title: &str, mut cmd: Command) {
