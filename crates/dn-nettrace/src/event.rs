@@ -6,6 +6,7 @@ use std::time::{Duration, SystemTime};
 use crate::decode::decode_payload;
 use crate::error::DecodeError;
 use crate::metadata::EventMetadata;
+use crate::payload::Payload;
 use crate::trace_info::TraceInfo;
 use crate::value::{Guid, Value};
 
@@ -32,8 +33,8 @@ pub struct Event {
     pub related_activity_id: Guid,
     /// The writer marked this event sorted: no later event has an earlier timestamp.
     pub is_sorted: bool,
-    /// Raw payload bytes.
-    pub payload: Vec<u8>,
+    /// Raw payload bytes (dereferences to `&[u8]`).
+    pub payload: Payload,
 }
 
 impl Event {
@@ -143,6 +144,12 @@ impl EventRef<'_> {
     /// An owned copy.
     #[inline]
     pub fn to_event(&self) -> Event {
+        self.owned_with(Payload::copy_from(self.payload))
+    }
+
+    /// An owned copy carrying `payload` (the same bytes, possibly shared with other events).
+    #[inline(always)]
+    pub(crate) fn owned_with(&self, payload: Payload) -> Event {
         Event {
             metadata: self.metadata.clone(),
             trace: *self.trace,
@@ -155,7 +162,7 @@ impl EventRef<'_> {
             activity_id: self.activity_id,
             related_activity_id: self.related_activity_id,
             is_sorted: self.is_sorted,
-            payload: self.payload.to_vec(),
+            payload,
         }
     }
 }

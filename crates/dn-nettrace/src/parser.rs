@@ -19,6 +19,7 @@ use crate::cursor::Cursor;
 use crate::error::{ErrorKind, ParseError};
 use crate::event::{Event, EventRef};
 use crate::metadata::{EventMetadata, MetadataMap};
+use crate::payload::Payload;
 use crate::trace_info::{TraceInfo, TRACE_DATA_LEN};
 use crate::value::Guid;
 
@@ -50,7 +51,9 @@ enum State {
 /// the source is exhausted to learn whether the stream was complete.
 #[derive(Debug)]
 pub struct NettraceParser {
-    buf: Vec<u8>,
+    /// Shared with the owned events whose long payloads point into it (no copy per event); the
+    /// parser writes to it only when no event holds it, else it moves on to a fresh buffer.
+    buf: Arc<Vec<u8>>,
     /// Index in `buf` of the first unconsumed byte.
     start: usize,
     /// Absolute stream offset of `buf[start]`.
@@ -76,7 +79,7 @@ impl Default for NettraceParser {
 impl NettraceParser {
     pub fn new() -> Self {
         NettraceParser {
-            buf: Vec::new(),
+            buf: Arc::new(Vec::new()),
             start: 0,
             offset: 0,
             state: State::StreamHeader,
@@ -124,7 +127,7 @@ impl NettraceParser {
     /// The next event, or `Ok(None)` when more bytes are needed (or the stream ended). After
     /// [`end_of_input`](Self::end_of_input), running out of bytes before the end marker is an
     /// error.
-    #[inline]
+    #[inline(always)]
     pub fn next_event(&mut self) -> Result<Option<Event>, ParseError> {
         loop {
             if matches!(self.state, State::EventBlock { .. }) {
@@ -143,7 +146,7 @@ impl NettraceParser {
 
     /// The hot path of [`next_event`](Self::next_event): the next event of the buffered
     /// EventBlock (`None` once it is used up), with the state updated in place.
-    #[inline]
+    #[inline(always)]
     fn next_in_block(&mut self) -> Result<Option<Event>, ParseError> {
         let State::EventBlock { pad, size, blob } = &mut self.state else {
             return Ok(None);
@@ -153,9 +156,15 @@ impl NettraceParser {
         let content = &self.buf[self.start + pad..self.start + pad + size];
         if let Some((payload, pat)) = blob.next(content, content_at)? {
             let trace = self.trace.as_ref().expect("blocks follow the Trace object");
-            return Ok(Some(
-                event_ref(&self.metadata, trace, &blob.h, payload, pat)?.to_event(),
-            ));
+            let ev = event_ref(&self.metadata, trace, &blob.h, payload, pat)?;
+            let payload = match Payload::inline(payload) {
+                Some(p) => p,
+                None => {
+                    let start = self.start + pad + (pat - content_at) as usize;
+                    Payload::shared(&self.buf, start..start + payload.len())
+                }
+            };
+            return Ok(Some(ev.owned_with(payload)));
         }
         self.consume(pad + size + 1);
         self.state = State::ObjectHeader;
@@ -179,7 +188,7 @@ impl NettraceParser {
             return Err(self.fail(e));
         }
         self.compact();
-        self.buf.extend_from_slice(bytes);
+        self.buf_mut().extend_from_slice(bytes);
         Ok(())
     }
 
@@ -287,13 +296,23 @@ impl NettraceParser {
     }
 
     fn compact(&mut self) {
-        if self.start == self.buf.len() {
-            self.buf.clear();
+        if Arc::get_mut(&mut self.buf).is_none() {
+            // Events share the buffer: move on to a fresh one holding only the unconsumed bytes.
+            self.buf = Arc::new(self.buf[self.start..].to_vec());
+            self.start = 0;
+        } else if self.start == self.buf.len() {
+            self.buf_mut().clear();
             self.start = 0;
         } else if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
+            let start = self.start;
+            self.buf_mut().drain(..start);
             self.start = 0;
         }
+    }
+
+    /// The buffer for writing; call [`compact`](Self::compact) first (it unshares it).
+    fn buf_mut(&mut self) -> &mut Vec<u8> {
+        Arc::get_mut(&mut self.buf).expect("compact() unshares the buffer")
     }
 
     fn consume(&mut self, n: usize) {
@@ -452,12 +471,11 @@ impl NettraceParser {
                     self.state = State::EventBlock { pad, size, blob };
                     return Ok(Step::Progress);
                 }
-                // Temporarily take the buffer so the block can be parsed while `self` is updated.
-                let buf = std::mem::take(&mut self.buf);
+                // Hold the buffer by another handle so the block can be parsed while `self` is
+                // updated.
+                let buf = Arc::clone(&self.buf);
                 let content = &buf[self.start + pad..self.start + pad + size];
-                let r = self.parse_block(kind, content, content_at);
-                self.buf = buf;
-                r?;
+                self.parse_block(kind, content, content_at)?;
                 self.consume(total);
                 self.state = State::ObjectHeader;
                 Ok(Step::Progress)
@@ -523,7 +541,7 @@ impl NettraceParser {
 }
 
 /// Resolves a blob against the metadata.
-#[inline]
+#[inline(always)]
 fn event_ref<'a>(
     metadata: &'a MetadataMap,
     trace: &'a TraceInfo,

@@ -65,7 +65,7 @@ impl<R: Read> EventReader<R> {
     }
 
     /// Reads the whole stream, handing each event to `on_event` without allocating per event
-    /// (the fast path; the iterator allocates an owned [`Event`] each). Returns at the
+    /// (the fast path; the iterator builds an owned [`Event`] each). Returns at the
     /// end-of-stream marker, or the first error.
     pub fn for_each_event(
         &mut self,
@@ -89,6 +89,7 @@ impl<R: Read> EventReader<R> {
         Ok(())
     }
 
+    #[inline(always)]
     fn pull(&mut self) -> Result<Option<Event>, ParseError> {
         loop {
             if let Some(e) = self.parser.next_event()? {
@@ -114,6 +115,7 @@ impl<R: Read> EventReader<R> {
 impl<R: Read> Iterator for EventReader<R> {
     type Item = Result<Event, ParseError>;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

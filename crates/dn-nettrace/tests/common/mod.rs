@@ -67,6 +67,6 @@ pub fn summary(e: &Event) -> (u32, i64, u64, u64, u32, u32, Vec<u8>) {
         e.capture_thread_id,
         e.sequence,
         e.stack_id,
-        e.payload.clone(),
+        e.payload.to_vec(),
     )
 }
