@@ -169,6 +169,9 @@ pub struct HeapObject {
     pub size: u64,
     /// Index into [`GcHeap::segments`].
     pub segment: usize,
+    /// Dense number of `mt` within one [`GcHeap::walk`] (0, 1, 2, ... in order of first
+    /// appearance): lets callers aggregate per type in a vector instead of hashing every object.
+    pub type_index: u32,
 }
 
 /// Why a heap walk stopped early.
@@ -186,12 +189,70 @@ pub struct WalkIssue {
     pub message: String,
 }
 
-/// Per-walk state: problems met, and (base size, component size) per MethodTable without
-/// the shared cache's lock.
+/// Per-walk state: problems met, and the MethodTables met so far.
 #[derive(Default)]
 struct WalkState {
     issues: Vec<WalkIssue>,
-    sizes: FxHashMap<u64, (u32, u32)>,
+    types: WalkTypes,
+}
+
+/// Slots of [`WalkTypes`]'s direct-mapped cache (a power of two).
+const TYPE_CACHE_SLOTS: usize = 256;
+
+/// What the walk needs per MethodTable: (base size, component size, dense index). A small
+/// direct-mapped cache sits in front of the hash map (and in front of the shared cache's lock):
+/// a heap has few hot types, and the walk looks one up whenever the type changes.
+struct WalkTypes {
+    cache: Box<[(u64, WalkType); TYPE_CACHE_SLOTS]>,
+    by_mt: FxHashMap<u64, WalkType>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct WalkType {
+    base_size: u32,
+    component_size: u32,
+    index: u32,
+}
+
+impl Default for WalkTypes {
+    fn default() -> Self {
+        WalkTypes {
+            // MethodTable 0 is never valid, so an empty slot never matches.
+            cache: Box::new([(0, WalkType::default()); TYPE_CACHE_SLOTS]),
+            by_mt: FxHashMap::default(),
+        }
+    }
+}
+
+impl WalkTypes {
+    /// The facts for `mt`, or `None` if the DAC rejects it.
+    #[inline(always)]
+    fn get(&mut self, heap: &GcHeap, dac: &Dac, mt: u64) -> Option<WalkType> {
+        // Fibonacci hashing: MethodTables are 8-aligned and close together.
+        let slot = (mt.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TYPE_CACHE_SLOTS;
+        let (cached_mt, t) = self.cache[slot];
+        if cached_mt == mt && mt != 0 {
+            return Some(t);
+        }
+        let t = self.get_slow(heap, dac, mt)?;
+        self.cache[slot] = (mt, t);
+        Some(t)
+    }
+
+    #[inline(never)]
+    fn get_slow(&mut self, heap: &GcHeap, dac: &Dac, mt: u64) -> Option<WalkType> {
+        if let Some(&t) = self.by_mt.get(&mt) {
+            return Some(t);
+        }
+        let info = heap.mt_info(dac, mt)?;
+        let t = WalkType {
+            base_size: info.base_size,
+            component_size: info.component_size,
+            index: self.by_mt.len() as u32,
+        };
+        self.by_mt.insert(mt, t);
+        Some(t)
+    }
 }
 
 /// The runtime of a dump: the DAC plus the heap model.
@@ -262,6 +323,8 @@ pub struct GcHeap {
     pub segments: Vec<Segment>,
     /// alloc_ptr -> alloc_limit of every live allocation context.
     pub alloc_contexts: FxHashMap<u64, u64>,
+    /// The same, sorted by address (the walk meets them in that order).
+    alloc_context_list: Vec<(u64, u64)>,
     mem: Arc<dyn DataTarget>,
     mts: RwLock<FxHashMap<u64, Option<Arc<MtInfo>>>>,
     names: RwLock<FxHashMap<u64, String>>,
@@ -381,6 +444,10 @@ impl GcHeap {
             add(p, l);
         }
 
+        let mut alloc_context_list: Vec<(u64, u64)> =
+            alloc_contexts.iter().map(|(&p, &l)| (p, l)).collect();
+        alloc_context_list.sort_unstable();
+
         Ok(GcHeap {
             server: data.server,
             structures_valid: data.structures_valid,
@@ -389,6 +456,7 @@ impl GcHeap {
             heaps,
             segments,
             alloc_contexts,
+            alloc_context_list,
             mem,
             mts: RwLock::new(FxHashMap::default()),
             names: RwLock::new(FxHashMap::default()),
@@ -491,24 +559,67 @@ impl GcHeap {
         f: &mut impl FnMut(&HeapObject) -> ControlFlow<()>,
         state: &mut WalkState,
     ) -> Result<ControlFlow<()>, WalkError> {
-        let WalkState { issues, sizes } = state;
         if seg.end <= seg.start {
             return Ok(ControlFlow::Continue(()));
         }
         let len = (seg.end - seg.start) as usize;
-        let mut src = match self.mem.slice(seg.start, len) {
-            Some(b) => SegmentBytes::Mapped {
-                start: seg.start,
-                bytes: b,
-            },
-            None => SegmentBytes::Window {
-                start: seg.start,
-                buf: Vec::new(),
-            },
+        // One loop per way of reading, so the per-object path has no dispatch.
+        match self.mem.slice(seg.start, len) {
+            Some(bytes) => self.walk_objects(
+                dac,
+                si,
+                seg,
+                cancel,
+                f,
+                state,
+                MappedBytes {
+                    start: seg.start,
+                    bytes,
+                },
+            ),
+            None => self.walk_objects(
+                dac,
+                si,
+                seg,
+                cancel,
+                f,
+                state,
+                WindowBytes {
+                    mem: &*self.mem,
+                    start: seg.start,
+                    buf: Vec::new(),
+                },
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn walk_objects(
+        &self,
+        dac: &Dac,
+        si: usize,
+        seg: &Segment,
+        cancel: Option<&AtomicBool>,
+        f: &mut impl FnMut(&HeapObject) -> ControlFlow<()>,
+        state: &mut WalkState,
+        mut src: impl SegmentBytes,
+    ) -> Result<ControlFlow<()>, WalkError> {
+        let WalkState { issues, types } = state;
+        // Allocation contexts inside this segment, in address order; the walk only moves up,
+        // so one cursor finds each (`next_ctx` is where the next one starts).
+        let contexts: &[(u64, u64)] = if seg.kind.has_alloc_contexts() {
+            let first = self.alloc_context_list.partition_point(|c| c.0 < seg.start);
+            &self.alloc_context_list[first..]
+        } else {
+            &[]
         };
-        let ctx = seg.kind.has_alloc_contexts();
-        // (mt, base size, component size) of the previous object: runs of one type are common.
-        let mut last = (u64::MAX, 0u32, 0u32);
+        let mut ctx_i = 0usize;
+        let mut next_ctx = contexts.first().map_or(u64::MAX, |c| c.0);
+        // MethodTable of the previous object and its facts: runs of one type are common (and
+        // this compare is cheaper than the cache on the walk's critical path).
+        let mut last_mt = u64::MAX; // never a MethodTable (those are 8-aligned)
+        let mut last = WalkType::default();
         let mut addr = seg.start;
         let mut count = 0u32;
         while addr + 8 <= seg.end {
@@ -516,48 +627,37 @@ impl GcHeap {
             if count & 0xFFFF == 0 && cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
                 return Err(WalkError::Cancelled);
             }
-            let head = src.header(&*self.mem, addr, seg.end);
-            if head.len() < 8 {
-                issues.push(WalkIssue {
-                    segment: seg.address,
-                    address: addr,
-                    message: "memory not in the target; rest of the segment skipped".into(),
-                });
-                break;
-            }
-            let mt = u64::from_le_bytes(head[..8].try_into().unwrap()) & !7;
-            if mt != last.0 {
-                let known = match sizes.get(&mt) {
-                    Some(&v) => Some(v),
-                    None => {
-                        let v = self
-                            .mt_info(dac, mt)
-                            .map(|i| (i.base_size, i.component_size));
-                        if let Some(v) = v {
-                            sizes.insert(mt, v);
-                        }
-                        v
-                    }
-                };
-                match known {
-                    Some((b, c)) => last = (mt, b, c),
-                    None => {
-                        issues.push(WalkIssue {
-                            segment: seg.address,
-                            address: addr,
-                            message: format!(
-                                "invalid MethodTable 0x{mt:x}; rest of the segment skipped"
-                            ),
-                        });
-                        break;
-                    }
+            let (word, length) = match src.header(addr, seg.end) {
+                Header::Full(w, n) => (w, Some(n)),
+                Header::MethodTableOnly(w) => (w, None),
+                Header::Missing => {
+                    issues.push(WalkIssue {
+                        segment: seg.address,
+                        address: addr,
+                        message: "memory not in the target; rest of the segment skipped".into(),
+                    });
+                    break;
                 }
+            };
+            let mt = word & !7;
+            if mt != last_mt {
+                let Some(t) = types.get(self, dac, mt) else {
+                    issues.push(WalkIssue {
+                        segment: seg.address,
+                        address: addr,
+                        message: format!(
+                            "invalid MethodTable 0x{mt:x}; rest of the segment skipped"
+                        ),
+                    });
+                    break;
+                };
+                last_mt = mt;
+                last = t;
             }
-            let (base_size, component_size) = (last.1, last.2);
-            let mut size = base_size as u64;
-            if component_size != 0 {
-                let Some(n) = head.get(8..12) else { break };
-                size += u32::from_le_bytes(n.try_into().unwrap()) as u64 * component_size as u64;
+            let mut size = last.base_size as u64;
+            if last.component_size != 0 {
+                let Some(n) = length else { break };
+                size += n as u64 * last.component_size as u64;
             }
             let size = size.max(MIN_OBJECT_SIZE);
             if let ControlFlow::Break(()) = f(&HeapObject {
@@ -565,14 +665,24 @@ impl GcHeap {
                 mt,
                 size,
                 segment: si,
+                type_index: last.index,
             }) {
                 return Ok(ControlFlow::Break(()));
             }
             let mut next = addr + align8(size);
-            if ctx {
-                while let Some(&limit) = self.alloc_contexts.get(&next) {
-                    next = limit + align8(MIN_OBJECT_SIZE);
+            if next >= next_ctx {
+                // Skip allocation contexts starting exactly here (as a lookup by address would).
+                while let Some(&(p, limit)) = contexts.get(ctx_i) {
+                    if p < next {
+                        ctx_i += 1;
+                    } else if p == next {
+                        next = limit + align8(MIN_OBJECT_SIZE);
+                        ctx_i += 1;
+                    } else {
+                        break;
+                    }
                 }
+                next_ctx = contexts.get(ctx_i).map_or(u64::MAX, |c| c.0);
             }
             if next <= addr || next >= seg.end {
                 break;
@@ -739,37 +849,88 @@ impl GcHeap {
     }
 }
 
-/// A segment's bytes: in place from a mapped core, or read through a window otherwise (a
-/// live process; a segment can be gigabytes).
-enum SegmentBytes<'a> {
-    Mapped { start: u64, bytes: &'a [u8] },
-    Window { start: u64, buf: Vec<u8> },
+/// The start of an object as read from the target.
+enum Header {
+    /// MethodTable word and the 4 bytes after it (the length of arrays and strings).
+    Full(u64, u32),
+    /// Only the MethodTable word is readable.
+    MethodTableOnly(u64),
+    /// Not even that.
+    Missing,
+}
+
+/// A segment's bytes: in place from a mapped core ([`MappedBytes`]), or read through a window
+/// otherwise ([`WindowBytes`]: a live process; a segment can be gigabytes).
+trait SegmentBytes {
+    /// The header at `addr` (`end` is the end of the segment).
+    fn header(&mut self, addr: u64, end: u64) -> Header;
+}
+
+struct MappedBytes<'a> {
+    start: u64,
+    bytes: &'a [u8],
+}
+
+impl SegmentBytes for MappedBytes<'_> {
+    #[inline(always)]
+    fn header(&mut self, addr: u64, _end: u64) -> Header {
+        let o = (addr - self.start) as usize;
+        prefetch(self.bytes.as_ptr().wrapping_add(o + PREFETCH_AHEAD));
+        header_of(self.bytes.get(o..).unwrap_or(&[]))
+    }
+}
+
+/// How far ahead of the object being read the walk asks for memory. Each object's address
+/// depends on the previous object's size, so without a hint every cache miss stalls the walk.
+const PREFETCH_AHEAD: usize = 2048;
+
+/// Hints the CPU to load the cache line at `p` (any address: a prefetch never faults).
+#[inline(always)]
+fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it reads nothing the program sees and cannot fault,
+    // whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+struct WindowBytes<'a> {
+    mem: &'a dyn DataTarget,
+    start: u64,
+    buf: Vec<u8>,
 }
 
 const WINDOW: usize = 8 << 20;
 
-impl SegmentBytes<'_> {
-    /// The 12 header bytes at `addr` (MethodTable word, then the length of arrays and
-    /// strings), or fewer at the very end of what is readable.
-    #[inline(always)]
-    fn header(&mut self, mem: &dyn DataTarget, addr: u64, end: u64) -> &[u8] {
-        match self {
-            SegmentBytes::Mapped { start, bytes } => {
-                let o = (addr - *start) as usize;
-                &bytes[o.min(bytes.len())..(o + 12).min(bytes.len())]
-            }
-            SegmentBytes::Window { start, buf } => {
-                if addr < *start || addr + 12 > *start + buf.len() as u64 {
-                    let want = ((end - addr) as usize).min(WINDOW);
-                    buf.resize(want, 0);
-                    let got = read_prefix(mem, addr, buf);
-                    buf.truncate(got);
-                    *start = addr;
-                }
-                let o = (addr - *start) as usize;
-                &buf[o.min(buf.len())..(o + 12).min(buf.len())]
-            }
+impl SegmentBytes for WindowBytes<'_> {
+    fn header(&mut self, addr: u64, end: u64) -> Header {
+        if addr < self.start || addr + 12 > self.start + self.buf.len() as u64 {
+            let want = ((end - addr) as usize).min(WINDOW);
+            self.buf.resize(want, 0);
+            let got = read_prefix(self.mem, addr, &mut self.buf);
+            self.buf.truncate(got);
+            self.start = addr;
         }
+        let o = (addr - self.start) as usize;
+        header_of(self.buf.get(o..).unwrap_or(&[]))
+    }
+}
+
+/// The header at the start of `b` (readable bytes from the object on).
+#[inline(always)]
+fn header_of(b: &[u8]) -> Header {
+    match b.first_chunk::<12>() {
+        Some(h) => Header::Full(
+            u64::from_le_bytes(h[..8].try_into().unwrap()),
+            u32::from_le_bytes(h[8..].try_into().unwrap()),
+        ),
+        None => match b.first_chunk::<8>() {
+            Some(h) => Header::MethodTableOnly(u64::from_le_bytes(*h)),
+            None => Header::Missing,
+        },
     }
 }
 

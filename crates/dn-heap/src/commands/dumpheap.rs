@@ -142,35 +142,41 @@ fn filtered_walk(
         None
     };
     let free_mt = heap.globals.free_mt;
-    let res = heap.walk(&rt.dac, Some(&s.cancel), |obj| {
-        if let Some(live) = &live {
-            // Free space is neither live nor dead.
-            if obj.mt == free_mt || live.contains(obj.address) != o.live {
+    // Inlined into the walk's loop: this runs once per object.
+    let res = heap.walk(
+        &rt.dac,
+        Some(&s.cancel),
+        #[inline(always)]
+        |obj| {
+            if let Some(live) = &live {
+                // Free space is neither live nor dead.
+                if obj.mt == free_mt || live.contains(obj.address) != o.live {
+                    return ControlFlow::Continue(());
+                }
+            }
+            if o.mt.is_some_and(|m| m != obj.mt)
+                || o.min.is_some_and(|m| obj.size < m)
+                || o.max.is_some_and(|m| obj.size > m)
+            {
                 return ControlFlow::Continue(());
             }
-        }
-        if o.mt.is_some_and(|m| m != obj.mt)
-            || o.min.is_some_and(|m| obj.size < m)
-            || o.max.is_some_and(|m| obj.size > m)
-        {
-            return ControlFlow::Continue(());
-        }
-        if let Some(g) = o.gen {
-            if heap.segments[obj.segment].generation_of(obj.address) != g {
-                return ControlFlow::Continue(());
+            if let Some(g) = o.gen {
+                if heap.segments[obj.segment].generation_of(obj.address) != g {
+                    return ControlFlow::Continue(());
+                }
             }
-        }
-        if let Some(sub) = &o.type_substr {
-            let ok = *type_ok
-                .entry(obj.mt)
-                .or_insert_with(|| heap.type_name(&rt.dac, obj.mt).contains(sub.as_str()));
-            if !ok {
-                return ControlFlow::Continue(());
+            if let Some(sub) = &o.type_substr {
+                let ok = *type_ok
+                    .entry(obj.mt)
+                    .or_insert_with(|| heap.type_name(&rt.dac, obj.mt).contains(sub.as_str()));
+                if !ok {
+                    return ControlFlow::Continue(());
+                }
             }
-        }
-        f(obj);
-        ControlFlow::Continue(())
-    });
+            f(obj);
+            ControlFlow::Continue(())
+        },
+    );
     match res {
         Ok(issues) => Ok(issues),
         Err(WalkError::Cancelled) => bail!("cancelled"),
@@ -214,14 +220,40 @@ pub(crate) fn stats_from(
     (types, total_objects, total_bytes)
 }
 
+/// Count and total size per MethodTable, indexed by the walk's dense type index (no hashing
+/// per object).
+#[derive(Default)]
+struct PerType {
+    /// (mt, count, size) by [`HeapObject::type_index`].
+    rows: Vec<(u64, u64, u64)>,
+}
+
+impl PerType {
+    #[inline(always)]
+    fn add(&mut self, obj: &HeapObject) {
+        let i = obj.type_index as usize;
+        if i >= self.rows.len() {
+            self.rows.resize(i + 1, (0, 0, 0));
+        }
+        let r = &mut self.rows[i];
+        r.0 = obj.mt;
+        r.1 += 1;
+        r.2 += obj.size;
+    }
+
+    fn into_map(self) -> FxHashMap<u64, (u64, u64)> {
+        self.rows
+            .into_iter()
+            .filter(|r| r.1 != 0)
+            .map(|(mt, count, size)| (mt, (count, size)))
+            .collect()
+    }
+}
+
 pub fn dumpheap_stat(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStat> {
-    let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
-    let issues = filtered_walk(s, o, |obj| {
-        let e = per_mt.entry(obj.mt).or_default();
-        e.0 += 1;
-        e.1 += obj.size;
-    })?;
-    let (types, total_objects, total_bytes) = stats_from(s, per_mt);
+    let mut per_type = PerType::default();
+    let issues = filtered_walk(s, o, |obj| per_type.add(obj))?;
+    let (types, total_objects, total_bytes) = stats_from(s, per_type.into_map());
     Ok(DumpHeapStat {
         types,
         total_objects,
@@ -233,7 +265,7 @@ pub fn dumpheap_stat(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHea
 pub fn dumpheap(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeap> {
     let free = s.runtime.heap.globals.free_mt;
     let mut objects = Vec::new();
-    let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
+    let mut per_type = PerType::default();
     let issues = filtered_walk(s, o, |obj| {
         objects.push(HeapObjectRow {
             address: obj.address,
@@ -241,11 +273,9 @@ pub fn dumpheap(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeap> {
             size: obj.size,
             free: obj.mt == free,
         });
-        let e = per_mt.entry(obj.mt).or_default();
-        e.0 += 1;
-        e.1 += obj.size;
+        per_type.add(obj);
     })?;
-    let (types, total_objects, total_bytes) = stats_from(s, per_mt);
+    let (types, total_objects, total_bytes) = stats_from(s, per_type.into_map());
     Ok(DumpHeap {
         objects,
         types,
