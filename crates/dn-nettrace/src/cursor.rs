@@ -135,23 +135,31 @@ impl<'a> Cursor<'a> {
 
     /// UTF-16LE string terminated by U+0000 (the terminator is consumed, not returned).
     pub fn utf16z(&mut self, what: &'static str) -> Result<String, ParseError> {
-        let rest = &self.data[self.pos..];
-        let mut units = Vec::new();
-        let mut i = 0;
-        loop {
-            if i + 2 > rest.len() {
-                return Err(self.malformed(what));
+        match utf16z_prefix(&self.data[self.pos..]) {
+            (s, used, true) => {
+                self.pos += used;
+                Ok(s)
             }
-            let u = u16::from_le_bytes([rest[i], rest[i + 1]]);
-            i += 2;
-            if u == 0 {
-                break;
-            }
-            units.push(u);
+            (_, _, false) => Err(self.malformed(what)),
         }
-        self.pos += i;
-        Ok(String::from_utf16_lossy(&units))
     }
+}
+
+/// Decodes the NUL-terminated UTF-16LE string at the start of `bytes` (unpaired surrogates
+/// become U+FFFD). Returns it, the bytes it used (terminator included), and whether a
+/// terminator was found; without one the string runs to the last whole code unit.
+pub(crate) fn utf16z_prefix(bytes: &[u8]) -> (String, usize, bool) {
+    let units = bytes
+        .chunks_exact(2)
+        .map(|pair| u16::from_le_bytes([pair[0], pair[1]]));
+    let (len, terminated) = match units.clone().position(|u| u == 0) {
+        Some(n) => (n, true),
+        None => (bytes.len() / 2, false),
+    };
+    let s = char::decode_utf16(units.take(len))
+        .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+        .collect();
+    (s, 2 * (len + usize::from(terminated)), terminated)
 }
 
 #[cfg(test)]

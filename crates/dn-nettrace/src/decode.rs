@@ -1,5 +1,6 @@
 //! Payload decoding driven by the metadata field list.
 
+use crate::cursor::utf16z_prefix;
 use crate::error::DecodeError;
 use crate::metadata::{FieldDef, FieldType};
 use crate::value::{FileTime, Guid, Value};
@@ -32,19 +33,9 @@ impl<'a> Reader<'a> {
     /// NUL-terminated UTF-16LE; like TraceEvent, a missing terminator ends the string at the
     /// end of the payload.
     fn utf16z(&mut self) -> String {
-        let rest = &self.data[self.pos..];
-        let mut units = Vec::with_capacity(rest.len() / 2);
-        let mut i = 0;
-        while i + 2 <= rest.len() {
-            let u = u16::from_le_bytes([rest[i], rest[i + 1]]);
-            i += 2;
-            if u == 0 {
-                break;
-            }
-            units.push(u);
-        }
-        self.pos += i;
-        String::from_utf16_lossy(&units)
+        let (s, used, _) = utf16z_prefix(&self.data[self.pos..]);
+        self.pos += used;
+        s
     }
 }
 

@@ -38,23 +38,24 @@ pub struct Event {
 }
 
 impl Event {
+    // The accessors shared with the borrowed view are defined once, on `EventRef`.
     pub fn provider_name(&self) -> &str {
-        &self.metadata.provider_name
+        self.as_ref().provider_name()
     }
 
     pub fn event_id(&self) -> u32 {
-        self.metadata.event_id
+        self.as_ref().event_id()
     }
 
     /// Name from the metadata ("" for native runtime events).
     pub fn event_name(&self) -> &str {
-        &self.metadata.event_name
+        self.as_ref().event_name()
     }
 
     /// Decodes the payload by the metadata's field list into named values. Events whose
     /// metadata carries no fields (native runtime events) decode to an empty list.
     pub fn decode(&self) -> Result<Vec<(String, Value)>, DecodeError> {
-        decode_payload(&self.metadata.fields, &self.payload)
+        self.as_ref().decode()
     }
 
     /// For an `EventCounters` event: the fields of its `Payload` object (Name, DisplayName,
@@ -84,7 +85,7 @@ impl Event {
 
     /// Milliseconds since the session start, as TraceEvent's `TimeStampRelativeMSec`.
     pub fn relative_msec(&self) -> f64 {
-        self.trace.relative_msec(self.timestamp)
+        self.as_ref().relative_msec()
     }
 
     pub fn time_since_start(&self) -> Duration {
@@ -119,8 +120,8 @@ pub struct EventRef<'a> {
     pub payload: &'a [u8],
 }
 
-impl EventRef<'_> {
-    pub fn provider_name(&self) -> &str {
+impl<'a> EventRef<'a> {
+    pub fn provider_name(&self) -> &'a str {
         &self.metadata.provider_name
     }
 
@@ -128,7 +129,7 @@ impl EventRef<'_> {
         self.metadata.event_id
     }
 
-    pub fn event_name(&self) -> &str {
+    pub fn event_name(&self) -> &'a str {
         &self.metadata.event_name
     }
 

@@ -42,11 +42,7 @@ impl<R: Read> EventReader<R> {
             if let Some(info) = self.parser.trace_info() {
                 return Ok(*info);
             }
-            let n = match self.source.read(&mut self.chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(self.parser.offset(), e)),
-            };
+            let n = self.read_chunk()?;
             if n == 0 {
                 self.parser.end_of_input()?;
             } else {
@@ -76,17 +72,25 @@ impl<R: Read> EventReader<R> {
         }
         self.done = true;
         while !self.parser.is_finished() {
-            let n = match self.source.read(&mut self.chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(self.parser.offset(), e)),
-            };
+            let n = self.read_chunk()?;
             if n == 0 {
                 return self.parser.end_of_input();
             }
             self.parser.feed_each(&self.chunk[..n], &mut on_event)?;
         }
         Ok(())
+    }
+
+    /// Reads the next chunk of input into `self.chunk` (0 at end of input), retrying
+    /// interrupted reads.
+    fn read_chunk(&mut self) -> Result<usize, ParseError> {
+        loop {
+            match self.source.read(&mut self.chunk) {
+                Ok(n) => return Ok(n),
+                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_error(self.parser.offset(), e)),
+            }
+        }
     }
 
     #[inline(always)]
@@ -98,11 +102,7 @@ impl<R: Read> EventReader<R> {
             if self.parser.is_finished() {
                 return Ok(None);
             }
-            let n = match self.source.read(&mut self.chunk) {
-                Ok(n) => n,
-                Err(e) if e.kind() == IoErrorKind::Interrupted => continue,
-                Err(e) => return Err(io_error(self.parser.offset(), e)),
-            };
+            let n = self.read_chunk()?;
             if n == 0 {
                 self.parser.end_of_input()?;
                 return Ok(None);

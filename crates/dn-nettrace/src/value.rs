@@ -134,7 +134,7 @@ impl Value {
     /// Field of an object value by name.
     pub fn get(&self, name: &str) -> Option<&Value> {
         match self {
-            Value::Object(fields) => fields.iter().find(|(n, _)| n == name).map(|(_, v)| v),
+            Value::Object(fields) => field(fields, name),
             _ => None,
         }
     }
@@ -148,20 +148,12 @@ impl Value {
 
     /// Any numeric value as f64 (bool as 0/1).
     pub fn as_f64(&self) -> Option<f64> {
-        Some(match *self {
-            Value::Bool(b) => f64::from(u8::from(b)),
-            Value::I8(v) => v.into(),
-            Value::U8(v) => v.into(),
-            Value::I16(v) => v.into(),
-            Value::U16(v) => v.into(),
-            Value::I32(v) => v.into(),
-            Value::U32(v) => v.into(),
-            Value::I64(v) => v as f64,
-            Value::U64(v) => v as f64,
-            Value::F32(v) => v.into(),
-            Value::F64(v) => v,
-            _ => return None,
-        })
+        match *self {
+            Value::F32(v) => Some(v.into()),
+            Value::F64(v) => Some(v),
+            // Every integer fits i128 exactly, so this rounds as a direct cast would.
+            _ => self.as_i128().map(|v| v as f64),
+        }
     }
 
     /// Any integer value as i128 (lossless for every integer width).
