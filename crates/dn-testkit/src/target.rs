@@ -252,23 +252,6 @@ impl Target {
         }
     }
 
-    /// Everything the target printed on stdout so far (for the Console fixture: its replies
-    /// and any other lines, such as createdump's progress messages).
-    pub fn stdout_text(&self) -> String {
-        self.stdout_log
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
-    }
-
-    /// Everything the target printed on stderr so far.
-    pub fn stderr_text(&self) -> String {
-        self.stderr_log
-            .lock()
-            .map(|s| s.clone())
-            .unwrap_or_default()
-    }
-
     fn describe(&self) -> String {
         format!(
             "{} on {} (pid {})",
@@ -405,7 +388,7 @@ impl Drop for Target {
     }
 }
 
-/// Small helper trait so slicing captured output never splits a UTF-8 character.
+/// Small trait so slicing captured output never splits a UTF-8 character.
 trait FloorCharBoundary {
     fn floor_char_boundary_compat(&self, i: usize) -> usize;
 }
@@ -521,7 +504,7 @@ fn accessible_to_others(built: &Built, uid: u32) -> Built {
         fs::create_dir_all(&copy).expect("creating a shared copy of the fixture");
         let status = Command::new("cp")
             .arg("-a")
-            .arg(built.dir.join("out"))
+            .arg(built.out_dir())
             .arg(copy.join("out"))
             .status();
         assert!(
