@@ -96,7 +96,8 @@ fn attached_read_error(pid: i32, e: io::Error, what: &str) -> CollectError {
     }
 }
 
-fn read_trimmed(path: String) -> Vec<u8> {
+/// Optional facts (comm, cmdline): an unreadable file leaves them empty.
+fn read_or_empty(path: String) -> Vec<u8> {
     fs::read(path).unwrap_or_default()
 }
 
@@ -124,11 +125,11 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         return Err(CollectError::Zombie(pid));
     }
     let status = procinfo::read_status(pid).map_err(|e| not_found_or(pid, e, "status"))?;
-    let mut comm = read_trimmed(format!("/proc/{pid}/comm"));
+    let mut comm = read_or_empty(format!("/proc/{pid}/comm"));
     if comm.last() == Some(&b'\n') {
         comm.pop();
     }
-    let cmdline = read_trimmed(format!("/proc/{pid}/cmdline"));
+    let cmdline = read_or_empty(format!("/proc/{pid}/cmdline"));
 
     let out = OutputFile::create(&opts.output)?;
     let interrupt = signals::guard();
@@ -150,7 +151,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
 
     let facts = ProcessFacts {
         pid,
-        stat: stat.clone(),
+        stat,
         uid: procinfo::status_first_u32(&status, "Uid").unwrap_or(0),
         gid: procinfo::status_first_u32(&status, "Gid").unwrap_or(0),
         comm: String::from_utf8_lossy(&comm).into_owned(),

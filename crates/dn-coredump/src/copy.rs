@@ -52,7 +52,7 @@ impl<'a> Copier<'a> {
     /// known zero (untouched anonymous memory) and `out` was left untouched.
     fn fill_absent(&mut self, mi: usize, addr: u64, out: &mut [u8]) -> bool {
         let m = &self.maps[mi];
-        if m.is_private_anonymous() || !m.is_file_backed() {
+        if !m.is_file_backed() {
             return false;
         }
         let file_off = m.offset + (addr - m.start);

@@ -1,5 +1,9 @@
 //! Stand-alone `dn-coredump -p PID [-o FILE] [--type T] [--json]`: the same
 //! code path as `dn-dump collect`.
+//!
+//! For tests and development only, not a shipped tool: the crate's tests run
+//! it as a child process they can kill mid-dump, and it allows measuring the
+//! collector on its own. Users run `dn-dump collect`.
 
 use clap::Parser;
 

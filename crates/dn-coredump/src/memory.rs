@@ -17,7 +17,7 @@ const PM_SWAPPED: u64 = 1 << 62;
 pub struct RemoteMemory {
     pid: i32,
     mem: Option<File>,
-    pagemap: Option<File>,
+    pagemap: File,
     vm_readv_works: bool,
 }
 
@@ -30,7 +30,7 @@ impl RemoteMemory {
         Ok(RemoteMemory {
             pid,
             mem,
-            pagemap: Some(pagemap),
+            pagemap,
             vm_readv_works: true,
         })
     }
@@ -39,14 +39,12 @@ impl RemoteMemory {
     /// (present or swapped)? One bulk read of the pagemap.
     pub fn resident_pages(&self, start: u64, pages: usize, out: &mut Vec<bool>) -> io::Result<()> {
         out.clear();
-        let Some(pm) = &self.pagemap else {
-            out.resize(pages, true);
-            return Ok(());
-        };
         let mut raw = vec![0u8; pages * 8];
         let mut done = 0;
         while done < raw.len() {
-            let n = pm.read_at(&mut raw[done..], (start / PAGE) * 8 + done as u64)?;
+            let n = self
+                .pagemap
+                .read_at(&mut raw[done..], (start / PAGE) * 8 + done as u64)?;
             if n == 0 {
                 break;
             }

@@ -45,12 +45,15 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
 }
 
 pub fn read_stat(pid: i32) -> io::Result<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    parse_stat(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad stat line"))
+    read_stat_file(format!("/proc/{pid}/stat"))
 }
 
 pub fn read_task_stat(pid: i32, tid: i32) -> io::Result<Stat> {
-    let text = fs::read_to_string(format!("/proc/{pid}/task/{tid}/stat"))?;
+    read_stat_file(format!("/proc/{pid}/task/{tid}/stat"))
+}
+
+fn read_stat_file(path: String) -> io::Result<Stat> {
+    let text = fs::read_to_string(path)?;
     parse_stat(&text).ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "bad stat line"))
 }
 
