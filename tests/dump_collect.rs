@@ -4,15 +4,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
+mod common;
+
+use common::dn_dump;
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
-
-fn dn_dump(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dn-dump"))
-        .args(args)
-        .output()
-        .expect("run dn-dump")
-}
 
 fn is_running(pid: i32) -> bool {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -44,14 +40,7 @@ fn collect_writes_a_private_core_and_leaves_the_target_running() {
     for rt in Runtime::MAIN {
         let mut t = Target::start(Fixture::Console, rt);
         let path = dir.path().join(format!("core-{}", rt.label()));
-        let out = dn_dump(&[
-            "collect",
-            "-p",
-            &t.pid().to_string(),
-            "-o",
-            path.to_str().unwrap(),
-            "--json",
-        ]);
+        let out = common::collect(&t, &path, &["--json"]);
         let s = summary(&out);
         assert_eq!(s["path"].as_str(), Some(path.to_str().unwrap()));
         assert!(s["threads"].as_u64().unwrap() >= 2, "{s}");
@@ -75,17 +64,7 @@ fn via_runtime_asks_the_runtime_to_write_the_dump() {
     for rt in [Runtime::Net8, Runtime::Net10] {
         let mut t = Target::start(Fixture::Console, rt);
         let path = dir.path().join(format!("rt-core-{}", rt.label()));
-        let out = dn_dump(&[
-            "collect",
-            "-p",
-            &t.pid().to_string(),
-            "-o",
-            path.to_str().unwrap(),
-            "--type",
-            "heap",
-            "--via-runtime",
-            "--json",
-        ]);
+        let out = common::collect(&t, &path, &["--type", "heap", "--via-runtime", "--json"]);
         let s = summary(&out);
         assert_eq!(s["writer"], "runtime");
         assert!(s["bytes_written"].as_u64().unwrap() > 1 << 20, "{s}");

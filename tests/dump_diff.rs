@@ -1,28 +1,15 @@
 //! `dn-dump diff` on real dumps: growth found by type name, warnings for unrelated dumps.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
+mod common;
+
+use common::dn_dump;
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
-fn dn_dump(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_dn-dump"))
-        .args(args)
-        .output()
-        .expect("run dn-dump")
-}
-
 fn collect(t: &Target, path: &Path) {
-    let out = dn_dump(&[
-        "collect",
-        "-p",
-        &t.pid().to_string(),
-        "-o",
-        path.to_str().unwrap(),
-        "--type",
-        "heap",
-    ]);
+    let out = common::collect(t, path, &["--type", "heap"]);
     assert!(
         out.status.success(),
         "{}",

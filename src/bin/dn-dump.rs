@@ -51,9 +51,11 @@ fn main() -> ExitCode {
         Cmd::Analyze(a) => dn_heap::cli::run(a),
         Cmd::Diff(d) => dn_heap::diff::run(d),
         Cmd::Ps => {
-            for p in dn_core::ps::list_processes() {
-                println!("{:>7}  {}", p.pid, p.name);
-            }
+            let rows = dn_core::ps::list_processes();
+            print!(
+                "{}",
+                dn_core::ps::render_listing(&rows, dn_core::render::output_width())
+            );
             Ok(())
         }
     };

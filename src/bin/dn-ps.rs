@@ -3,8 +3,8 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use dn_core::ps::{self, DotnetProcess};
-use dn_core::render::{self, Align, Table};
+use dn_core::ps;
+use dn_core::render;
 
 /// List .NET processes: pid, name, runtime version, architecture and command line, as each
 /// runtime reports it over its diagnostics socket.
@@ -35,43 +35,11 @@ fn main() -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    if rows.is_empty() {
-        println!("No .NET processes were found.");
-        return ExitCode::SUCCESS;
-    }
     let width = if args.wide {
         None
     } else {
         render::output_width()
     };
-    print!("{}", table(&rows).render(width));
+    print!("{}", ps::render_listing(&rows, width));
     ExitCode::SUCCESS
-}
-
-fn table(rows: &[DotnetProcess]) -> Table {
-    let with_notes = rows.iter().any(|r| r.reason.is_some());
-    let mut t = Table::new()
-        .column("PID", Align::Right, false)
-        .column("NAME", Align::Left, true)
-        .column("RUNTIME", Align::Left, false)
-        .column("ARCH", Align::Left, false)
-        .column("COMMAND LINE", Align::Left, true);
-    if with_notes {
-        t = t.column("NOTE", Align::Left, true);
-    }
-    let dash = || "-".to_string();
-    for r in rows {
-        let mut cells = vec![
-            r.pid.to_string(),
-            r.name.clone(),
-            r.runtime_version.clone().unwrap_or_else(dash),
-            r.arch.clone().unwrap_or_else(dash),
-            r.command_line.clone().unwrap_or_else(dash),
-        ];
-        if with_notes {
-            cells.push(r.reason.clone().unwrap_or_default());
-        }
-        t.row(cells);
-    }
-    t
 }

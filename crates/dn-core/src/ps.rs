@@ -10,6 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::ipc::{self, DiagnosticsClient, Endpoint, IpcError, Timeouts};
+use crate::render::{Align, Table};
 
 /// One row of the listing.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -54,6 +55,43 @@ pub fn list_processes() -> Vec<DotnetProcess> {
     let mut rows = rows.into_inner().unwrap_or_else(|e| e.into_inner());
     rows.sort_by_key(|r| r.pid);
     rows
+}
+
+/// The listing as people read it: a table (with a NOTE column when some process has a reason),
+/// or one line saying there is nothing to list. `width` cuts long values with `…`.
+pub fn render_listing(rows: &[DotnetProcess], width: Option<usize>) -> String {
+    if rows.is_empty() {
+        return "No .NET processes were found.\n".to_string();
+    }
+    table(rows).render(width)
+}
+
+fn table(rows: &[DotnetProcess]) -> Table {
+    let with_notes = rows.iter().any(|r| r.reason.is_some());
+    let mut t = Table::new()
+        .column("PID", Align::Right, false)
+        .column("NAME", Align::Left, true)
+        .column("RUNTIME", Align::Left, false)
+        .column("ARCH", Align::Left, false)
+        .column("COMMAND LINE", Align::Left, true);
+    if with_notes {
+        t = t.column("NOTE", Align::Left, true);
+    }
+    let dash = || "-".to_string();
+    for r in rows {
+        let mut cells = vec![
+            r.pid.to_string(),
+            r.name.clone(),
+            r.runtime_version.clone().unwrap_or_else(dash),
+            r.arch.clone().unwrap_or_else(dash),
+            r.command_line.clone().unwrap_or_else(dash),
+        ];
+        if with_notes {
+            cells.push(r.reason.clone().unwrap_or_default());
+        }
+        t.row(cells);
+    }
+    t
 }
 
 /// Describes one endpoint; None when it turned out to be stale (no runtime listening).
@@ -126,12 +164,8 @@ pub fn describe(ep: &Endpoint) -> Option<DotnetProcess> {
 fn reason_for(e: &IpcError) -> String {
     if e.is_permission() {
         let owner = match e {
-            IpcError::Connect { path, .. } => std::fs::metadata(path)
-                .ok()
-                .map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    format!(" (uid {})", m.uid())
-                })
+            IpcError::Connect { path, .. } => ipc::socket_owner(path)
+                .map(|uid| format!(" (uid {uid})"))
                 .unwrap_or_default(),
             _ => String::new(),
         };

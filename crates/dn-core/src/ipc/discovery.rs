@@ -153,11 +153,16 @@ fn pick_socket(mut files: Vec<SocketFile>, starttime: Option<u64>) -> Option<Pat
 /// Finds the diagnostics socket of `pid`.
 pub fn find_endpoint(pid: i32) -> Result<Endpoint, IpcError> {
     let facts = proc_facts(pid).ok_or(IpcError::NoSuchProcess { pid })?;
+    find_endpoint_with(pid, &facts)
+}
+
+/// [`find_endpoint`] for a process whose /proc facts were already read.
+fn find_endpoint_with(pid: i32, facts: &ProcFacts) -> Result<Endpoint, IpcError> {
     if facts.zombie {
         return Err(IpcError::NoSuchProcess { pid });
     }
     let ns_pid = facts.ns_pid.unwrap_or(pid);
-    let dirs = candidate_dirs(pid, &facts);
+    let dirs = candidate_dirs(pid, facts);
     for dir in &dirs {
         if let Some(socket) = pick_socket(sockets_in(dir, ns_pid), facts.starttime) {
             return Ok(Endpoint {
@@ -182,15 +187,9 @@ pub fn find_endpoint(pid: i32) -> Result<Endpoint, IpcError> {
 /// Two sources, as the .NET tools use: socket names in the shared temp directories, and a /proc
 /// walk for processes with their own TMPDIR or in another PID namespace. Stale files (dead pid, or a
 /// key that is not the live process's start time) are skipped.
-pub fn list_endpoints() -> Vec<Endpoint> {
-    let mut found = Vec::new();
-    for_each_endpoint(|ep| found.push(ep));
-    found.sort_by_key(|e| e.pid);
-    found
-}
-
-/// Like [`list_endpoints`], but hands each endpoint over as soon as it is found, so a caller can
-/// start talking to the first runtimes while the /proc walk goes on.
+///
+/// Each endpoint is handed over as soon as it is found, so a caller can start talking to the first
+/// runtimes while the /proc walk goes on.
 pub fn for_each_endpoint(mut on_found: impl FnMut(Endpoint)) {
     let me = std::process::id() as i32;
     let mut found: std::collections::BTreeSet<i32> = Default::default();
@@ -249,8 +248,8 @@ pub fn for_each_endpoint(mut on_found: impl FnMut(Endpoint)) {
                     .tmpdir
                     .as_deref()
                     .is_some_and(|t| !shared_dirs.iter().any(|d| same_dir(d, t)));
-            if special && !facts.zombie {
-                if let Ok(ep) = find_endpoint(pid) {
+            if special {
+                if let Ok(ep) = find_endpoint_with(pid, &facts) {
                     on_found(ep);
                 }
             }

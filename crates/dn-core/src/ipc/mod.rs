@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 pub use client::{DiagnosticsClient, Timeouts};
-pub use discovery::{find_endpoint, list_endpoints, Endpoint};
+pub use discovery::{find_endpoint, for_each_endpoint, Endpoint};
 pub use process::ProcessInfo;
 pub use protocol::Guid;
 
@@ -44,6 +44,12 @@ pub enum IpcError {
     Io(#[from] std::io::Error),
 }
 
+/// The uid owning a socket file (the runtime makes its socket 0600 for its own user).
+pub fn socket_owner(path: &std::path::Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
 fn name_suffix(hr: u32) -> String {
     protocol::hresult_name(hr)
         .map(|n| format!(" ({n})"))
@@ -54,11 +60,8 @@ impl IpcError {
     pub(crate) fn connect(path: &std::path::Path, source: std::io::Error) -> Self {
         let hint = match source.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) => {
-                let owner = std::fs::metadata(path)
-                    .map(|m| {
-                        use std::os::unix::fs::MetadataExt;
-                        format!(" owned by uid {}", m.uid())
-                    })
+                let owner = socket_owner(path)
+                    .map(|uid| format!(" owned by uid {uid}"))
                     .unwrap_or_default();
                 format!(" (the socket is{owner}: run as the same user as the target, or as root)")
             }

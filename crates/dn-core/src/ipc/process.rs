@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::client::{send_request, DiagnosticsClient};
+use super::client::DiagnosticsClient;
 use super::protocol::{commands, PayloadReader};
 use super::{transport, IpcError};
 
@@ -148,15 +148,6 @@ pub fn process_environment(ch: &impl CommandChannel) -> Result<Vec<(String, Stri
 /// Lets a runtime that waits at startup (a `suspend` diagnostic port) run. A no-op otherwise.
 pub fn resume_runtime(ch: &impl CommandChannel) -> Result<(), IpcError> {
     ch.exchange(commands::RESUME_RUNTIME, &[]).map(|_| ())
-}
-
-/// Sends a command on a reverse connection (see [`super::reverse`]).
-pub fn exchange_on(
-    stream: std::os::unix::net::UnixStream,
-    cmd: super::protocol::Command,
-    payload: &[u8],
-) -> Result<super::client::Reply, IpcError> {
-    send_request(stream, cmd, payload)
 }
 
 #[cfg(test)]

@@ -232,30 +232,8 @@ impl<'a> PayloadReader<'a> {
     }
 }
 
-/// A GUID in the .NET byte layout (u32 LE, u16 LE, u16 LE, 8 bytes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Guid(pub [u8; 16]);
-
-impl std::fmt::Display for Guid {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let b = &self.0;
-        write!(
-            f,
-            "{:08x}-{:04x}-{:04x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-            u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            u16::from_le_bytes([b[4], b[5]]),
-            u16::from_le_bytes([b[6], b[7]]),
-            b[8],
-            b[9],
-            b[10],
-            b[11],
-            b[12],
-            b[13],
-            b[14],
-            b[15]
-        )
-    }
-}
+/// GUIDs on the wire use the .NET byte layout; the stream parser already models them.
+pub use dn_nettrace::Guid;
 
 #[cfg(test)]
 mod tests {

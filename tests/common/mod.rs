@@ -1,0 +1,23 @@
+//! Helpers shared by the binaries' integration tests.
+#![allow(dead_code)] // each test file uses its own subset
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use dn_testkit::Target;
+
+/// Runs `dn-dump` with `args` and returns what it did.
+pub fn dn_dump(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_dn-dump"))
+        .args(args)
+        .output()
+        .expect("run dn-dump")
+}
+
+/// `dn-dump collect -p PID -o PATH EXTRA...` of a started target.
+pub fn collect(t: &Target, path: &Path, extra: &[&str]) -> Output {
+    let pid = t.pid().to_string();
+    let mut args = vec!["collect", "-p", &pid, "-o", path.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    dn_dump(&args)
+}
