@@ -40,16 +40,10 @@ impl RemoteMemory {
     pub fn resident_pages(&self, start: u64, pages: usize, out: &mut Vec<bool>) -> io::Result<()> {
         out.clear();
         let mut raw = vec![0u8; pages * 8];
-        let mut done = 0;
-        while done < raw.len() {
-            let n = self
-                .pagemap
-                .read_at(&mut raw[done..], (start / PAGE) * 8 + done as u64)?;
-            if n == 0 {
-                break;
-            }
-            done += n;
-        }
+        let done = match read_full_at(&self.pagemap, (start / PAGE) * 8, &mut raw) {
+            (done, None) => done,
+            (_, Some(e)) => return Err(e),
+        };
         out.extend(raw.chunks_exact(8).map(|e| {
             let v = u64::from_le_bytes(e.try_into().unwrap());
             v & (PM_PRESENT | PM_SWAPPED) != 0
@@ -138,18 +132,22 @@ impl BackingFile {
 
     /// Reads file bytes at `file_offset`; short at end of file.
     pub fn read(&self, file_offset: u64, buf: &mut [u8]) -> usize {
-        let mut done = 0;
-        while done < buf.len() {
-            match self
-                .file
-                .read_at(&mut buf[done..], file_offset + done as u64)
-            {
-                Ok(0) | Err(_) => break,
-                Ok(n) => done += n,
-            }
-        }
-        done
+        read_full_at(&self.file, file_offset, buf).0
     }
+}
+
+/// Reads `buf` from `file` at `offset` until it is full, the file ends or a read fails.
+/// Returns the bytes read and the error that stopped it, if any.
+fn read_full_at(file: &File, offset: u64, buf: &mut [u8]) -> (usize, Option<io::Error>) {
+    let mut done = 0;
+    while done < buf.len() {
+        match file.read_at(&mut buf[done..], offset + done as u64) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(e) => return (done, Some(e)),
+        }
+    }
+    (done, None)
 }
 
 #[cfg(test)]

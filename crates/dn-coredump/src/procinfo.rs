@@ -1,4 +1,4 @@
-//! Small readers of /proc/PID files: stat, status, task list, auxv, cmdline.
+//! Small readers of /proc/PID files: stat, status, task list.
 
 use std::fs;
 use std::io;
