@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::commands::{ser_hex_opt, DumpHeapOptions, DumpHeapStat, Render, Session};
+use crate::commands::{n0, ser_hex_opt, DumpHeapOptions, DumpHeapStat, Render, Session};
 use crate::heap::Runtime;
 
 /// One type's count and size in each dump.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
 pub struct TypeGrowth {
     pub name: String,
     #[serde(serialize_with = "ser_hex_opt")]
@@ -72,21 +72,23 @@ pub fn core_pid(core: &Path) -> Option<u32> {
 /// Compares two `dumpheap -stat` results by type name.
 pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
     let mut by_name: HashMap<&str, TypeGrowth> = HashMap::new();
-    for t in &a.types {
-        let g = by_name
-            .entry(t.name.as_str())
-            .or_insert_with(|| empty(&t.name));
-        g.mt_a.get_or_insert(t.mt);
-        g.count_a += t.count;
-        g.size_a += t.size;
-    }
-    for t in &b.types {
-        let g = by_name
-            .entry(t.name.as_str())
-            .or_insert_with(|| empty(&t.name));
-        g.mt_b.get_or_insert(t.mt);
-        g.count_b += t.count;
-        g.size_b += t.size;
+    for (side, in_b) in [(&a.types, false), (&b.types, true)] {
+        for t in side {
+            let g = by_name
+                .entry(t.name.as_str())
+                .or_insert_with(|| TypeGrowth {
+                    name: t.name.clone(),
+                    ..TypeGrowth::default()
+                });
+            let (mt, count, size) = if in_b {
+                (&mut g.mt_b, &mut g.count_b, &mut g.size_b)
+            } else {
+                (&mut g.mt_a, &mut g.count_a, &mut g.size_a)
+            };
+            mt.get_or_insert(t.mt);
+            *count += t.count;
+            *size += t.size;
+        }
     }
     let mut types: Vec<TypeGrowth> = by_name.into_values().collect();
     types.sort_by(|x, y| {
@@ -102,18 +104,6 @@ pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
         total_bytes_a: a.total_bytes,
         total_bytes_b: b.total_bytes,
         warnings: Vec::new(),
-    }
-}
-
-fn empty(name: &str) -> TypeGrowth {
-    TypeGrowth {
-        name: name.to_string(),
-        mt_a: None,
-        mt_b: None,
-        count_a: 0,
-        count_b: 0,
-        size_a: 0,
-        size_b: 0,
     }
 }
 
@@ -188,19 +178,14 @@ impl Render for HeapDiff {
     }
 }
 
+/// Thousands-grouped, with a minus sign when negative (every value here is a count, a size or
+/// the difference of two, so its magnitude fits a u64).
 fn grouped(v: i128) -> String {
-    let digits = v.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
+    let digits = n0(v.unsigned_abs() as u64);
     if v < 0 {
-        format!("-{out}")
+        format!("-{digits}")
     } else {
-        out
+        digits
     }
 }
 

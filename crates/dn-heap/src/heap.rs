@@ -702,26 +702,9 @@ impl GcHeap {
 
     /// Whether `addr` is the start of an object (walks its segment).
     pub fn find_object(&self, dac: &Dac, addr: u64) -> Option<HeapObject> {
-        let (si, seg) = self.segment_of(addr)?;
-        let mut found = None;
-        let _ = self.walk_segment(
-            dac,
-            si,
-            seg,
-            None,
-            &mut |o: &HeapObject| {
-                if o.address == addr {
-                    found = Some(*o);
-                    ControlFlow::Break(())
-                } else if o.address > addr {
-                    ControlFlow::Break(())
-                } else {
-                    ControlFlow::Continue(())
-                }
-            },
-            &mut WalkState::default(),
-        );
-        found
+        // Objects do not overlap, so the one containing `addr` is the only candidate.
+        self.containing_object(dac, addr)
+            .filter(|o| o.address == addr)
     }
 
     /// The object containing `addr` (for interior pointers).

@@ -100,11 +100,7 @@ fn an_address_inside_an_object_is_not_an_object() {
         .iter()
         .find(|o| o["size"] == 32)
         .expect("a LeakedItem");
-    let addr = u64::from_str_radix(
-        item["address"].as_str().unwrap().trim_start_matches("0x"),
-        16,
-    )
-    .unwrap();
+    let addr = hex(&item["address"]);
     assert!(s.execute(&format!("dumpobj {addr:x}")).is_ok());
     let e = s
         .execute(&format!("dumpobj {:x}", addr + 8))

@@ -6,8 +6,14 @@ mod common;
 use common::*;
 use dn_testkit::Runtime;
 
-fn hex(v: &serde_json::Value) -> u64 {
-    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
+/// The object addresses along a root's `path` (ours or ClrMD's: the same shape).
+fn path_addresses(root: &serde_json::Value) -> Vec<u64> {
+    root["path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| hex(&n["address"]))
+        .collect()
 }
 
 fn check(rt: Runtime) {
@@ -106,33 +112,10 @@ fn check(rt: Runtime) {
         "path through the List: {types:?}"
     );
 
-    let out = dn_testkit::run_oracle(
-        "HeapOracle",
-        &[
-            "gcroot",
-            d.core.to_str().unwrap(),
-            d.dac.to_str().unwrap(),
-            &format!("0x{string:x}"),
-        ],
-    )
-    .expect("HeapOracle gcroot");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let v = oracle(&d, &["gcroot", &format!("0x{string:x}")]);
     assert_eq!(v["found"], true, "ClrMD finds a root too");
-    let theirs: Vec<u64> = v["path"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| hex(&n["address"]))
-        .collect();
-    let any_equal = roots.iter().any(|r| {
-        r["path"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| hex(&n["address"]))
-            .collect::<Vec<_>>()
-            == theirs
-    });
+    let theirs = path_addresses(&v);
+    let any_equal = roots.iter().any(|r| path_addresses(r) == theirs);
     assert!(
         any_equal,
         "ClrMD's path {theirs:x?} is not among ours: {roots:?}"
@@ -164,32 +147,9 @@ fn netcore31() {
 fn check_sampled(rt: Runtime, server_gc: bool) {
     let d = make_dump(rt, server_gc, 100, "--withheap");
     let s = open_session(&d);
-    let all = s.execute("dumpheap").unwrap().unwrap().to_json();
-    let objects: Vec<u64> = all["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o.get("free").is_none())
-        .map(|o| hex(&o["address"]))
-        .collect();
-    let step = (objects.len() / 40).max(1);
-    let sample: Vec<u64> = objects.iter().step_by(step).copied().collect();
-    let list = sample
-        .iter()
-        .map(|a| format!("{a:x}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let out = dn_testkit::run_oracle(
-        "HeapOracle",
-        &[
-            "gcroots",
-            d.core.to_str().unwrap(),
-            d.dac.to_str().unwrap(),
-            &list,
-        ],
-    )
-    .expect("HeapOracle gcroots");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let objects = heap_objects(&s);
+    let sample = spread(&objects, 40);
+    let v = oracle(&d, &["gcroots", &hex_list(&sample)]);
     let results = v["results"].as_array().unwrap();
     assert_eq!(results.len(), sample.len());
     let mut reachable = 0;
@@ -222,21 +182,8 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
         );
         if found {
             reachable += 1;
-            let path: Vec<u64> = theirs["path"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|n| hex(&n["address"]))
-                .collect();
-            let any = roots.iter().any(|r| {
-                r["path"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|n| hex(&n["address"]))
-                    .collect::<Vec<_>>()
-                    == path
-            });
+            let path = path_addresses(theirs);
+            let any = roots.iter().any(|r| path_addresses(r) == path);
             assert!(any, "{} server={server_gc}: ClrMD's path to {addr:x} {path:x?} not among ours {roots:?}", rt.label());
         }
     }

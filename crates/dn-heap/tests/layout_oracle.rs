@@ -8,17 +8,6 @@ use std::collections::BTreeSet;
 use common::*;
 use dn_testkit::Runtime;
 
-fn hex(v: &serde_json::Value) -> u64 {
-    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
-}
-
-fn oracle(d: &Dump, args: &[&str]) -> serde_json::Value {
-    let mut a = vec![args[0], d.core.to_str().unwrap(), d.dac.to_str().unwrap()];
-    a.extend_from_slice(&args[1..]);
-    let out = dn_testkit::run_oracle("HeapOracle", &a).expect("HeapOracle");
-    serde_json::from_str(out.trim()).expect("oracle JSON")
-}
-
 fn check(rt: Runtime, server_gc: bool) {
     let d = make_dump(rt, server_gc, 100, "--withheap");
     let s = open_session(&d);
@@ -98,25 +87,9 @@ fn check(rt: Runtime, server_gc: bool) {
     );
 
     // dumpobj on objects sampled across the heap.
-    let all = s.execute("dumpheap").unwrap().unwrap().to_json();
-    let objects: Vec<u64> = all["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o.get("free").is_none())
-        .map(|o| hex(&o["address"]))
-        .collect();
-    let sample: Vec<u64> = objects
-        .iter()
-        .step_by((objects.len() / 60).max(1))
-        .copied()
-        .collect();
-    let list = sample
-        .iter()
-        .map(|a| format!("{a:x}"))
-        .collect::<Vec<_>>()
-        .join(",");
-    let theirs = oracle(&d, &["objects", &list]);
+    let objects = heap_objects(&s);
+    let sample = spread(&objects, 60);
+    let theirs = oracle(&d, &["objects", &hex_list(&sample)]);
     let mut arrays_checked = 0;
     for (addr, t) in sample.iter().zip(theirs["objects"].as_array().unwrap()) {
         let o = s

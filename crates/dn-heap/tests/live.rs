@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 use dn_heap::commands::Session;
 use dn_heap::heap::Runtime;
@@ -27,7 +25,7 @@ fn live_net10_matches_a_core_taken_after_and_the_target_runs_on() {
     assert!(target.command("leak 321").starts_with("ok"));
     let pid = target.pid();
 
-    let (stats, names) = {
+    let stats = {
         let rt = Runtime::attach(pid as u32, None).unwrap_or_else(|e| panic!("attach: {e:#}"));
         assert_eq!(state(pid), 't', "held while analysed");
         let s = Session::new(rt);
@@ -45,34 +43,13 @@ fn live_net10_matches_a_core_taken_after_and_the_target_runs_on() {
             .unwrap()
             .iter()
             .any(|t| t["os_id"] == pid as u64));
-        (stats, names)
+        stats
     };
     assert_ne!(state(pid), 't', "released when the analysis ends");
     assert_eq!(target.command("ping"), "pong", "the target runs on");
 
     // The idle target's heap did not change: a core of it says the same.
-    let dir = tempfile::tempdir().unwrap();
-    let core = dir.path().join("core");
-    let runtime_dir = target.built().runtime_dir.clone();
-    let out = Command::new(runtime_dir.join("createdump"))
-        .arg("-f")
-        .arg(&core)
-        .arg("--withheap")
-        .arg(pid.to_string())
-        .output()
-        .expect("createdump");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let d = Dump {
-        dir,
-        core,
-        dac: runtime_dir.join("libmscordaccore.so"),
-        runtime: Rt::Net10,
-        target,
-    };
+    let d = dump_of(target, Rt::Net10, "--withheap");
     let (theirs, their_names) = oracle_stats(&d);
     let problems = diff(&stats, &theirs, &their_names);
     eprintln!("live vs core differences: {problems:?}");
@@ -92,7 +69,6 @@ fn live_net10_matches_a_core_taken_after_and_the_target_runs_on() {
         })
         .collect();
     assert!(unexpected.is_empty(), "live vs core: {unexpected:?}");
-    let _ = names;
 }
 
 #[test]

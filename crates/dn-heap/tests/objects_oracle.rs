@@ -7,31 +7,6 @@ use std::collections::BTreeSet;
 use common::*;
 use dn_testkit::Runtime;
 
-fn hex(v: &serde_json::Value) -> u64 {
-    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
-}
-
-fn oracle(d: &Dump, args: &[&str]) -> serde_json::Value {
-    let mut a = vec![args[0], d.core.to_str().unwrap(), d.dac.to_str().unwrap()];
-    a.extend_from_slice(&args[1..]);
-    let out = dn_testkit::run_oracle("HeapOracle", &a).expect("HeapOracle");
-    serde_json::from_str(out.trim()).expect("oracle JSON")
-}
-
-fn stats(v: &serde_json::Value) -> Stats {
-    v["types"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            (
-                hex(&t["mt"]),
-                (t["count"].as_u64().unwrap(), t["size"].as_u64().unwrap()),
-            )
-        })
-        .collect()
-}
-
 fn check(rt: Runtime, server_gc: bool) {
     let d = make_dump(rt, server_gc, 200, "--withheap");
     let s = open_session(&d);
@@ -64,15 +39,8 @@ fn check(rt: Runtime, server_gc: bool) {
     );
 
     // objsize of a few objects spread over the heap.
-    let all = s.execute("dumpheap").unwrap().unwrap().to_json();
-    let objects: Vec<u64> = all["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|o| o.get("free").is_none())
-        .map(|o| hex(&o["address"]))
-        .collect();
-    for &a in objects.iter().step_by((objects.len() / 8).max(1)) {
+    let objects = heap_objects(&s);
+    for a in spread(&objects, 8) {
         let ours = s
             .execute(&format!("objsize {a:x} -stat"))
             .unwrap()

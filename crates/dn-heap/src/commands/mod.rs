@@ -100,10 +100,7 @@ impl Session {
                 }
             }
             "dumpobj" | "do" => {
-                let addr = parse_addr(
-                    args.iter().find(|a| !a.starts_with('-')).copied(),
-                    "dumpobj ADDR",
-                )?;
+                let addr = first_addr(args, "dumpobj ADDR")?;
                 Box::new(dumpobj::dumpobj(self, addr)?)
             }
             "dumparray" | "da" => {
@@ -122,25 +119,16 @@ impl Session {
                 Box::new(dumpobj::dumparray(self, addr, start, length)?)
             }
             "dumpmt" => {
-                let mt = parse_addr(
-                    args.iter().find(|a| !a.starts_with('-')).copied(),
-                    "dumpmt MT",
-                )?;
+                let mt = first_addr(args, "dumpmt MT")?;
                 Box::new(info::dumpmt(self, mt)?)
             }
             "gcroot" => {
-                let addr = parse_addr(
-                    args.iter().find(|a| !a.starts_with('-')).copied(),
-                    "gcroot ADDR",
-                )?;
+                let addr = first_addr(args, "gcroot ADDR")?;
                 let nostacks = args.iter().any(|a| a.eq_ignore_ascii_case("-nostacks"));
                 Box::new(gcroot::gcroot(self, addr, !nostacks)?)
             }
             "objsize" => {
-                let addr = parse_addr(
-                    args.iter().find(|a| !a.starts_with('-')).copied(),
-                    "objsize ADDR",
-                )?;
+                let addr = first_addr(args, "objsize ADDR")?;
                 let stat = args
                     .iter()
                     .any(|a| matches!(a.to_ascii_lowercase().as_str(), "-stat" | "-summary"));
@@ -160,6 +148,11 @@ impl Session {
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+}
+
+/// The first argument that is not an option, as a hex address.
+fn first_addr(args: &[&str], usage: &str) -> anyhow::Result<u64> {
+    parse_addr(args.iter().find(|a| !a.starts_with('-')).copied(), usage)
 }
 
 /// Parses a hex address, with or without `0x`.

@@ -18,8 +18,7 @@ pub struct Dump {
     pub target: Target,
 }
 
-/// Starts ConsoleTarget on `rt` (server GC if asked), runs `leak N`, and dumps it with
-/// createdump (`--withheap` or `--full`).
+/// Starts ConsoleTarget on `rt` (server GC if asked), runs `leak N`, and dumps it.
 pub fn make_dump(rt: Runtime, server_gc: bool, leak: usize, kind: &str) -> Dump {
     let mut opts = StartOptions::default();
     if server_gc {
@@ -30,6 +29,11 @@ pub fn make_dump(rt: Runtime, server_gc: bool, leak: usize, kind: &str) -> Dump 
     let mut target = Target::start_with(Fixture::Console, rt, opts);
     let reply = target.command(&format!("leak {leak}"));
     assert!(reply.starts_with("ok"), "leak command failed: {reply}");
+    dump_of(target, rt, kind)
+}
+
+/// Dumps a running `target` with createdump (`--withheap` or `--full`).
+pub fn dump_of(target: Target, rt: Runtime, kind: &str) -> Dump {
     let dir = tempfile::tempdir().expect("temp dir");
     let core = dir.path().join(format!("core.{}", rt.label()));
     let runtime_dir = target.built().runtime_dir.clone();
@@ -59,6 +63,44 @@ pub fn make_dump(rt: Runtime, server_gc: bool, leak: usize, kind: &str) -> Dump 
 /// (count, size) per MethodTable.
 pub type Stats = BTreeMap<u64, (u64, u64)>;
 
+/// A `"0x..."` (or bare hex) string as a number.
+pub fn hex(v: &serde_json::Value) -> u64 {
+    u64::from_str_radix(v.as_str().expect("hex string").trim_start_matches("0x"), 16).expect("hex")
+}
+
+/// Runs HeapOracle's `args[0]` command on the dump; `args[1..]` follow the core and DAC paths.
+pub fn oracle(d: &Dump, args: &[&str]) -> serde_json::Value {
+    let mut a = vec![args[0], d.core.to_str().unwrap(), d.dac.to_str().unwrap()];
+    a.extend_from_slice(&args[1..]);
+    let out = dn_testkit::run_oracle("HeapOracle", &a).expect("HeapOracle");
+    serde_json::from_str(out.trim()).expect("oracle JSON")
+}
+
+/// The `types` table (ours or ClrMD's: the same shape) as (count, size) per MethodTable.
+pub fn stats(v: &serde_json::Value) -> Stats {
+    v["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| {
+            (
+                hex(&t["mt"]),
+                (t["count"].as_u64().unwrap(), t["size"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// The `types` table's name per MethodTable.
+pub fn type_names(v: &serde_json::Value) -> BTreeMap<u64, String> {
+    v["types"]
+        .as_array()
+        .expect("types")
+        .iter()
+        .map(|t| (hex(&t["mt"]), t["name"].as_str().unwrap().to_string()))
+        .collect()
+}
+
 /// What ClrMD counts per MethodTable in the dump.
 pub fn oracle_stats(d: &Dump) -> (Stats, BTreeMap<u64, String>) {
     oracle_stats_mode(d, "stat")
@@ -66,24 +108,8 @@ pub fn oracle_stats(d: &Dump) -> (Stats, BTreeMap<u64, String>) {
 
 /// `stat`, or `live` (only objects reachable from a root).
 pub fn oracle_stats_mode(d: &Dump, mode: &str) -> (Stats, BTreeMap<u64, String>) {
-    let out = dn_testkit::run_oracle(
-        "HeapOracle",
-        &[mode, d.core.to_str().unwrap(), d.dac.to_str().unwrap()],
-    )
-    .expect("HeapOracle stat");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("oracle JSON");
-    let mut stats = Stats::new();
-    let mut names = BTreeMap::new();
-    for t in v["types"].as_array().expect("types") {
-        let mt =
-            u64::from_str_radix(t["mt"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-        stats.insert(
-            mt,
-            (t["count"].as_u64().unwrap(), t["size"].as_u64().unwrap()),
-        );
-        names.insert(mt, t["name"].as_str().unwrap().to_string());
-    }
-    (stats, names)
+    let v = oracle(d, &[mode]);
+    (stats(&v), type_names(&v))
 }
 
 /// Our `dumpheap -stat`, through the public command API.
@@ -98,20 +124,42 @@ pub fn our_stats_of(
     session: &dn_heap::commands::Session,
     command: &str,
 ) -> (Stats, BTreeMap<u64, String>, serde_json::Value) {
-    let out = session.execute(command).expect(command).expect("output");
-    let v = out.to_json();
-    let mut stats = Stats::new();
-    let mut names = BTreeMap::new();
-    for t in v["types"].as_array().expect("types") {
-        let mt =
-            u64::from_str_radix(t["mt"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
-        stats.insert(
-            mt,
-            (t["count"].as_u64().unwrap(), t["size"].as_u64().unwrap()),
-        );
-        names.insert(mt, t["name"].as_str().unwrap().to_string());
-    }
-    (stats, names, v)
+    let v = session
+        .execute(command)
+        .expect(command)
+        .expect("output")
+        .to_json();
+    (stats(&v), type_names(&v), v)
+}
+
+/// Addresses of every object `dumpheap` lists, free space left out.
+pub fn heap_objects(session: &dn_heap::commands::Session) -> Vec<u64> {
+    let all = session.execute("dumpheap").unwrap().unwrap().to_json();
+    all["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o.get("free").is_none())
+        .map(|o| hex(&o["address"]))
+        .collect()
+}
+
+/// About `n` of `objects`, evenly spread.
+pub fn spread(objects: &[u64], n: usize) -> Vec<u64> {
+    objects
+        .iter()
+        .step_by((objects.len() / n).max(1))
+        .copied()
+        .collect()
+}
+
+/// Addresses as HeapOracle takes a list of them: hex, comma-separated.
+pub fn hex_list(addrs: &[u64]) -> String {
+    addrs
+        .iter()
+        .map(|a| format!("{a:x}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub fn open_session(d: &Dump) -> dn_heap::commands::Session {
