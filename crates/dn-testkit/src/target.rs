@@ -265,7 +265,7 @@ impl Target {
         let tail = |c: &Captured| {
             let s = c.lock().map(|s| s.clone()).unwrap_or_default();
             let start = s.len().saturating_sub(2000);
-            s[s.floor_char_boundary_compat(start)..].to_string()
+            s[floor_char_boundary(&s, start)..].to_string()
         };
         format!(
             "stdout: {:?}; stderr: {:?}",
@@ -388,18 +388,13 @@ impl Drop for Target {
     }
 }
 
-/// Small trait so slicing captured output never splits a UTF-8 character.
-trait FloorCharBoundary {
-    fn floor_char_boundary_compat(&self, i: usize) -> usize;
-}
-
-impl FloorCharBoundary for String {
-    fn floor_char_boundary_compat(&self, mut i: usize) -> usize {
-        while i > 0 && !self.is_char_boundary(i) {
-            i -= 1;
-        }
-        i
+/// The largest char boundary of `s` at or before `i`, so slicing captured output never splits a
+/// UTF-8 character (`str::floor_char_boundary` needs a newer Rust than the workspace minimum).
+fn floor_char_boundary(s: &str, mut i: usize) -> usize {
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
     }
+    i
 }
 
 fn drain_into(mut from: impl Read + Send + 'static, into: Captured) {
