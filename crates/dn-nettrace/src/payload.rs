@@ -34,7 +34,7 @@ enum Repr {
 }
 
 impl Payload {
-    /// A copy of `bytes` (inline, or in a new shared buffer when long).
+    /// A copy of `bytes` (inline, or in its own heap buffer when long).
     #[inline]
     pub fn copy_from(bytes: &[u8]) -> Payload {
         match Self::inline(bytes) {
