@@ -122,15 +122,7 @@ impl Decoder {
         let Some(value) = value.filter(|v| v.is_finite()) else {
             return Decoded::Nothing;
         };
-        // EventCounter metadata is `k:v,k2:v2`.
-        let tags = text("Metadata")
-            .split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| match p.split_once(':') {
-                Some((k, v)) => (k.to_string(), v.to_string()),
-                None => (p.to_string(), String::new()),
-            })
-            .collect();
+        let tags = parse_tags(&text("Metadata"), ':');
         Decoded::Samples(vec![Sample {
             timestamp: time,
             provider: provider.to_string(),
@@ -187,7 +179,7 @@ impl Decoder {
         } else {
             format!("{name} ({unit})")
         };
-        let tags = parse_tags(text("tags"));
+        let tags = parse_tags(text("tags"), '=');
         let number = |n: &str| text(n).trim().parse::<f64>().ok().filter(|v| v.is_finite());
         let sample = |kind: Kind, value: f64, tags: Vec<(String, String)>| Sample {
             timestamp: time,

@@ -41,11 +41,10 @@ pub fn sanitize(s: &str) -> String {
 
 /// (suffix, multiplier to the base unit).
 fn unit_conversion(unit: &str) -> (Option<&'static str>, f64) {
+    if let Some(scale) = crate::format::bytes_per_unit(unit) {
+        return (Some("bytes"), scale);
+    }
     match unit {
-        "By" | "B" | "bytes" => (Some("bytes"), 1.0),
-        "KB" => (Some("bytes"), 1e3),
-        "MB" => (Some("bytes"), 1e6),
-        "GB" => (Some("bytes"), 1e9),
         "s" => (Some("seconds"), 1.0),
         "ms" => (Some("seconds"), 1e-3),
         "us" => (Some("seconds"), 1e-6),

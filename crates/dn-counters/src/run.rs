@@ -124,11 +124,7 @@ pub fn event_loop(
             break Outcome::DurationElapsed;
         }
         if let Some(status) = watch.child_exit() {
-            break Outcome::TargetExited(format!(
-                "Process {} exited ({}).",
-                watch.pid,
-                describe_status(status)
-            ));
+            break child_exited(watch.pid, status);
         }
         match watch.rx.recv_timeout(TICK) {
             Ok(Msg::Samples(s)) => {
@@ -161,6 +157,13 @@ pub fn event_loop(
     Ok(outcome)
 }
 
+fn child_exited(pid: i32, status: std::process::ExitStatus) -> Outcome {
+    Outcome::TargetExited(format!(
+        "Process {pid} exited ({}).",
+        describe_status(status)
+    ))
+}
+
 /// The stream ended without us asking: the target exited, or its session was ended.
 fn ended(watch: &mut Watch, err: Option<String>) -> Outcome {
     if watch.has_child() {
@@ -168,11 +171,7 @@ fn ended(watch: &mut Watch, err: Option<String>) -> Outcome {
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline {
             if let Some(st) = watch.child_exit() {
-                return Outcome::TargetExited(format!(
-                    "Process {} exited ({}).",
-                    watch.pid,
-                    describe_status(st)
-                ));
+                return child_exited(watch.pid, st);
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -197,15 +196,7 @@ fn ended(watch: &mut Watch, err: Option<String>) -> Outcome {
 
 /// True when the pid no longer runs (gone, or a zombie waiting to be reaped).
 pub fn process_gone(pid: i32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .map(|(_, rest)| {
-                rest.trim_start().starts_with('Z') || rest.trim_start().starts_with('X')
-            })
-            .unwrap_or(false),
-    }
+    dn_core::ipc::discovery::proc_facts(pid).is_none_or(|f| f.zombie)
 }
 
 fn report(outcome: &Outcome) {
@@ -316,12 +307,7 @@ impl Consumer for LiveScreen {
         if self.paused {
             return Ok(Control::Continue);
         }
-        for p in switched {
-            self.store.drop_event_counters(p);
-        }
-        for s in samples {
-            self.store.update(s);
-        }
+        self.store.apply(switched, samples);
         self.dirty = true;
         Ok(Control::Continue)
     }
@@ -413,16 +399,11 @@ const SNAPSHOT_QUIET: Duration = Duration::from_millis(250);
 
 impl Consumer for PlainSnapshots {
     fn samples(&mut self, samples: Vec<Sample>, switched: &[String]) -> Result<Control> {
-        for p in switched {
-            self.store.drop_event_counters(p);
-        }
         if !samples.is_empty() {
             self.last_sample = Instant::now();
             self.dirty = true;
         }
-        for s in samples {
-            self.store.update(s);
-        }
+        self.store.apply(switched, samples);
         Ok(Control::Continue)
     }
 
@@ -602,20 +583,19 @@ struct Exporter {
 
 impl Consumer for Exporter {
     fn samples(&mut self, samples: Vec<Sample>, switched: &[String]) -> Result<Control> {
+        let totals = &mut self.totals;
+        let samples = samples.into_iter().map(|mut s| {
+            if s.kind == crate::sample::Kind::Rate {
+                let key = (s.provider.clone(), s.name.clone(), s.tags_text());
+                let total = totals.entry(key).or_default();
+                *total += s.value;
+                s.value = *total;
+                s.kind = crate::sample::Kind::Counter;
+            }
+            s
+        });
         if let Ok(mut st) = self.store.lock() {
-            for p in switched {
-                st.drop_event_counters(p);
-            }
-            for mut s in samples {
-                if s.kind == crate::sample::Kind::Rate {
-                    let key = (s.provider.clone(), s.name.clone(), s.tags_text());
-                    let total = self.totals.entry(key).or_default();
-                    *total += s.value;
-                    s.value = *total;
-                    s.kind = crate::sample::Kind::Counter;
-                }
-                st.update(s);
-            }
+            st.apply(switched, samples);
         }
         Ok(Control::Continue)
     }

@@ -67,11 +67,12 @@ impl Sample {
     }
 }
 
-/// Parses the runtime's `k=v,k2=v2` tag text (no escaping exists on the wire).
-pub fn parse_tags(text: &str) -> Vec<(String, String)> {
+/// Parses the runtime's tag text, `k=v,k2=v2` (Meters) or `k:v,k2:v2` (EventCounter metadata):
+/// `sep` is what joins key and value. No escaping exists on the wire.
+pub fn parse_tags(text: &str, sep: char) -> Vec<(String, String)> {
     text.split(',')
         .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
+        .map(|p| match p.split_once(sep) {
             Some((k, v)) => (k.to_string(), v.to_string()),
             None => (p.to_string(), String::new()),
         })

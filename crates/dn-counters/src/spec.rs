@@ -41,7 +41,7 @@ pub struct SpecError(String);
 /// Parses a `--counters` value.
 pub fn parse_counters(text: &str) -> Result<Vec<ProviderSpec>, SpecError> {
     let mut specs: Vec<ProviderSpec> = Vec::new();
-    for item in split_top_level(text)? {
+    for item in split_top_level(text) {
         let spec = parse_provider(item.trim_start())?;
         match specs.iter_mut().find(|s| s.name == spec.name) {
             Some(existing) => {
@@ -66,7 +66,7 @@ pub fn parse_counters(text: &str) -> Result<Vec<ProviderSpec>, SpecError> {
 }
 
 /// Splits on commas that are not inside `[...]`.
-fn split_top_level(text: &str) -> Result<Vec<&str>, SpecError> {
+fn split_top_level(text: &str) -> Vec<&str> {
     let mut items = Vec::new();
     let (mut depth, mut start) = (0usize, 0usize);
     for (i, c) in text.char_indices() {
@@ -81,7 +81,7 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, SpecError> {
         }
     }
     items.push(&text[start..]);
-    Ok(items)
+    items
 }
 
 fn parse_provider(item: &str) -> Result<ProviderSpec, SpecError> {

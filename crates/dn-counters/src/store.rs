@@ -16,8 +16,6 @@ pub struct SeriesKey {
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     series: BTreeMap<SeriesKey, Sample>,
-    /// Bumped whenever a series is added or removed (the screen re-lays out then).
-    pub shape_version: u64,
 }
 
 impl Store {
@@ -27,17 +25,26 @@ impl Store {
             display_name: s.display_name.clone(),
             tags: s.tags.clone(),
         };
-        if self.series.insert(key, s).is_none() {
-            self.shape_version += 1;
-        }
+        self.series.insert(key, s);
     }
 
     pub fn drop_event_counters(&mut self, provider: &str) {
-        let before = self.series.len();
         self.series
             .retain(|k, s| !(k.provider == provider && s.source == Source::EventCounters));
-        if self.series.len() != before {
-            self.shape_version += 1;
+    }
+
+    /// Takes in what the event loop hands over: the EventCounters rows of providers that
+    /// switched to their Meter go, then the new values.
+    pub fn apply(
+        &mut self,
+        switched_to_meter: &[String],
+        samples: impl IntoIterator<Item = Sample>,
+    ) {
+        for p in switched_to_meter {
+            self.drop_event_counters(p);
+        }
+        for s in samples {
+            self.update(s);
         }
     }
 
@@ -47,9 +54,5 @@ impl Store {
 
     pub fn is_empty(&self) -> bool {
         self.series.is_empty()
-    }
-
-    pub fn len(&self) -> usize {
-        self.series.len()
     }
 }

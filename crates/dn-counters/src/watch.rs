@@ -4,7 +4,7 @@
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{Receiver, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -206,7 +206,8 @@ impl Watch {
             plan.client_id.clone(),
             opts.refresh_secs,
         );
-        let (tx, rx) = channel_pair();
+        // Qualified: the `channel` in scope here is the diagnostics channel.
+        let (tx, rx) = std::sync::mpsc::channel();
         let sink = stream_sink(decoder, tx);
         let session = Session::start(channel, &SessionConfig::new(plan.providers.clone()), sink)
             .with_context(|| format!("Failed to start the counter session in process {pid}"))?;
@@ -251,10 +252,6 @@ impl Drop for Watch {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-fn channel_pair() -> (Sender<Msg>, Receiver<Msg>) {
-    channel()
 }
 
 /// The drain thread's consumer: parses nettrace and decodes events as bytes arrive. A parse error

@@ -204,11 +204,7 @@ fn target_exit_ends_the_monitor() {
         assert_eq!(t.command("exit"), "bye");
         let out = child.wait_with_output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        common::assert_success(&out);
         assert!(text.contains("[System.Runtime]"), "{text}");
         assert!(
             text.trim_end().ends_with(&format!("Process {pid} exited.")),

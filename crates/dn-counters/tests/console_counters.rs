@@ -97,6 +97,38 @@ fn console_counters(rt: Runtime) {
         rt.label(),
         exceptions(&c.state, rt, n.exceptions)
     );
+
+    // `list` is checked against the runtime: each System.Runtime counter it names for this
+    // version (EventCounters before .NET 9, the Meter from 9) is published, and nothing else is.
+    let listed: Vec<&str> = dn_counters::known::for_runtime(Some(rt.major()))
+        .into_iter()
+        .filter(|k| (k.source == "Meter") == (rt.major() >= 9))
+        .map(|k| k.name)
+        .collect();
+    let missing = |s: &common::State| -> Vec<&str> {
+        let mut m: Vec<&str> = listed.clone();
+        m.retain(|n| s.series(n).is_empty());
+        m
+    };
+    let all = c.wait_state(WAIT, |s| missing(s).is_empty().then_some(()));
+    assert!(
+        all.is_some(),
+        "{}: `list` names counters the runtime did not publish: {:?}",
+        rt.label(),
+        missing(&c.state)
+    );
+    let unlisted: std::collections::BTreeSet<&str> = c
+        .seen
+        .iter()
+        .filter(|v| v["provider"] == "System.Runtime")
+        .filter_map(|v| v["name"].as_str())
+        .filter(|n| !listed.contains(n))
+        .collect();
+    assert!(
+        unlisted.is_empty(),
+        "{}: published but not in `list`: {unlisted:?}",
+        rt.label()
+    );
     let (code, err) = c.stop();
     assert_eq!(code, Some(0), "{}: {err}", rt.label());
 }

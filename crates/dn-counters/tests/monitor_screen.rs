@@ -83,6 +83,29 @@ impl Drop for Tmux {
     }
 }
 
+/// Runs `monitor -p PID` in a shell that then prints its exit code and the terminal's settings.
+fn monitor_then_report(pid: i32) -> String {
+    format!(
+        "{} monitor -p {pid}; echo EXIT:$?; stty -a; sleep 60",
+        bin().display()
+    )
+}
+
+/// Presses `key`, then checks the monitor exited with 0 and left the terminal in cooked mode
+/// with echo.
+fn quit_cleanly_with(tmux: &Tmux, key: &str) {
+    tmux.keys(&[key]);
+    let s = tmux.wait("the exit line", |s| {
+        s.iter().any(|l| l.starts_with("EXIT:"))
+    });
+    let text = s.join("\n");
+    assert!(text.contains("EXIT:0"), "{text}");
+    assert!(
+        text.contains(" icanon") && text.contains(" echo "),
+        "terminal left raw:\n{text}"
+    );
+}
+
 fn row<'a>(screen: &'a [String], name: &str) -> Option<&'a String> {
     screen.iter().find(|l| l.trim_start().starts_with(name))
 }
@@ -91,11 +114,7 @@ fn row<'a>(screen: &'a [String], name: &str) -> Option<&'a String> {
 #[serial]
 fn monitor_screen_in_tmux() {
     let mut target = Target::start(Fixture::Console, Runtime::Net10);
-    let cmd = format!(
-        "{} monitor -p {}; echo EXIT:$?; stty -a; sleep 60",
-        bin().display(),
-        target.pid()
-    );
+    let cmd = monitor_then_report(target.pid());
     // Tall enough for every System.Runtime row of .NET 10 (42 with the tag tables).
     let tmux = Tmux::new(&cmd, 120, 60);
     let alloc = "dotnet.gc.heap.total_allocated";
@@ -154,16 +173,7 @@ fn monitor_screen_in_tmux() {
     });
 
     // q ends it, exit code 0, terminal back to cooked mode with echo.
-    tmux.keys(&["q"]);
-    let s = tmux.wait("the exit line", |s| {
-        s.iter().any(|l| l.starts_with("EXIT:"))
-    });
-    let text = s.join("\n");
-    assert!(text.contains("EXIT:0"), "{text}");
-    assert!(
-        text.contains(" icanon") && text.contains(" echo "),
-        "terminal left raw:\n{text}"
-    );
+    quit_cleanly_with(&tmux, "q");
 }
 
 /// Pids of dn-counters processes monitoring `target`.
@@ -212,32 +222,14 @@ fn monitor_exits_when_its_terminal_goes_away() {
 fn ctrl_c_quits_cleanly_and_ends_the_session() {
     let target = Target::start(Fixture::Console, Runtime::Net9);
     let pid = target.pid();
-    let eventpipe_threads = || {
-        common::thread_names(pid)
-            .iter()
-            .filter(|n| n.starts_with(".NET EventPipe"))
-            .count()
-    };
+    let eventpipe_threads = || common::eventpipe_threads(pid);
     let before = eventpipe_threads();
-    let cmd = format!(
-        "{} monitor -p {pid}; echo EXIT:$?; stty -a; sleep 60",
-        bin().display()
-    );
-    let tmux = Tmux::new(&cmd, 100, 30);
+    let tmux = Tmux::new(&monitor_then_report(pid), 100, 30);
     tmux.wait("Running", |s| {
         s.iter().any(|l| l.contains("Status: Running"))
     });
     assert_eq!(eventpipe_threads(), before + 1);
-    tmux.keys(&["C-c"]);
-    let s = tmux.wait("the exit line", |s| {
-        s.iter().any(|l| l.starts_with("EXIT:"))
-    });
-    let text = s.join("\n");
-    assert!(text.contains("EXIT:0"), "{text}");
-    assert!(
-        text.contains(" icanon") && text.contains(" echo "),
-        "terminal left raw:\n{text}"
-    );
+    quit_cleanly_with(&tmux, "C-c");
     assert_eq!(
         eventpipe_threads(),
         before,

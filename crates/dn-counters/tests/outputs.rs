@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::bin;
+use common::{assert_success, bin, collect_into};
 use dn_testkit::{Fixture, Runtime, Target};
 use serial_test::serial;
 
@@ -16,9 +16,7 @@ fn run_collect(
     out: &std::path::Path,
     duration: &str,
 ) -> std::process::Output {
-    Command::new(bin())
-        .args(["collect", "-p", &pid.to_string(), "--format", format, "-o"])
-        .arg(out)
+    collect_into(pid, format, out)
         .args(["--duration", duration])
         .stdin(Stdio::null())
         .output()
@@ -32,11 +30,7 @@ fn json_document_is_valid_with_samples_and_without() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.json");
     let out = run_collect(target.pid(), "json", &path, "3.5");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("valid JSON document");
     assert_eq!(doc["pid"].as_i64(), Some(i64::from(target.pid())));
@@ -60,26 +54,13 @@ fn json_document_is_valid_with_samples_and_without() {
     // Stopped before the first interval: still a valid document, with no samples.
     let empty = dir.path().join("e.json");
     let out = run_collect(target.pid(), "json", &empty, "0.2");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&empty).unwrap()).unwrap();
     assert_eq!(doc["samples"].as_array().map(Vec::len), Some(0));
 
     // Ended by SIGTERM: the closing bracket is written too.
     let term = dir.path().join("t.json");
-    let mut child = Command::new(bin())
-        .args([
-            "collect",
-            "-p",
-            &target.pid().to_string(),
-            "--format",
-            "json",
-            "-o",
-        ])
-        .arg(&term)
+    let mut child = collect_into(target.pid(), "json", &term)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -98,11 +79,7 @@ fn csv_is_quoted_and_parses() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.csv");
     let out = run_collect(target.pid(), "csv", &path, "3.5");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let mut r = csv::Reader::from_path(&path).unwrap();
     let headers = r.headers().unwrap().clone();
     assert_eq!(
@@ -142,16 +119,7 @@ fn csv_quotes_multi_tag_series() {
     let target = Target::start(Fixture::SampleService, Runtime::Net10);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("web.csv");
-    let mut child = Command::new(bin())
-        .args([
-            "collect",
-            "-p",
-            &target.pid().to_string(),
-            "--format",
-            "csv",
-            "-o",
-        ])
-        .arg(&path)
+    let mut child = collect_into(target.pid(), "csv", &path)
         .args([
             "--counters",
             "Microsoft.AspNetCore.Hosting",
@@ -189,16 +157,7 @@ fn jsonl_stays_valid_line_by_line_when_killed() {
     let target = Target::start(Fixture::Console, Runtime::Net8);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.jsonl");
-    let mut child = Command::new(bin())
-        .args([
-            "collect",
-            "-p",
-            &target.pid().to_string(),
-            "--format",
-            "jsonl",
-            "-o",
-        ])
-        .arg(&path)
+    let mut child = collect_into(target.pid(), "jsonl", &path)
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
@@ -226,40 +185,23 @@ fn jsonl_stays_valid_line_by_line_when_killed() {
 #[serial]
 fn monitor_prints_plain_snapshots_when_not_a_terminal() {
     let target = Target::start(Fixture::Console, Runtime::Net10);
-    let out = Command::new(bin())
-        .args([
-            "monitor",
-            "-p",
-            &target.pid().to_string(),
-            "--duration",
-            "3.5",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let monitor = |args: &[&str]| {
+        Command::new(bin())
+            .args(["monitor", "-p", &target.pid().to_string()])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap()
+    };
+    let out = monitor(&["--duration", "3.5"]);
+    assert_success(&out);
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(!text.contains('\x1b'), "escape codes in plain output");
     assert!(text.matches("[System.Runtime]").count() >= 2, "{text}");
     assert!(text.contains("dotnet.process.memory.working_set"), "{text}");
     assert!(text.contains(" MiB"), "human-readable bytes: {text}");
     // --raw: exact digits, no units in values.
-    let out = Command::new(bin())
-        .args([
-            "monitor",
-            "--raw",
-            "-p",
-            &target.pid().to_string(),
-            "--duration",
-            "2.5",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = monitor(&["--raw", "--duration", "2.5"]);
     let text = String::from_utf8(out.stdout).unwrap();
     let ws = text
         .lines()

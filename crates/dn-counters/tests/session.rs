@@ -7,8 +7,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{socket_fd_count, thread_names, JsonlCollect};
-use dn_core::eventpipe::{Chunk, Provider, Session, SessionConfig};
+use common::{eventpipe_threads, socket_fd_count, thread_names, JsonlCollect};
+use dn_core::eventpipe::{Chunk, Provider, Session, SessionConfig, SharedChannel};
 use dn_core::ipc::client::Reply;
 use dn_core::ipc::process::CommandChannel;
 use dn_core::ipc::protocol::{commands, Command};
@@ -24,10 +24,15 @@ struct Seen {
 }
 
 fn start(target: &Target, config: &SessionConfig) -> (Session, Arc<Mutex<Seen>>) {
+    let client = DiagnosticsClient::for_pid(target.pid()).expect("diagnostics socket");
+    start_on(Arc::new(client), config)
+}
+
+/// Starts a session over `channel`, recording what its stream delivers.
+fn start_on(channel: SharedChannel, config: &SessionConfig) -> (Session, Arc<Mutex<Seen>>) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let s2 = seen.clone();
-    let client = DiagnosticsClient::for_pid(target.pid()).expect("diagnostics socket");
-    let session = Session::start(Arc::new(client), config, move |c| {
+    let session = Session::start(channel, config, move |c| {
         let mut s = s2.lock().unwrap();
         match c {
             Chunk::Data(b) => s.bytes += b.len(),
@@ -118,21 +123,8 @@ fn falls_back_to_collect_tracing() {
     let config =
         SessionConfig::new(vec![Provider::new("System.Runtime", 0, 4)
             .with_arguments(&[("EventCounterIntervalSec", "1")])]);
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let s2 = seen.clone();
     let client = DiagnosticsClient::for_pid(target.pid()).unwrap();
-    let mut session = Session::start(
-        Arc::new(WithoutCollectTracing2(client)),
-        &config,
-        move |c| {
-            let mut s = s2.lock().unwrap();
-            match c {
-                Chunk::Data(b) => s.bytes += b.len(),
-                Chunk::End(_) => s.ended = true,
-            }
-        },
-    )
-    .expect("CollectTracing session");
+    let (mut session, seen) = start_on(Arc::new(WithoutCollectTracing2(client)), &config);
     assert_eq!(session.start_command(), "CollectTracing");
     std::thread::sleep(Duration::from_millis(1500));
     session.stop(Duration::from_secs(20)).expect("stop");
@@ -158,13 +150,6 @@ fn netcore31_event_counters() {
     for v in c.seen.iter().filter(|v| common::name_is(v, &["cpu-usage"])) {
         assert!(common::value(v) <= 100.0, "{v}");
     }
-}
-
-fn eventpipe_threads(pid: i32) -> usize {
-    thread_names(pid)
-        .iter()
-        .filter(|n| n.starts_with(".NET EventPipe"))
-        .count()
 }
 
 fn metrics_threads(pid: i32) -> usize {

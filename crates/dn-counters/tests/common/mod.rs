@@ -4,8 +4,8 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -38,6 +38,23 @@ pub fn bin() -> PathBuf {
         path
     })
     .clone()
+}
+
+/// `dn-counters collect -p PID --format FORMAT -o OUT`, ready for more arguments.
+pub fn collect_into(pid: i32, format: &str, out: &Path) -> Command {
+    let mut c = Command::new(bin());
+    c.args(["collect", "-p", &pid.to_string(), "--format", format, "-o"])
+        .arg(out);
+    c
+}
+
+/// Asserts a finished run of the tool succeeded, showing its stderr when not.
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `dn-counters collect --format jsonl -o -` running against a process, its lines parsed as they
@@ -237,6 +254,14 @@ pub fn thread_names(pid: i32) -> Vec<String> {
         .filter_map(|t| std::fs::read_to_string(t.path().join("comm")).ok())
         .map(|s| s.trim().to_string())
         .collect()
+}
+
+/// EventPipe streaming threads of `pid`: one per live session.
+pub fn eventpipe_threads(pid: i32) -> usize {
+    thread_names(pid)
+        .iter()
+        .filter(|n| n.starts_with(".NET EventPipe"))
+        .count()
 }
 
 /// Open Unix-socket connections of `pid` (inodes of its socket fds).
