@@ -656,25 +656,11 @@ pub fn ps(a: &PsArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(());
     }
-    if rows.is_empty() {
-        println!("No .NET processes were found.");
-        return Ok(());
-    }
-    use dn_core::render::{Align, Table};
-    let mut t = Table::new()
-        .column("PID", Align::Right, false)
-        .column("NAME", Align::Left, true)
-        .column("RUNTIME", Align::Left, false)
-        .column("COMMAND LINE", Align::Left, true);
-    for r in rows {
-        t.row(vec![
-            r.pid.to_string(),
-            r.name,
-            r.runtime_version.unwrap_or_else(|| "-".into()),
-            r.command_line.unwrap_or_else(|| "-".into()),
-        ]);
-    }
-    print!("{}", t.render(dn_core::render::output_width()));
+    // The same listing as dn-ps.
+    print!(
+        "{}",
+        dn_core::ps::render_listing(&rows, dn_core::render::output_width())
+    );
     Ok(())
 }
 
