@@ -89,7 +89,8 @@ pub fn run_with(
         }
         (None, None) => anyhow::bail!("give a core dump file or --pid"),
     };
-    let session = Session::new(runtime);
+    let mut session = Session::new(runtime);
+    session.progress = !args.json;
     install_ctrlc(session.cancel.clone());
 
     let mut failures = 0usize;

@@ -22,6 +22,12 @@ pub struct TypeGrowth {
     pub count_b: u64,
     pub size_a: u64,
     pub size_b: u64,
+    /// With `--retained`: the type's retained size in each dump (MAT's minimum retained size
+    /// of its instances; absent from a side the type does not appear in).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_a: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retained_b: Option<u64>,
 }
 
 impl TypeGrowth {
@@ -30,6 +36,12 @@ impl TypeGrowth {
     }
     pub fn count_growth(&self) -> i128 {
         self.count_b as i128 - self.count_a as i128
+    }
+    pub fn retained_growth(&self) -> Option<i128> {
+        if self.retained_a.is_none() && self.retained_b.is_none() {
+            return None;
+        }
+        Some(self.retained_b.unwrap_or(0) as i128 - self.retained_a.unwrap_or(0) as i128)
     }
 }
 
@@ -80,14 +92,27 @@ pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
                     name: t.name.clone(),
                     ..TypeGrowth::default()
                 });
-            let (mt, count, size) = if in_b {
-                (&mut g.mt_b, &mut g.count_b, &mut g.size_b)
+            let (mt, count, size, retained) = if in_b {
+                (
+                    &mut g.mt_b,
+                    &mut g.count_b,
+                    &mut g.size_b,
+                    &mut g.retained_b,
+                )
             } else {
-                (&mut g.mt_a, &mut g.count_a, &mut g.size_a)
+                (
+                    &mut g.mt_a,
+                    &mut g.count_a,
+                    &mut g.size_a,
+                    &mut g.retained_a,
+                )
             };
             mt.get_or_insert(t.mt);
             *count += t.count;
             *size += t.size;
+            if let Some(r) = t.retained {
+                *retained.get_or_insert(0) += r;
+            }
         }
     }
     let mut types: Vec<TypeGrowth> = by_name.into_values().collect();
@@ -109,18 +134,28 @@ pub fn diff_stats(a: &DumpHeapStat, b: &DumpHeapStat) -> HeapDiff {
 
 /// Opens both dumps, aggregates their heaps and compares them, with warnings when they do not
 /// come from the same process and runtime.
-pub fn diff_dumps(a: &Path, b: &Path, dac: Option<&Path>) -> anyhow::Result<HeapDiff> {
+pub fn diff_dumps(
+    a: &Path,
+    b: &Path,
+    dac: Option<&Path>,
+    retained: bool,
+) -> anyhow::Result<HeapDiff> {
     use anyhow::Context;
     let open = |p: &Path| -> anyhow::Result<(Session, DumpIdentity)> {
         let rt = Runtime::open_core(p, dac).with_context(|| format!("{}", p.display()))?;
         let id = DumpIdentity::of(p, &rt);
         Ok((Session::new(rt), id))
     };
+    let opts = DumpHeapOptions {
+        stat: true,
+        retained,
+        ..DumpHeapOptions::default()
+    };
     let (sa, ida) = open(a)?;
-    let stat_a = crate::commands::dumpheap_stat(&sa, &DumpHeapOptions::default())?;
+    let stat_a = crate::commands::dumpheap_stat(&sa, &opts)?;
     drop(sa);
     let (sb, idb) = open(b)?;
-    let stat_b = crate::commands::dumpheap_stat(&sb, &DumpHeapOptions::default())?;
+    let stat_b = crate::commands::dumpheap_stat(&sb, &opts)?;
     let mut d = diff_stats(&stat_a, &stat_b);
     if let (Some(pa), Some(pb)) = (ida.pid, idb.pid) {
         if pa != pb {
@@ -148,17 +183,26 @@ impl Render for HeapDiff {
         for w in &self.warnings {
             out.push_str(&format!("Warning: {w}\n"));
         }
+        let with_retained = self.types.iter().any(|t| t.retained_growth().is_some());
+        let retained_head = if with_retained {
+            format!(" {:>15}", "Retained B-A")
+        } else {
+            String::new()
+        };
         out.push_str(&format!(
-            "{:>12} {:>12} {:>15} {:>15}  {}\n",
+            "{:>12} {:>12} {:>15} {:>15}{retained_head}  {}\n",
             "Count A", "Count B", "Size B-A", "Size B", "Type"
         ));
-        for t in self
-            .types
-            .iter()
-            .filter(|t| t.count_growth() != 0 || t.size_growth() != 0)
-        {
+        for t in self.types.iter().filter(|t| {
+            t.count_growth() != 0 || t.size_growth() != 0 || t.retained_growth().unwrap_or(0) != 0
+        }) {
+            let retained = if with_retained {
+                format!(" {:>15}", signed(t.retained_growth().unwrap_or(0)))
+            } else {
+                String::new()
+            };
             out.push_str(&format!(
-                "{:>12} {:>12} {:>15} {:>15}  {}\n",
+                "{:>12} {:>12} {:>15} {:>15}{retained}  {}\n",
                 grouped(t.count_a as i128),
                 grouped(t.count_b as i128),
                 signed(t.size_growth()),
@@ -211,10 +255,12 @@ mod tests {
                     name: name.into(),
                     count,
                     size,
+                    retained: None,
                 })
                 .collect(),
             total_objects: rows.iter().map(|r| r.2).sum(),
             total_bytes: rows.iter().map(|r| r.3).sum(),
+            frozen_unreferenced: None,
             warnings: vec![],
         }
     }
@@ -269,11 +315,19 @@ pub struct DiffArgs {
     /// Use this libmscordaccore.so instead of searching for the one matching the dumps.
     #[arg(long, value_name = "PATH")]
     pub dac: Option<std::path::PathBuf>,
+    /// Add each type's retained size in both dumps (builds both heap graphs: slower).
+    #[arg(long)]
+    pub retained: bool,
 }
 
 /// Runs `dn-dump diff`: warnings go to stderr in text mode, inside the document in JSON mode.
 pub fn run(args: DiffArgs) -> anyhow::Result<()> {
-    let mut d = diff_dumps(&args.before, &args.after, args.dac.as_deref())?;
+    let mut d = diff_dumps(
+        &args.before,
+        &args.after,
+        args.dac.as_deref(),
+        args.retained,
+    )?;
     if args.top > 0 {
         d.types.truncate(args.top);
     }

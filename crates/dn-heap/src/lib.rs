@@ -15,6 +15,8 @@ pub mod commands;
 pub mod dac;
 pub mod diff;
 pub mod dump;
+pub mod graph;
 pub mod heap;
 pub mod memory;
 pub mod names;
+pub mod roots;

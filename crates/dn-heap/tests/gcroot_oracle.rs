@@ -1,5 +1,7 @@
-//! `gcroot` on a leaked item's string finds the path static -> List -> array -> item -> string,
-//! and that path is one ClrMD's GCRoot reports too. `dumpobj` shows the item's fields.
+//! `gcroot` on a leaked item's string finds the path static -> List -> array -> item -> string;
+//! against ClrMD's GCRoot: the same roots, and for ClrMD's first root a path of ours that is a
+//! real chain of references (checked hop by hop with ClrMD) and no longer than ClrMD's.
+//! `dumpobj` shows the item's fields.
 
 mod common;
 
@@ -14,6 +16,49 @@ fn path_addresses(root: &serde_json::Value) -> Vec<u64> {
         .iter()
         .map(|n| hex(&n["address"]))
         .collect()
+}
+
+/// Our path from ClrMD's first root (`theirs`, a `gcroot` oracle result) to `target`: starts
+/// where ClrMD's starts, ends at the target, every hop is a reference ClrMD sees, and it is no
+/// longer than ClrMD's (ours are shortest paths).
+fn check_path(
+    d: &Dump,
+    label: &str,
+    roots: &[serde_json::Value],
+    theirs: &serde_json::Value,
+    target: u64,
+) {
+    let their_path = path_addresses(theirs);
+    let root_addr = hex(&theirs["root_address"]);
+    let ours = roots
+        .iter()
+        .find(|r| hex(&r["root"]) == root_addr && path_addresses(r).first() == their_path.first())
+        .unwrap_or_else(|| {
+            panic!(
+                "{label}: ClrMD's root {root_addr:x} ({}) not among ours {roots:?}",
+                theirs["root_kind"]
+            )
+        });
+    let path = path_addresses(ours);
+    assert_eq!(
+        path.last(),
+        Some(&target),
+        "{label}: our path ends at the target"
+    );
+    assert!(
+        path.len() <= their_path.len(),
+        "{label}: our path {path:x?} is longer than ClrMD's {their_path:x?}"
+    );
+    let refs = oracle(d, &["refs", &hex_list(&path)]);
+    for (hop, obj) in path.windows(2).zip(refs["objects"].as_array().unwrap()) {
+        let targets: Vec<u64> = obj["refs"].as_array().unwrap().iter().map(hex).collect();
+        assert!(
+            targets.contains(&hop[1]),
+            "{label}: {:x} does not reference {:x} (ClrMD: {targets:x?})",
+            hop[0],
+            hop[1]
+        );
+    }
 }
 
 fn check(rt: Runtime) {
@@ -114,12 +159,12 @@ fn check(rt: Runtime) {
 
     let v = oracle(&d, &["gcroot", &format!("0x{string:x}")]);
     assert_eq!(v["found"], true, "ClrMD finds a root too");
-    let theirs = path_addresses(&v);
-    let any_equal = roots.iter().any(|r| path_addresses(r) == theirs);
-    assert!(
-        any_equal,
-        "ClrMD's path {theirs:x?} is not among ours: {roots:?}"
+    assert_eq!(
+        roots.len() as u64,
+        v["root_count"].as_u64().unwrap(),
+        "number of roots"
     );
+    check_path(&d, rt.label(), roots, &v, string);
 }
 
 #[test]
@@ -182,9 +227,13 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
         );
         if found {
             reachable += 1;
-            let path = path_addresses(theirs);
-            let any = roots.iter().any(|r| path_addresses(r) == path);
-            assert!(any, "{} server={server_gc}: ClrMD's path to {addr:x} {path:x?} not among ours {roots:?}", rt.label());
+            check_path(
+                &d,
+                &format!("{} server={server_gc}: {addr:x}", rt.label()),
+                roots,
+                theirs,
+                *addr,
+            );
         }
     }
     eprintln!(

@@ -6,8 +6,9 @@ use anyhow::bail;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use super::heapstat::{column_width, render_stats, stats_from, TypeStat};
 use super::{n0, parse_addr, parse_num, ser_hex, Render, Session};
-use crate::heap::{Generation, HeapObject, WalkError, WalkIssue};
+use crate::heap::{Generation, HeapObject, SegmentKind, WalkError, WalkIssue};
 use crate::memory::MemorySource;
 
 /// Parsed `dumpheap` options.
@@ -25,6 +26,10 @@ pub struct DumpHeapOptions {
     pub live: bool,
     /// Only objects no root reaches (garbage the next full GC collects).
     pub dead: bool,
+    /// Add each type's retained size (`-stat -retained`).
+    pub retained: bool,
+    /// Sort the statistics by retained size instead of shallow size (`-sort retained`).
+    pub sort_retained: bool,
 }
 
 impl DumpHeapOptions {
@@ -39,6 +44,15 @@ impl DumpHeapOptions {
                 "-noprogress" => {}
                 "-live" => o.live = true,
                 "-dead" => o.dead = true,
+                "-retained" => o.retained = true,
+                "-sort" => match it.next().map(|k| k.to_ascii_lowercase()).as_deref() {
+                    Some("retained") => o.sort_retained = true,
+                    Some("size") => o.sort_retained = false,
+                    other => bail!(
+                        "-sort takes 'size' or 'retained', not '{}'",
+                        other.unwrap_or("")
+                    ),
+                },
                 "-type" => match it.next() {
                     Some(t) => o.type_substr = Some(t.to_string()),
                     None => bail!("-type needs a type name (substring)"),
@@ -62,18 +76,14 @@ impl DumpHeapOptions {
             o.live = false;
             o.dead = false;
         }
+        if o.sort_retained {
+            o.retained = true;
+        }
+        if o.retained && !o.stat {
+            bail!("-retained and -sort retained go with -stat");
+        }
         Ok(o)
     }
-}
-
-/// One row of the statistics table.
-#[derive(Debug, Clone, Serialize)]
-pub struct TypeStat {
-    #[serde(serialize_with = "ser_hex")]
-    pub mt: u64,
-    pub name: String,
-    pub count: u64,
-    pub size: u64,
 }
 
 /// `dumpheap -stat`.
@@ -82,8 +92,19 @@ pub struct DumpHeapStat {
     pub types: Vec<TypeStat>,
     pub total_objects: u64,
     pub total_bytes: u64,
+    /// With `-dead`: objects on frozen (NonGC) segments that nothing references. No GC ever
+    /// frees them, so they are not counted as dead; shown apart.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen_unreferenced: Option<FrozenCount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
+}
+
+/// Objects left out of `-dead` because they live on frozen segments.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FrozenCount {
+    pub count: u64,
+    pub size: u64,
 }
 
 /// One object of the list.
@@ -107,6 +128,8 @@ pub struct DumpHeap {
     pub total_bytes: u64,
     #[serde(skip)]
     pub short: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen_unreferenced: Option<FrozenCount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
 }
@@ -127,17 +150,31 @@ pub struct DumpHeapStrings {
     pub total_bytes: u64,
 }
 
+/// What a filtered walk met besides the objects it passed on.
+#[derive(Default)]
+struct WalkNotes {
+    issues: Vec<WalkIssue>,
+    /// Unreachable objects on frozen segments (never collected), with `-dead`.
+    frozen: FrozenCount,
+    /// Warnings of the heap graph, when `-live`/`-dead` needed it.
+    graph_warnings: Vec<String>,
+}
+
 /// Walks the heap, calling `f` for each object passing the filters.
 fn filtered_walk(
     s: &Session,
     o: &DumpHeapOptions,
     mut f: impl FnMut(&HeapObject),
-) -> anyhow::Result<Vec<WalkIssue>> {
+) -> anyhow::Result<WalkNotes> {
     let rt = &s.runtime;
     let heap = &rt.heap;
+    let mut notes = WalkNotes::default();
     let mut type_ok: FxHashMap<u64, bool> = FxHashMap::default();
-    let live = if o.live || o.dead {
-        Some(super::gcroot::live_objects(s)?)
+    let graph = if o.live || o.dead {
+        let g = s.graph()?;
+        notes.graph_warnings = g.warnings.clone();
+        let live = g.graph.reachable();
+        Some((g, live))
     } else {
         None
     };
@@ -148,9 +185,18 @@ fn filtered_walk(
         Some(&s.cancel),
         #[inline(always)]
         |obj| {
-            if let Some(live) = &live {
+            if let Some((g, live)) = &graph {
                 // Free space is neither live nor dead.
-                if obj.mt == free_mt || live.contains(obj.address) != o.live {
+                if obj.mt == free_mt {
+                    return ControlFlow::Continue(());
+                }
+                let is_live = g.node(obj.address).is_some_and(|id| live.contains(id));
+                if is_live != o.live {
+                    return ControlFlow::Continue(());
+                }
+                if o.dead && heap.segments[obj.segment].kind == SegmentKind::Frozen {
+                    notes.frozen.count += 1;
+                    notes.frozen.size += obj.size;
                     return ControlFlow::Continue(());
                 }
             }
@@ -178,8 +224,23 @@ fn filtered_walk(
         },
     );
     match res {
-        Ok(issues) => Ok(issues),
+        Ok(issues) => {
+            notes.issues = issues;
+            Ok(notes)
+        }
         Err(WalkError::Cancelled) => bail!("cancelled"),
+    }
+}
+
+impl WalkNotes {
+    fn warnings(&mut self) -> Vec<String> {
+        let mut w = issues_text(std::mem::take(&mut self.issues));
+        w.append(&mut self.graph_warnings);
+        w
+    }
+
+    fn frozen(&self, o: &DumpHeapOptions) -> Option<FrozenCount> {
+        (o.dead && self.frozen.count > 0).then_some(self.frozen)
     }
 }
 
@@ -193,31 +254,6 @@ fn issues_text(issues: Vec<WalkIssue>) -> Vec<String> {
             )
         })
         .collect()
-}
-
-pub(crate) fn stats_from(
-    s: &Session,
-    per_mt: FxHashMap<u64, (u64, u64)>,
-) -> (Vec<TypeStat>, u64, u64) {
-    let rt = &s.runtime;
-    let mut types: Vec<TypeStat> = per_mt
-        .into_iter()
-        .map(|(mt, (count, size))| TypeStat {
-            mt,
-            name: rt.heap.type_name(&rt.dac, mt),
-            count,
-            size,
-        })
-        .collect();
-    types.sort_by(|a, b| {
-        a.size
-            .cmp(&b.size)
-            .then(a.count.cmp(&b.count))
-            .then(a.name.cmp(&b.name))
-    });
-    let total_objects = types.iter().map(|t| t.count).sum();
-    let total_bytes = types.iter().map(|t| t.size).sum();
-    (types, total_objects, total_bytes)
 }
 
 /// Count and total size per MethodTable, indexed by the walk's dense type index (no hashing
@@ -252,13 +288,42 @@ impl PerType {
 
 pub fn dumpheap_stat(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStat> {
     let mut per_type = PerType::default();
-    let issues = filtered_walk(s, o, |obj| per_type.add(obj))?;
-    let (types, total_objects, total_bytes) = stats_from(s, per_type.into_map());
+    let mut notes = filtered_walk(s, o, |obj| per_type.add(obj))?;
+    let (mut types, total_objects, total_bytes) = stats_from(s, per_type.into_map());
+    let mut warnings = notes.warnings();
+    if o.retained {
+        let g = s.graph()?;
+        let dom = g.dominators(&s.cancel)?;
+        let by_type = dom.retained_by_type(&g.graph, g.mts.len());
+        let by_mt: FxHashMap<u64, u64> = g
+            .mts
+            .iter()
+            .copied()
+            .zip(by_type.iter().map(|t| t.min_retained))
+            .collect();
+        for t in &mut types {
+            t.retained = Some(by_mt.get(&t.mt).copied().unwrap_or(0));
+        }
+        if !o.live && !o.dead {
+            // Plain `-stat -retained` shows the graph's warnings too (the filtered walk only
+            // built the graph for -live/-dead).
+            warnings.extend(g.warnings.iter().cloned());
+        }
+        if o.sort_retained {
+            types.sort_by(|a, b| {
+                a.retained
+                    .cmp(&b.retained)
+                    .then(a.size.cmp(&b.size))
+                    .then(a.name.cmp(&b.name))
+            });
+        }
+    }
     Ok(DumpHeapStat {
         types,
         total_objects,
         total_bytes,
-        warnings: issues_text(issues),
+        frozen_unreferenced: notes.frozen(o),
+        warnings,
     })
 }
 
@@ -266,7 +331,7 @@ pub fn dumpheap(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeap> {
     let free = s.runtime.heap.globals.free_mt;
     let mut objects = Vec::new();
     let mut per_type = PerType::default();
-    let issues = filtered_walk(s, o, |obj| {
+    let mut notes = filtered_walk(s, o, |obj| {
         objects.push(HeapObjectRow {
             address: obj.address,
             mt: obj.mt,
@@ -282,7 +347,8 @@ pub fn dumpheap(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHeap> {
         total_objects,
         total_bytes,
         short: o.short,
-        warnings: issues_text(issues),
+        frozen_unreferenced: notes.frozen(o),
+        warnings: notes.warnings(),
     })
 }
 
@@ -332,42 +398,14 @@ pub fn dumpheap_strings(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<Dump
     })
 }
 
-pub(crate) fn render_stats(
-    out: &mut String,
-    types: &[TypeStat],
-    total_objects: u64,
-    total_bytes: u64,
-) {
-    let counts: Vec<String> = types.iter().map(|t| n0(t.count)).collect();
-    let sizes: Vec<String> = types.iter().map(|t| n0(t.size)).collect();
-    let wc = column_width(&counts, "Count");
-    let ws = column_width(&sizes, "TotalSize");
-    out.push_str("Statistics:\n");
-    out.push_str(&format!(
-        "{:>12} {:>wc$} {:>ws$} Class Name\n",
-        "MT", "Count", "TotalSize"
-    ));
-    for (i, t) in types.iter().enumerate() {
+fn render_frozen(out: &mut String, frozen: Option<FrozenCount>) {
+    if let Some(f) = frozen {
         out.push_str(&format!(
-            "{:012x} {:>wc$} {:>ws$} {}\n",
-            t.mt, counts[i], sizes[i], t.name
+            "Not counted: {} unreferenced objects ({} bytes) on frozen segments, which no GC frees\n",
+            n0(f.count),
+            n0(f.size)
         ));
     }
-    out.push_str(&format!(
-        "Total {} objects, {} bytes\n",
-        n0(total_objects),
-        n0(total_bytes)
-    ));
-}
-
-/// Width of a right-aligned column: its widest cell or its title.
-fn column_width(cells: &[String], title: &str) -> usize {
-    cells
-        .iter()
-        .map(|c| c.len())
-        .max()
-        .unwrap_or(0)
-        .max(title.len())
 }
 
 fn render_warnings(out: &mut String, warnings: &[String]) {
@@ -381,6 +419,7 @@ impl Render for DumpHeapStat {
         let mut out = String::new();
         render_warnings(&mut out, &self.warnings);
         render_stats(&mut out, &self.types, self.total_objects, self.total_bytes);
+        render_frozen(&mut out, self.frozen_unreferenced);
         out
     }
 }
@@ -407,6 +446,7 @@ impl Render for DumpHeap {
         }
         out.push('\n');
         render_stats(&mut out, &self.types, self.total_objects, self.total_bytes);
+        render_frozen(&mut out, self.frozen_unreferenced);
         out
     }
 }
@@ -453,31 +493,5 @@ mod tests {
             .to_string();
         assert!(e.starts_with("Unknown generation: gen7."), "{e}");
         assert!(DumpHeapOptions::parse(&["-bogus"]).is_err());
-    }
-
-    #[test]
-    fn stats_table_has_sos_shape() {
-        let types = vec![
-            TypeStat {
-                mt: 0x7f6c1dc021c8,
-                name: "System.SByte[]".into(),
-                count: 1749,
-                size: 95696,
-            },
-            TypeStat {
-                mt: 0x7f6c1dc00f90,
-                name: "System.String".into(),
-                count: 206770,
-                size: 19494060,
-            },
-        ];
-        let mut out = String::new();
-        render_stats(&mut out, &types, 208519, 19589756);
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines[0], "Statistics:");
-        assert_eq!(lines[1], "          MT   Count  TotalSize Class Name");
-        assert_eq!(lines[2], "7f6c1dc021c8   1,749     95,696 System.SByte[]");
-        assert_eq!(lines[3], "7f6c1dc00f90 206,770 19,494,060 System.String");
-        assert_eq!(lines[4], "Total 208,519 objects, 19,589,756 bytes");
     }
 }

@@ -1,28 +1,34 @@
 //! SOS-style commands over a [`Runtime`]: each returns a typed, serializable result that can
 //! also render itself as SOS-shaped text.
 
+mod dominators;
 mod dumpheap;
 mod dumpobj;
 mod gcroot;
+mod heapstat;
 mod info;
 mod objects;
-mod statics;
+mod suspects;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context};
 use serde::Serializer;
 
+pub use dominators::{DominatorNode, DominatorTree, DominatorsOptions};
 pub use dumpheap::{
-    dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, HeapObjectRow,
-    StringStat, TypeStat,
+    dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
+    HeapObjectRow, StringStat,
 };
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
+pub use heapstat::TypeStat;
 pub use info::{ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
+pub use suspects::{Accumulated, AccumulationPoint, Suspect, SuspectRoot, SuspectShape, Suspects};
 
+use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
 
 /// A command's result: JSON for programs, text in SOS's shape for people.
@@ -52,12 +58,14 @@ pub trait Render {
 
 /// The commands `help` lists and the REPL completes.
 pub const COMMANDS: &[(&str, &str)] = &[
-    ("dumpheap", "dumpheap [-stat] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-gen G] [-live|-dead] [-strings] [-short]: objects on the GC heap"),
+    ("dumpheap", "dumpheap [-stat [-retained] [-sort size|retained]] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-gen G] [-live|-dead] [-strings] [-short]: objects on the GC heap"),
     ("dumpobj", "dumpobj ADDR (alias do): an object's type, size and fields"),
     ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
     ("dumpmt", "dumpmt MT: a MethodTable"),
     ("gcroot", "gcroot ADDR [-nostacks]: what keeps an object alive"),
-    ("objsize", "objsize ADDR [-stat] [-short]: the objects an object keeps alive, and their size"),
+    ("objsize", "objsize ADDR [-stat] [-short]: every object reachable from an object, and their size (not its retained size: see dominators)"),
+    ("dominators", "dominators [ADDR] [-depth N] [-top K] [-type SUBSTR]: who keeps the memory alive: the dominator tree with retained sizes"),
+    ("suspects", "suspects [-threshold PCT]: leak suspects (Eclipse MAT's): objects or types retaining over PCT% (10) of the live heap"),
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
     ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
@@ -66,10 +74,14 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("exit", "exit (alias quit, q): leave"),
 ];
 
-/// An analysis session: the runtime plus a cancellation flag for Ctrl-C.
+/// An analysis session: the runtime, a cancellation flag for Ctrl-C, and the heap graph once
+/// a command has needed it.
 pub struct Session {
     pub runtime: Runtime,
     pub cancel: Arc<AtomicBool>,
+    /// Show a progress bar on stderr (when it is a terminal) for long steps.
+    pub progress: bool,
+    graph: Mutex<Option<Arc<ObjectGraph>>>,
 }
 
 impl Session {
@@ -77,7 +89,24 @@ impl Session {
         Session {
             runtime,
             cancel: Arc::new(AtomicBool::new(false)),
+            progress: false,
+            graph: Mutex::new(None),
         }
+    }
+
+    /// The heap graph, built by the first command that needs it and kept for the session.
+    pub fn graph(&self) -> anyhow::Result<Arc<ObjectGraph>> {
+        let mut slot = self.graph.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(g) = slot.as_ref() {
+            return Ok(g.clone());
+        }
+        let g = Arc::new(ObjectGraph::build(
+            &self.runtime,
+            &self.cancel,
+            self.progress,
+        )?);
+        *slot = Some(g.clone());
+        Ok(g)
     }
 
     /// Runs one command line. `Ok(None)` for an empty line.
@@ -134,6 +163,14 @@ impl Session {
                     .any(|a| matches!(a.to_ascii_lowercase().as_str(), "-stat" | "-summary"));
                 let short = args.iter().any(|a| a.eq_ignore_ascii_case("-short"));
                 Box::new(objects::objsize(self, addr, stat, short)?)
+            }
+            "dominators" => {
+                let o = DominatorsOptions::parse(args)?;
+                Box::new(dominators::dominators(self, &o)?)
+            }
+            "suspects" => {
+                let pct = suspects::parse_threshold(args)?;
+                Box::new(suspects::suspects(self, pct)?)
             }
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),

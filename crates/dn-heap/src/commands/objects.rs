@@ -4,10 +4,10 @@ use anyhow::bail;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::dumpheap::{render_stats, stats_from, DumpHeap, HeapObjectRow};
+use super::dumpheap::{DumpHeap, HeapObjectRow};
+use super::heapstat::{render_stats, stats_from};
 use super::{n0, ser_hex, Render, Session, TypeStat};
-use crate::dac::HandleData;
-use crate::heap::ObjectSet;
+use crate::dac::HandleKind;
 
 /// `objsize ADDR`: every object the given one keeps alive, itself included.
 #[derive(Debug, Clone, Serialize)]
@@ -25,55 +25,52 @@ pub struct ObjSize {
 pub fn objsize(s: &Session, addr: u64, stat_only: bool, short: bool) -> anyhow::Result<ObjSize> {
     let rt = &s.runtime;
     let (heap, dac) = (&rt.heap, &rt.dac);
-    let Some((info, _)) = heap.object_at(dac, addr) else {
+    let g = s.graph()?;
+    let Some(start) = g.node(addr) else {
         bail!("{addr:x} is not a valid object")
     };
-    let deps = super::gcroot::dependent_edges(rt);
-    // Breadth-first, as SOS's objsize lists them.
-    let mut seen = ObjectSet::new(heap);
-    seen.insert(addr);
-    let mut queue = std::collections::VecDeque::from([addr]);
+    // Breadth-first over the graph's references (dependent handles included), as SOS's
+    // objsize lists them.
+    let mut seen = vec![false; g.graph.nodes.len()];
+    seen[start as usize] = true;
+    let mut queue = std::collections::VecDeque::from([start]);
     let mut objects = Vec::new();
     let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
     let mut steps = 0u64;
-    while let Some(obj) = queue.pop_front() {
+    while let Some(id) = queue.pop_front() {
         steps += 1;
         if steps & 0xFFFF == 0 && s.cancelled() {
             bail!("cancelled");
         }
-        let Some((info, size)) = heap.object_at(dac, obj) else {
-            continue;
-        };
+        let (mt, size) = (g.mt(id), g.size(id));
         objects.push(HeapObjectRow {
-            address: obj,
-            mt: info.mt,
+            address: g.address(id),
+            mt,
             size,
             free: false,
         });
-        let e = per_mt.entry(info.mt).or_default();
+        let e = per_mt.entry(mt).or_default();
         e.0 += 1;
         e.1 += size;
-        let mut push = |v: u64| {
-            if seen.insert(v) && heap.object_at(dac, v).is_some() {
-                queue.push_back(v);
+        for &t in g.graph.edges.targets(id) {
+            if !std::mem::replace(&mut seen[t as usize], true) {
+                queue.push_back(t);
             }
-        };
-        heap.for_each_reference(obj, &info, size, |_, v| push(v));
-        if let Some(d) = deps.get(&obj) {
-            d.iter().for_each(|&v| push(v));
         }
     }
+    let info_mt = g.mt(start);
     let (types, total_objects, total_bytes) = stats_from(s, per_mt);
     Ok(ObjSize {
         address: addr,
-        type_name: heap.type_name(dac, info.mt),
+        type_name: heap.type_name(dac, info_mt),
         heap: DumpHeap {
             objects,
             types,
             total_objects,
             total_bytes,
             short,
-            warnings: Vec::new(),
+            frozen_unreferenced: None,
+            warnings: g.warnings.clone(),
         },
         stat_only,
     })
@@ -137,7 +134,7 @@ pub fn gchandles(s: &Session) -> anyhow::Result<GcHandles> {
     let mut handles = Vec::new();
     let mut per_mt: FxHashMap<u64, (u64, u64)> = FxHashMap::default();
     let mut counts: Vec<(String, u64)> = Vec::new();
-    for h in dac.handles(&HandleData::ALL_TYPES)? {
+    for h in dac.handles(&HandleKind::ALL)? {
         let object = mem.read_u64(h.handle).unwrap_or(0);
         let (mt, size, type_name) = match heap.object_at(dac, object) {
             Some((info, size)) if object != 0 => (info.mt, size, heap.type_name(dac, info.mt)),
@@ -148,12 +145,12 @@ pub fn gchandles(s: &Session) -> anyhow::Result<GcHandles> {
             e.0 += 1;
             e.1 += size;
         }
-        let kind = h.kind_name().trim_end_matches(" handle").to_string();
+        let kind = h.kind.name().trim_end_matches(" handle").to_string();
         match counts.iter_mut().find(|c| c.0 == kind) {
             Some(c) => c.1 += 1,
             None => counts.push((kind.clone(), 1)),
         }
-        let secondary = (h.kind == HandleData::DEPENDENT).then_some(h.secondary);
+        let secondary = (h.kind == HandleKind::Dependent).then_some(h.secondary);
         handles.push(HandleRow {
             handle: h.handle,
             kind,

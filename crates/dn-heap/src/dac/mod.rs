@@ -509,8 +509,9 @@ impl Dac {
         (hr >= 0).then_some((p, l))
     }
 
-    /// Handles of the given types (see [`HandleData::kind_name`]).
-    pub fn handles(&self, types: &[u32]) -> Result<Vec<HandleData>> {
+    /// Handles of the given kinds.
+    pub fn handles(&self, kinds: &[HandleKind]) -> Result<Vec<HandleData>> {
+        let types: Vec<u32> = kinds.iter().map(|k| k.raw()).collect();
         let _g = lock();
         let mut e = std::ptr::null_mut();
         // SAFETY: GetHandleEnumForTypes(u32* types, u32 count, ISOSHandleEnum**).
@@ -530,7 +531,7 @@ impl Dac {
             .map(|b| HandleData {
                 handle: le_u64(b, 8),
                 secondary: le_u64(b, 0x10),
-                kind: le_u32(b, 0x18),
+                kind: HandleKind::from_raw(le_u32(b, 0x18)),
                 strong: le_u32(b, 0x1C) != 0,
                 ref_count: le_u32(b, 0x20),
             })
@@ -1044,52 +1045,115 @@ impl ThreadData {
     }
 }
 
+/// The kind of a GC handle, as the runtime numbers them (`HandleType` in the runtime's
+/// handle table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandleKind {
+    WeakShort,
+    WeakLong,
+    Strong,
+    Pinned,
+    RefCounted,
+    Dependent,
+    AsyncPinned,
+    SizedRef,
+    WeakWinRt,
+    WeakInteriorPointer,
+    CrossReference,
+    /// A number this build does not know.
+    Unknown(u32),
+}
+
+impl HandleKind {
+    /// Every handle kind worth asking for ("variable", 4, is unused).
+    pub const ALL: [HandleKind; 11] = [
+        HandleKind::WeakShort,
+        HandleKind::WeakLong,
+        HandleKind::Strong,
+        HandleKind::Pinned,
+        HandleKind::RefCounted,
+        HandleKind::Dependent,
+        HandleKind::AsyncPinned,
+        HandleKind::SizedRef,
+        HandleKind::WeakWinRt,
+        HandleKind::WeakInteriorPointer,
+        HandleKind::CrossReference,
+    ];
+
+    pub fn from_raw(v: u32) -> HandleKind {
+        match v {
+            0 => HandleKind::WeakShort,
+            1 => HandleKind::WeakLong,
+            2 => HandleKind::Strong,
+            3 => HandleKind::Pinned,
+            5 => HandleKind::RefCounted,
+            6 => HandleKind::Dependent,
+            7 => HandleKind::AsyncPinned,
+            8 => HandleKind::SizedRef,
+            9 => HandleKind::WeakWinRt,
+            10 => HandleKind::WeakInteriorPointer,
+            11 => HandleKind::CrossReference,
+            other => HandleKind::Unknown(other),
+        }
+    }
+
+    pub fn raw(self) -> u32 {
+        match self {
+            HandleKind::WeakShort => 0,
+            HandleKind::WeakLong => 1,
+            HandleKind::Strong => 2,
+            HandleKind::Pinned => 3,
+            HandleKind::RefCounted => 5,
+            HandleKind::Dependent => 6,
+            HandleKind::AsyncPinned => 7,
+            HandleKind::SizedRef => 8,
+            HandleKind::WeakWinRt => 9,
+            HandleKind::WeakInteriorPointer => 10,
+            HandleKind::CrossReference => 11,
+            HandleKind::Unknown(v) => v,
+        }
+    }
+
+    /// SOS's wording for the kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            HandleKind::WeakShort => "weak short handle",
+            HandleKind::WeakLong => "weak long handle",
+            HandleKind::Strong => "strong handle",
+            HandleKind::Pinned => "pinned handle",
+            HandleKind::RefCounted => "ref counted handle",
+            HandleKind::Dependent => "dependent handle",
+            HandleKind::AsyncPinned => "async pinned handle",
+            HandleKind::SizedRef => "sized ref handle",
+            HandleKind::WeakWinRt => "weak WinRT handle",
+            HandleKind::WeakInteriorPointer => "weak interior pointer handle",
+            HandleKind::CrossReference => "cross reference handle",
+            HandleKind::Unknown(_) => "unknown handle",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct HandleData {
     /// Address of the handle slot; the object is `*handle`.
     pub handle: u64,
     pub secondary: u64,
-    pub kind: u32,
+    pub kind: HandleKind,
     pub strong: bool,
     pub ref_count: u32,
 }
 
 impl HandleData {
-    pub const WEAK_SHORT: u32 = 0;
-    pub const WEAK_LONG: u32 = 1;
-    pub const STRONG: u32 = 2;
-    pub const PINNED: u32 = 3;
-    pub const REF_COUNTED: u32 = 5;
-    pub const DEPENDENT: u32 = 6;
-    pub const ASYNC_PINNED: u32 = 7;
-    pub const SIZED_REF: u32 = 8;
-    /// Every handle type worth asking for (4, "variable", is unused).
-    pub const ALL_TYPES: [u32; 11] = [0, 1, 2, 3, 5, 6, 7, 8, 9, 10, 11];
-
     /// Whether the handle keeps its object alive (ClrMD's IsStrong).
     pub fn is_root(&self) -> bool {
         match self.kind {
-            Self::STRONG | Self::PINNED | Self::ASYNC_PINNED | Self::SIZED_REF => true,
-            Self::REF_COUNTED => self.ref_count > 0,
+            HandleKind::Strong
+            | HandleKind::Pinned
+            | HandleKind::AsyncPinned
+            | HandleKind::SizedRef => true,
+            HandleKind::RefCounted => self.ref_count > 0,
             _ => false,
-        }
-    }
-
-    /// SOS's wording for the handle kind.
-    pub fn kind_name(&self) -> &'static str {
-        match self.kind {
-            0 => "weak short handle",
-            1 => "weak long handle",
-            2 => "strong handle",
-            3 => "pinned handle",
-            5 => "ref counted handle",
-            6 => "dependent handle",
-            7 => "async pinned handle",
-            8 => "sized ref handle",
-            9 => "weak WinRT handle",
-            10 => "weak interior pointer handle",
-            11 => "cross reference handle",
-            _ => "unknown handle",
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::dump::CoreDump;
 
 pub use objset::ObjectSet;
 use refs::GcDesc;
+pub use refs::RefsRead;
 pub use walk::{HeapObject, WalkError, WalkIssue};
 
 /// Minimum object size on x64 (MethodTable, header, one pointer-sized field).

@@ -17,6 +17,17 @@ pub(super) enum GcDesc {
     ValSeries { start: u64, items: Vec<(u32, u32)> },
 }
 
+/// Whether an object's references could be read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefsRead {
+    /// Every reference slot was read (or the type holds none).
+    Complete,
+    /// The type's GCDesc (where its references are) is not in the target.
+    NoGcDesc,
+    /// The object's bytes are not in the target.
+    Unreadable,
+}
+
 impl GcHeap {
     /// Size of the object at `addr` with MethodTable info `info` (unaligned).
     pub fn object_size(&self, addr: u64, info: &MtInfo) -> u64 {
@@ -50,21 +61,23 @@ impl GcHeap {
     }
 
     /// The references held by an object, from its GCDesc; calls `f(slot_address, target)`
-    /// for each non-null reference slot.
+    /// for each non-null reference slot. Says whether the references could be read.
     pub fn for_each_reference(
         &self,
         addr: u64,
         info: &MtInfo,
         size: u64,
         mut f: impl FnMut(u64, u64),
-    ) {
+    ) -> RefsRead {
         if !info.contains_pointers {
-            return;
+            return RefsRead::Complete;
         }
         let desc = info.gcdesc.get_or_init(|| read_gcdesc(&*self.mem, info.mt));
-        let Some(desc) = desc else { return };
+        let Some(desc) = desc else {
+            return RefsRead::NoGcDesc;
+        };
         let Ok(data) = self.object_bytes(addr, size) else {
-            return;
+            return RefsRead::Unreadable;
         };
         let slot = |off: u64| -> Option<u64> {
             let o = off as usize;
@@ -110,6 +123,7 @@ impl GcHeap {
                 }
             }
         }
+        RefsRead::Complete
     }
 
     fn object_bytes(

@@ -110,10 +110,34 @@ impl GcHeap {
         &self,
         dac: &Dac,
         cancel: Option<&AtomicBool>,
+        f: impl FnMut(&HeapObject) -> ControlFlow<()>,
+    ) -> Result<Vec<WalkIssue>, WalkError> {
+        self.walk_segments(dac, 0..self.segments.len(), cancel, f)
+    }
+
+    /// Walks every object in address order (segments sorted by start): what a graph with ids in
+    /// address order needs.
+    pub fn walk_in_address_order(
+        &self,
+        dac: &Dac,
+        cancel: Option<&AtomicBool>,
+        f: impl FnMut(&HeapObject) -> ControlFlow<()>,
+    ) -> Result<Vec<WalkIssue>, WalkError> {
+        let mut order: Vec<usize> = (0..self.segments.len()).collect();
+        order.sort_by_key(|&i| self.segments[i].start);
+        self.walk_segments(dac, order.into_iter(), cancel, f)
+    }
+
+    fn walk_segments(
+        &self,
+        dac: &Dac,
+        order: impl Iterator<Item = usize>,
+        cancel: Option<&AtomicBool>,
         mut f: impl FnMut(&HeapObject) -> ControlFlow<()>,
     ) -> Result<Vec<WalkIssue>, WalkError> {
         let mut state = WalkState::default();
-        for (si, seg) in self.segments.iter().enumerate() {
+        for si in order {
+            let seg = &self.segments[si];
             if let ControlFlow::Break(()) =
                 self.walk_segment(dac, si, seg, cancel, &mut f, &mut state)?
             {
@@ -215,24 +239,49 @@ impl GcHeap {
             let mt = word & !7;
             if mt != last_mt {
                 let Some(t) = types.get(self, dac, mt) else {
-                    issues.push(WalkIssue {
-                        segment: seg.address,
-                        address: addr,
-                        message: format!(
-                            "invalid MethodTable 0x{mt:x}; rest of the segment skipped"
-                        ),
-                    });
-                    break;
+                    let why = format!("invalid MethodTable 0x{mt:x}");
+                    match resync(&mut src, types, seg, addr, &why, issues) {
+                        Some(a) => {
+                            addr = a;
+                            continue;
+                        }
+                        None => break,
+                    }
                 };
                 last_mt = mt;
                 last = t;
             }
             let mut size = last.base_size as u64;
             if last.component_size != 0 {
-                let Some(n) = length else { break };
+                let Some(n) = length else {
+                    issues.push(WalkIssue {
+                        segment: seg.address,
+                        address: addr,
+                        message: "array length not in the target; rest of the segment skipped"
+                            .into(),
+                    });
+                    break;
+                };
                 size += n as u64 * last.component_size as u64;
             }
             let size = size.max(MIN_OBJECT_SIZE);
+            // An object cannot reach past its segment: a garbage length (or MethodTable) would
+            // end the walk early with wrong totals, so say so and find the next object.
+            let end = addr.checked_add(align8(size));
+            if end.is_none_or(|e| e > seg.end) {
+                let why = format!(
+                    "object of type 0x{mt:x} claims {size} bytes, past the end of its segment (0x{:x})",
+                    seg.end
+                );
+                match resync(&mut src, types, seg, addr, &why, issues) {
+                    Some(a) => {
+                        addr = a;
+                        last_mt = u64::MAX;
+                        continue;
+                    }
+                    None => break,
+                }
+            }
             if let ControlFlow::Break(()) = f(&HeapObject {
                 address: addr,
                 mt,
@@ -295,6 +344,56 @@ impl GcHeap {
         );
         found
     }
+}
+
+/// Most bytes scanned for the next object after a corrupt one.
+const MAX_RESYNC_BYTES: u64 = 64 << 20;
+
+/// After an object the walk cannot size or step over (at `bad`): records the problem and looks
+/// for the next 8-aligned address that starts with a MethodTable this walk already met and whose
+/// object fits in the segment. `None` if there is none within reach (the rest of the segment is
+/// then skipped, and the issue says so).
+fn resync(
+    src: &mut impl SegmentBytes,
+    types: &WalkTypes,
+    seg: &Segment,
+    bad: u64,
+    why: &str,
+    issues: &mut Vec<WalkIssue>,
+) -> Option<u64> {
+    let limit = seg.end.min(bad.saturating_add(MAX_RESYNC_BYTES));
+    let mut a = bad + 8;
+    while a + 8 <= limit {
+        let (word, length) = match src.header(a, seg.end) {
+            Header::Full(w, n) => (w, Some(n)),
+            Header::MethodTableOnly(w) => (w, None),
+            Header::Missing => break,
+        };
+        if let Some(t) = types.by_mt.get(&(word & !7)).filter(|_| word & !7 != 0) {
+            let mut size = t.base_size as u64;
+            if t.component_size != 0 {
+                size += length.unwrap_or(u32::MAX) as u64 * t.component_size as u64;
+            }
+            if a.saturating_add(align8(size.max(MIN_OBJECT_SIZE))) <= seg.end {
+                issues.push(WalkIssue {
+                    segment: seg.address,
+                    address: bad,
+                    message: format!("{why}; {} bytes skipped, resumed at 0x{a:x}", a - bad),
+                });
+                return Some(a);
+            }
+        }
+        a += 8;
+    }
+    issues.push(WalkIssue {
+        segment: seg.address,
+        address: bad,
+        message: format!(
+            "{why}; rest of the segment skipped (0x{bad:x}..0x{:x})",
+            seg.end
+        ),
+    });
+    None
 }
 
 /// The start of an object as read from the target.

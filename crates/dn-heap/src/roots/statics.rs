@@ -71,11 +71,7 @@ pub(crate) fn static_slots(rt: &Runtime) -> FxHashMap<u64, String> {
 }
 
 /// Instance fields a type declares itself (its count minus its parent's).
-pub(crate) fn own_instance_fields(
-    rt: &Runtime,
-    mt: u64,
-    num_instance_fields: u16,
-) -> Option<usize> {
+fn own_instance_fields(rt: &Runtime, mt: u64, num_instance_fields: u16) -> Option<usize> {
     let parent = rt.dac.method_table_data(mt).ok()?.parent;
     let inherited = if parent == 0 {
         0

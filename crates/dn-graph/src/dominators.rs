@@ -1,0 +1,225 @@
+//! The dominator tree under a virtual root whose children are the root nodes, and retained
+//! sizes.
+//!
+//! Memory: 4 bytes (idom) + 8 bytes (retained) per node kept; at the peak of the computation
+//! 24 bytes per reachable node of scratch (node->preorder, preorder->node, parent, ancestor,
+//! label, semidominator; the first is freed before the last two are allocated) plus the
+//! backward predecessor rows (4 bytes per reachable node + 4 per backward edge).
+
+use crate::error::CancelCheck;
+use crate::tree::ChildIndex;
+use crate::{dfs, lt, Cancelled, HeapGraph, NodeId};
+use std::sync::atomic::AtomicBool;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// `idom` sentinel: the node's immediate dominator is the virtual root.
+pub(crate) const ROOT: u32 = u32::MAX - 1;
+/// `idom` sentinel: the node is unreachable.
+pub(crate) const UNREACHABLE: u32 = u32::MAX;
+
+/// Immediate dominator of a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Idom {
+    /// Dominated only by the virtual root: a top-level dominator (every root node is one).
+    Root,
+    /// Dominated by this node.
+    Node(NodeId),
+    /// Not reachable from any root.
+    Unreachable,
+}
+
+/// Which algorithm finds immediate dominators once the semidominators are known.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum Algorithm {
+    /// SEMI-NCA, falling back to simple Lengauer–Tarjan after about 8 climb steps per node.
+    #[default]
+    Auto,
+    /// SEMI-NCA without a work limit (quadratic on some graphs; for tests).
+    SemiNca,
+    /// Simple Lengauer–Tarjan.
+    SimpleLt,
+}
+
+/// What a [`Dominators::compute`] run did, for diagnostics and benchmarks.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ComputeStats {
+    /// The algorithm that produced the result ([`Algorithm::SimpleLt`] after a fallback).
+    pub algorithm: Algorithm,
+    /// True if SEMI-NCA gave up on its work limit.
+    pub fell_back: bool,
+    /// SEMI-NCA climb steps taken.
+    pub climb_steps: u64,
+    /// Predecessor edges that needed an EVAL (backward and cross edges).
+    pub backward_edges: u64,
+    /// DFS and predecessor rows.
+    pub dfs: Duration,
+    /// Semidominators.
+    pub semi: Duration,
+    /// Immediate dominators.
+    pub idom: Duration,
+    /// Retained sizes and the node-space idom array.
+    pub retained: Duration,
+}
+
+/// The dominator tree and retained sizes; see the module documentation.
+#[derive(Debug)]
+pub struct Dominators {
+    /// Node id -> idom node id, or [`ROOT`] / [`UNREACHABLE`].
+    pub(crate) idom: Vec<u32>,
+    pub(crate) retained: Vec<u64>,
+    live_bytes: u64,
+    live_count: u64,
+    stats: ComputeStats,
+    pub(crate) children: OnceLock<ChildIndex>,
+}
+
+impl Dominators {
+    /// Computes the dominator tree with [`Algorithm::Auto`]. The cancel flag is checked every
+    /// ~64K steps.
+    pub fn compute(graph: &HeapGraph, cancel: &AtomicBool) -> Result<Dominators, Cancelled> {
+        Self::compute_with(graph, Algorithm::Auto, cancel)
+    }
+
+    /// Computes the dominator tree with the given algorithm.
+    pub fn compute_with(
+        graph: &HeapGraph,
+        algorithm: Algorithm,
+        cancel: &AtomicBool,
+    ) -> Result<Dominators, Cancelled> {
+        let mut cancel = CancelCheck::new(cancel);
+        let mut stats = ComputeStats {
+            algorithm,
+            ..ComputeStats::default()
+        };
+        let t = Instant::now();
+        let dfs::Preorder {
+            vertex,
+            parent,
+            mut semi,
+            preds,
+        } = dfs::preorder(graph, &mut cancel)?;
+        stats.backward_edges = preds.len() as u64;
+        stats.dfs = t.elapsed();
+
+        let t = Instant::now();
+        let mut idom = lt::semidominators(&parent, &preds, &mut semi, &mut cancel)?;
+        drop(preds);
+        stats.semi = t.elapsed();
+
+        let t = Instant::now();
+        let r = parent.len();
+        let limit = match algorithm {
+            Algorithm::Auto => Some(8 * r as u64 + 65_536),
+            Algorithm::SemiNca => Some(u64::MAX),
+            Algorithm::SimpleLt => None,
+        };
+        let nca = match limit {
+            Some(limit) => lt::nca(&parent, &semi, &mut idom, limit, &mut cancel)?,
+            None => Err(0),
+        };
+        match nca {
+            Ok(steps) => {
+                stats.climb_steps = steps;
+                stats.algorithm = Algorithm::SemiNca;
+            }
+            Err(steps) => {
+                stats.climb_steps = steps;
+                stats.fell_back = algorithm == Algorithm::Auto;
+                stats.algorithm = Algorithm::SimpleLt;
+                lt::slt(&parent, &semi, &mut idom, &mut cancel)?;
+            }
+        }
+        drop(parent);
+        drop(semi);
+        stats.idom = t.elapsed();
+
+        let t = Instant::now();
+        let mut dom = Self::finish(graph, &vertex, &idom, stats);
+        dom.stats.retained = t.elapsed();
+        Ok(dom)
+    }
+
+    /// Retained sizes bottom-up in reverse preorder (a dominator is numbered before the nodes
+    /// it dominates), then the idoms in node space.
+    fn finish(graph: &HeapGraph, vertex: &[NodeId], idom_pre: &[u32], stats: ComputeStats) -> Self {
+        let n = graph.nodes.len();
+        let mut retained = vec![0u64; n];
+        let mut live_bytes = 0u64;
+        for &v in &vertex[1..] {
+            let s = graph.nodes.size(v);
+            retained[v as usize] = s;
+            live_bytes += s;
+        }
+        for p in (1..vertex.len()).rev() {
+            let d = idom_pre[p] as usize;
+            if d != 0 {
+                let c = retained[vertex[p] as usize];
+                retained[vertex[d] as usize] += c;
+            }
+        }
+        let mut idom = vec![UNREACHABLE; n];
+        for p in 1..vertex.len() {
+            let d = idom_pre[p] as usize;
+            idom[vertex[p] as usize] = if d == 0 { ROOT } else { vertex[d] };
+        }
+        Dominators {
+            idom,
+            retained,
+            live_bytes,
+            live_count: (vertex.len() - 1) as u64,
+            stats,
+            children: OnceLock::new(),
+        }
+    }
+
+    /// Number of nodes (reachable or not).
+    pub fn node_count(&self) -> usize {
+        self.idom.len()
+    }
+
+    /// The immediate dominator of `id`.
+    #[inline]
+    pub fn idom(&self, id: NodeId) -> Idom {
+        match self.idom[id as usize] {
+            ROOT => Idom::Root,
+            UNREACHABLE => Idom::Unreachable,
+            d => Idom::Node(d),
+        }
+    }
+
+    /// Bytes kept alive by `id` alone (its dominator subtree): 0 for an unreachable node, its
+    /// own size for a leaf of the dominator tree.
+    #[inline]
+    pub fn retained(&self, id: NodeId) -> u64 {
+        self.retained[id as usize]
+    }
+
+    /// Sum of the sizes of all reachable nodes (the virtual root's retained size).
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Number of reachable nodes.
+    pub fn live_count(&self) -> u64 {
+        self.live_count
+    }
+
+    /// True if `id` is reachable from a root.
+    #[inline]
+    pub fn is_reachable(&self, id: NodeId) -> bool {
+        self.idom[id as usize] != UNREACHABLE
+    }
+
+    /// What the computation did.
+    pub fn stats(&self) -> &ComputeStats {
+        &self.stats
+    }
+
+    /// Heap bytes used (including the child index once built).
+    pub fn memory_bytes(&self) -> usize {
+        self.idom.capacity() * 4
+            + self.retained.capacity() * 8
+            + self.children.get().map_or(0, |c| c.memory_bytes())
+    }
+}

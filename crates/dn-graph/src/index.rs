@@ -1,0 +1,193 @@
+//! Address -> dense id, without a binary search over all addresses.
+//!
+//! The heap is a few (up to some thousands) regions, kept in a small sorted table that stays in
+//! cache. A region dense in objects gets a bitmap with one bit per 8-byte slot, plus a rank
+//! directory of one `u32` per 512 bits (counts from the region start, so a rank is the id
+//! offset inside the region): about heap_bytes / 64 * 1.06. A sparse region (objects more than
+//! [`MAX_BITMAP_SPACING`] bytes apart on average, e.g. large objects) is searched in the
+//! address array instead, which costs no memory and few steps there.
+
+use crate::{GraphError, NodeId};
+
+const WORDS_PER_BLOCK: usize = 8;
+/// Average object spacing (bytes) above which a region is binary-searched instead.
+const MAX_BITMAP_SPACING: u64 = 512;
+
+#[derive(Clone, Copy, Debug)]
+struct Bitmap {
+    /// Address of slot 0 (the region's first object).
+    base: u64,
+    /// First word in `bits` (a multiple of [`WORDS_PER_BLOCK`]).
+    word: usize,
+    /// Number of 8-byte slots covered.
+    slots: u64,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    start: u64,
+    end: u64,
+    first: NodeId,
+    count: u32,
+    bitmap: Option<Bitmap>,
+}
+
+/// Finds objects by address; see the module documentation.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct AddressIndex {
+    regions: Vec<Region>,
+    bits: Vec<u64>,
+    ranks: Vec<u32>,
+}
+
+/// Sorts `ranges`, drops empty ones, and rejects inverted or overlapping ones.
+pub(crate) fn normalize_ranges(ranges: &[(u64, u64)]) -> Result<Vec<(u64, u64)>, GraphError> {
+    let mut sorted = Vec::with_capacity(ranges.len());
+    for &(start, end) in ranges {
+        if end < start {
+            return Err(GraphError::InvalidRange { start, end });
+        }
+        if end > start {
+            sorted.push((start, end));
+        }
+    }
+    sorted.sort_unstable();
+    for pair in sorted.windows(2) {
+        if pair[1].0 < pair[0].1 {
+            return Err(GraphError::OverlappingRanges {
+                first: pair[0].0,
+                second: pair[1].0,
+            });
+        }
+    }
+    Ok(sorted)
+}
+
+impl AddressIndex {
+    /// `addresses` strictly increasing and 8-aligned; `ranges` from [`normalize_ranges`].
+    pub(crate) fn build(addresses: &[u64], ranges: &[(u64, u64)]) -> Result<Self, GraphError> {
+        let mut index = AddressIndex::default();
+        let mut i = 0usize;
+        for &(start, end) in ranges {
+            if i < addresses.len() && addresses[i] < start {
+                return Err(GraphError::OutsideRanges {
+                    address: addresses[i],
+                });
+            }
+            let first = i;
+            while i < addresses.len() && addresses[i] < end {
+                i += 1;
+            }
+            if i > first {
+                index.add_region(start, end, first, &addresses[first..i]);
+            }
+        }
+        if i < addresses.len() {
+            return Err(GraphError::OutsideRanges {
+                address: addresses[i],
+            });
+        }
+        Ok(index)
+    }
+
+    fn add_region(&mut self, start: u64, end: u64, first: usize, addrs: &[u64]) {
+        let base = addrs[0];
+        let slots = (addrs[addrs.len() - 1] - base) / 8 + 1;
+        let dense = slots / 8 <= addrs.len() as u64 * (MAX_BITMAP_SPACING / 64);
+        let bitmap = dense.then(|| {
+            let word = self.bits.len();
+            let words = (slots as usize)
+                .div_ceil(64)
+                .next_multiple_of(WORDS_PER_BLOCK);
+            self.bits.resize(word + words, 0);
+            for &a in addrs {
+                let slot = ((a - base) / 8) as usize;
+                self.bits[word + slot / 64] |= 1 << (slot % 64);
+            }
+            let mut rank = 0u32;
+            for block in self.bits[word..].chunks(WORDS_PER_BLOCK) {
+                self.ranks.push(rank);
+                rank += block.iter().map(|w| w.count_ones()).sum::<u32>();
+            }
+            Bitmap { base, word, slots }
+        });
+        self.regions.push(Region {
+            start,
+            end,
+            first: first as NodeId,
+            count: addrs.len() as u32,
+            bitmap,
+        });
+    }
+
+    #[inline]
+    fn region(&self, address: u64) -> Option<&Region> {
+        let i = self.regions.partition_point(|r| r.start <= address);
+        let region = self.regions.get(i.checked_sub(1)?)?;
+        (address < region.end).then_some(region)
+    }
+
+    /// Set bits strictly before `slot` in the region's bitmap.
+    #[inline]
+    fn rank(&self, bm: &Bitmap, slot: u64) -> u32 {
+        let w = bm.word + (slot / 64) as usize;
+        let block = w / WORDS_PER_BLOCK;
+        let mut rank = self.ranks[block];
+        for &word in &self.bits[block * WORDS_PER_BLOCK..w] {
+            rank += word.count_ones();
+        }
+        rank + (self.bits[w] & ((1u64 << (slot % 64)) - 1)).count_ones()
+    }
+
+    #[inline]
+    fn bit(&self, bm: &Bitmap, slot: u64) -> bool {
+        let w = bm.word + (slot / 64) as usize;
+        self.bits[w] >> (slot % 64) & 1 != 0
+    }
+
+    /// The object starting exactly at `address`.
+    #[inline]
+    pub(crate) fn exact(&self, addresses: &[u64], address: u64) -> Option<NodeId> {
+        let r = self.region(address)?;
+        match &r.bitmap {
+            Some(bm) => {
+                let off = address.checked_sub(bm.base)?;
+                if off % 8 != 0 || off / 8 >= bm.slots || !self.bit(bm, off / 8) {
+                    return None;
+                }
+                Some(r.first + self.rank(bm, off / 8))
+            }
+            None => {
+                let slice = &addresses[r.first as usize..(r.first + r.count) as usize];
+                let k = slice.binary_search(&address).ok()?;
+                Some(r.first + k as NodeId)
+            }
+        }
+    }
+
+    /// The last object of `address`'s region that starts at or before `address`.
+    #[inline]
+    pub(crate) fn floor(&self, addresses: &[u64], address: u64) -> Option<NodeId> {
+        let r = self.region(address)?;
+        match &r.bitmap {
+            Some(bm) => {
+                let off = address.checked_sub(bm.base)?;
+                let slot = (off / 8).min(bm.slots - 1);
+                // Slot 0 holds the region's first object, so at least one bit is counted.
+                let upto = self.rank(bm, slot) + u32::from(self.bit(bm, slot));
+                Some(r.first + upto - 1)
+            }
+            None => {
+                let slice = &addresses[r.first as usize..(r.first + r.count) as usize];
+                let k = slice.partition_point(|&a| a <= address);
+                Some(r.first + (k as NodeId).checked_sub(1)?)
+            }
+        }
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.regions.capacity() * std::mem::size_of::<Region>()
+            + self.bits.capacity() * 8
+            + self.ranks.capacity() * 4
+    }
+}

@@ -1,0 +1,346 @@
+//! The heap as a graph, built once per session from the dump's heap walk: one node per object
+//! (ids in address order, free space left out), one edge per reference the GCDesc describes,
+//! dependent-handle edges primary -> secondary, and the roots of [`crate::roots`] with their
+//! kinds. Commands that follow references (`gcroot`, `dumpheap -live/-dead`, `objsize`,
+//! `dominators`, `suspects`, `-retained`) answer from it instead of re-reading the dump.
+
+use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::{bail, Context};
+use dn_graph::{Dominators, Edges, HeapGraph, NodeId, NodesBuilder, Root};
+
+use crate::heap::{MtInfo, RefsRead, Runtime, SegmentKind};
+use crate::roots::{self, RootOptions, RootRecord};
+
+/// The graph of one runtime's heap, with what it was built from.
+pub struct ObjectGraph {
+    pub graph: HeapGraph,
+    /// Root records; a graph root's `tag` indexes this.
+    pub roots: Vec<RootRecord>,
+    /// Type index -> MethodTable.
+    pub mts: Vec<u64>,
+    /// Type index -> whether the type is an array (strings are not).
+    arrays: Vec<bool>,
+    /// What could not be read while building (counted, never silently dropped).
+    pub warnings: Vec<String>,
+    /// Frozen (NonGC) segments, sorted: their objects are never collected.
+    frozen: Vec<(u64, u64)>,
+    dominators: Mutex<Option<Arc<Dominators>>>,
+    predecessors: OnceLock<Edges>,
+}
+
+/// Progress reporting while building (a bar on a terminal, nothing otherwise).
+struct Progress(Option<indicatif::ProgressBar>);
+
+impl Progress {
+    fn new(show: bool) -> Progress {
+        if !show || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            return Progress(None);
+        }
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Progress(Some(bar))
+    }
+
+    fn stage(&self, msg: &str) {
+        if let Some(b) = &self.0 {
+            b.set_message(format!("building the heap graph: {msg}"));
+        }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(b) = &self.0 {
+            b.finish_and_clear();
+        }
+    }
+}
+
+/// Counters of what was dropped while resolving references (shared by the edge threads).
+#[derive(Default)]
+struct EdgeProblems {
+    /// References to an address where no object starts.
+    nowhere: AtomicU64,
+    first_nowhere: AtomicU64,
+    /// Objects whose bytes are not in the dump.
+    unreadable: AtomicU64,
+    first_unreadable: AtomicU64,
+    /// Objects whose type's reference map is not in the dump.
+    no_gcdesc: AtomicU64,
+}
+
+fn note_first(slot: &AtomicU64, v: u64) {
+    let _ = slot.compare_exchange(0, v, Ordering::Relaxed, Ordering::Relaxed);
+}
+
+impl ObjectGraph {
+    /// Builds the graph: counts the objects, checks the memory it needs against what the
+    /// machine has, then fills nodes, edges and roots.
+    pub fn build(rt: &Runtime, cancel: &AtomicBool, progress: bool) -> anyhow::Result<ObjectGraph> {
+        let (heap, dac) = (&rt.heap, &rt.dac);
+        let progress = Progress::new(progress);
+        let free_mt = heap.globals.free_mt;
+        let mut warnings = Vec::new();
+
+        progress.stage("counting objects");
+        let mut count = 0usize;
+        let issues = heap
+            .walk_in_address_order(dac, Some(cancel), |o| {
+                if o.mt != free_mt {
+                    count += 1;
+                }
+                ControlFlow::Continue(())
+            })
+            .map_err(|_| anyhow::anyhow!("cancelled"))?;
+        for i in issues {
+            warnings.push(format!(
+                "segment {:#x}: at {:#x}: {}",
+                i.segment, i.address, i.message
+            ));
+        }
+        check_memory(count)?;
+
+        progress.stage("nodes");
+        let mut nodes = NodesBuilder::with_capacity(count);
+        let mut mts: Vec<u64> = Vec::new();
+        let mut walk_types: Vec<u32> = Vec::new(); // walk's type index -> ours
+        let mut bad_node = None;
+        heap.walk_in_address_order(dac, Some(cancel), |o| {
+            if o.mt == free_mt {
+                return ControlFlow::Continue(());
+            }
+            let wi = o.type_index as usize;
+            if wi >= walk_types.len() {
+                walk_types.resize(wi + 1, u32::MAX);
+            }
+            if walk_types[wi] == u32::MAX {
+                walk_types[wi] = mts.len() as u32;
+                mts.push(o.mt);
+            }
+            match nodes.push(o.address, walk_types[wi], o.size) {
+                Ok(_) => ControlFlow::Continue(()),
+                Err(e) => {
+                    bad_node = Some(format!("object {:#x}: {e}", o.address));
+                    ControlFlow::Break(())
+                }
+            }
+        })
+        .map_err(|_| anyhow::anyhow!("cancelled"))?;
+        if let Some(e) = bad_node {
+            bail!("cannot build the heap graph: {e}");
+        }
+        let mut ranges: Vec<(u64, u64)> = heap
+            .segments
+            .iter()
+            .filter(|s| s.end > s.start)
+            .map(|s| (s.start, s.end))
+            .collect();
+        ranges.sort_unstable();
+        let nodes = nodes
+            .finish(&ranges)
+            .context("cannot build the heap graph")?;
+
+        progress.stage("references");
+        let infos: Vec<Option<Arc<MtInfo>>> = mts.iter().map(|&mt| heap.mt_info(dac, mt)).collect();
+        let (dependent, dep_warnings) = roots::dependent_edges(rt);
+        warnings.extend(dep_warnings);
+        let mut deps: Vec<(NodeId, NodeId)> = dependent
+            .iter()
+            .filter_map(|&(p, s)| Some((nodes.id_of(p)?, nodes.id_of(s)?)))
+            .collect();
+        deps.sort_unstable();
+        let problems = EdgeProblems::default();
+        let parallel = nodes.len() > 100_000;
+        let edges = Edges::build(nodes.len(), parallel, |id, out| {
+            let addr = nodes.address(id);
+            let Some(info) = infos[nodes.type_index(id) as usize].as_deref() else {
+                return;
+            };
+            let read =
+                heap.for_each_reference(addr, info, nodes.size(id), |_, v| match nodes.id_of(v) {
+                    Some(t) => out.push(t),
+                    None => {
+                        problems.nowhere.fetch_add(1, Ordering::Relaxed);
+                        note_first(&problems.first_nowhere, addr);
+                    }
+                });
+            match read {
+                RefsRead::Complete => {}
+                RefsRead::Unreadable => {
+                    problems.unreadable.fetch_add(1, Ordering::Relaxed);
+                    note_first(&problems.first_unreadable, addr);
+                }
+                RefsRead::NoGcDesc => {
+                    problems.no_gcdesc.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let first = deps.partition_point(|d| d.0 < id);
+            out.extend(deps[first..].iter().take_while(|d| d.0 == id).map(|d| d.1));
+        });
+        if cancel.load(Ordering::Relaxed) {
+            bail!("cancelled");
+        }
+        let n = problems.nowhere.load(Ordering::Relaxed);
+        if n > 0 {
+            warnings.push(format!(
+                "{n} reference(s) point where no object starts (first from {:#x}): those edges are left out",
+                problems.first_nowhere.load(Ordering::Relaxed)
+            ));
+        }
+        let n = problems.unreadable.load(Ordering::Relaxed);
+        if n > 0 {
+            warnings.push(format!(
+                "{n} object(s) are not readable in the dump (first {:#x}): their references are left out",
+                problems.first_unreadable.load(Ordering::Relaxed)
+            ));
+        }
+        let n = problems.no_gcdesc.load(Ordering::Relaxed);
+        if n > 0 {
+            warnings.push(format!(
+                "{n} object(s) have a type whose reference map is not in the dump: their references are left out"
+            ));
+        }
+
+        progress.stage("roots");
+        let set = roots::collect(
+            rt,
+            RootOptions {
+                stacks: true,
+                statics: true,
+            },
+        );
+        warnings.extend(set.warnings);
+        let mut graph_roots = Vec::with_capacity(set.roots.len());
+        let mut outside = 0usize;
+        for (i, r) in set.roots.iter().enumerate() {
+            let node = if r.interior {
+                nodes.containing(r.object)
+            } else {
+                nodes.id_of(r.object)
+            };
+            match node {
+                Some(node) => graph_roots.push(Root {
+                    node,
+                    kind: r.kind,
+                    tag: i as u32,
+                }),
+                None => outside += 1,
+            }
+        }
+        if outside > 0 {
+            warnings.push(format!(
+                "{outside} root(s) hold an address where no object starts: left out"
+            ));
+        }
+        let frozen = {
+            let mut f: Vec<(u64, u64)> = heap
+                .segments
+                .iter()
+                .filter(|s| s.kind == SegmentKind::Frozen)
+                .map(|s| (s.start, s.end))
+                .collect();
+            f.sort_unstable();
+            f
+        };
+        let arrays = infos
+            .iter()
+            .map(|i| {
+                i.as_ref()
+                    .is_some_and(|i| i.component_size != 0 && !i.is_string)
+            })
+            .collect();
+        Ok(ObjectGraph {
+            arrays,
+            graph: HeapGraph {
+                nodes,
+                edges,
+                roots: graph_roots,
+            },
+            roots: set.roots,
+            mts,
+            warnings,
+            frozen,
+            dominators: Mutex::new(None),
+            predecessors: OnceLock::new(),
+        })
+    }
+
+    /// The dominator tree, computed on first use.
+    pub fn dominators(&self, cancel: &AtomicBool) -> anyhow::Result<Arc<Dominators>> {
+        let mut slot = self.dominators.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = slot.as_ref() {
+            return Ok(d.clone());
+        }
+        let d = Arc::new(
+            Dominators::compute(&self.graph, cancel).map_err(|_| anyhow::anyhow!("cancelled"))?,
+        );
+        *slot = Some(d.clone());
+        Ok(d)
+    }
+
+    /// Who references each node (for `gcroot`), built on first use.
+    pub fn predecessors(&self) -> &Edges {
+        self.predecessors
+            .get_or_init(|| self.graph.edges.reverse(self.graph.nodes.len()))
+    }
+
+    /// The node of the object starting at `addr`.
+    pub fn node(&self, addr: u64) -> Option<NodeId> {
+        self.graph.nodes.id_of(addr)
+    }
+
+    pub fn address(&self, id: NodeId) -> u64 {
+        self.graph.nodes.address(id)
+    }
+
+    pub fn mt(&self, id: NodeId) -> u64 {
+        self.mts[self.graph.nodes.type_index(id) as usize]
+    }
+
+    pub fn size(&self, id: NodeId) -> u64 {
+        self.graph.nodes.size(id)
+    }
+
+    /// Whether the object is an array.
+    pub fn is_array(&self, id: NodeId) -> bool {
+        self.arrays[self.graph.nodes.type_index(id) as usize]
+    }
+
+    /// Whether the object lives on a frozen (NonGC) segment: never collected.
+    pub fn is_frozen(&self, id: NodeId) -> bool {
+        let a = self.address(id);
+        let i = self.frozen.partition_point(|r| r.0 <= a);
+        i > 0 && a < self.frozen[i - 1].1
+    }
+
+    /// The root record behind a graph root.
+    pub fn root_record(&self, root: &Root) -> &RootRecord {
+        &self.roots[root.tag as usize]
+    }
+}
+
+/// Refuses to build a graph the machine cannot hold (estimated before allocating).
+fn check_memory(objects: usize) -> anyhow::Result<()> {
+    // References per object are not known before reading them; heaps measured here hold 1-3.
+    let estimate = HeapGraph::estimate_bytes(objects, objects.saturating_mul(3));
+    let available = procfs_available().unwrap_or(u64::MAX);
+    if estimate > available {
+        bail!(
+            "the heap graph of {objects} objects needs about {} MiB, more than the {} MiB of memory available",
+            estimate >> 20,
+            available >> 20
+        );
+    }
+    Ok(())
+}
+
+/// MemAvailable of this machine, in bytes.
+fn procfs_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
