@@ -119,6 +119,30 @@ fn check_live(rt: Runtime, server_gc: bool) {
         .iter()
         .find(|(_, n)| n.as_str() == "Free")
         .map(|(m, _)| *m);
+    // Unreferenced objects on frozen segments are never freed: -dead sets them apart, and
+    // they are exactly the frozen objects that are not live.
+    let run = |c: &str| session.execute(c).unwrap().unwrap().to_json();
+    let frozen_aside = &run("dumpheap -stat -dead")["frozen_unreferenced"];
+    let aside = (
+        frozen_aside["count"].as_u64().unwrap_or(0),
+        frozen_aside["size"].as_u64().unwrap_or(0),
+    );
+    let frozen_all = run("dumpheap -stat -gen frozen");
+    let frozen_live = run("dumpheap -stat -gen frozen -live");
+    let totals = |v: &serde_json::Value| {
+        (
+            v["total_objects"].as_u64().unwrap(),
+            v["total_bytes"].as_u64().unwrap(),
+        )
+    };
+    let (fa, fl) = (totals(&frozen_all), totals(&frozen_live));
+    assert_eq!(
+        aside,
+        (fa.0 - fl.0, fa.1 - fl.1),
+        "{}: -dead sets aside exactly the unreferenced frozen objects",
+        rt.label()
+    );
+    let mut missing = (0u64, 0u64);
     for (mt, (count, size)) in &all {
         if Some(*mt) == free {
             assert!(
@@ -129,12 +153,15 @@ fn check_live(rt: Runtime, server_gc: bool) {
         }
         let l = live.get(mt).copied().unwrap_or((0, 0));
         let x = dead.get(mt).copied().unwrap_or((0, 0));
-        assert_eq!(
-            (l.0 + x.0, l.1 + x.1),
-            (*count, *size),
-            "live + dead = all for {mt:x}"
-        );
+        missing.0 += count - (l.0 + x.0);
+        missing.1 += size - (l.1 + x.1);
     }
+    assert_eq!(
+        missing,
+        aside,
+        "{}: live + dead + frozen set aside = all",
+        rt.label()
+    );
 }
 
 #[test]

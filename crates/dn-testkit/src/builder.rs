@@ -220,7 +220,7 @@ fn publish_or_reuse(job: &PublishJob) -> Result<PathBuf> {
 
 /// Environment for the SDK: quiet, no telemetry, no long-lived build servers left running
 /// (they are .NET processes too and would show up in process listings under test).
-fn build_env() -> Vec<(&'static str, &'static str)> {
+pub(crate) fn build_env() -> Vec<(&'static str, &'static str)> {
     vec![
         ("DOTNET_CLI_TELEMETRY_OPTOUT", "1"),
         ("DOTNET_NOLOGO", "1"),

@@ -11,11 +11,13 @@ mod oracle;
 mod project;
 mod runtime;
 mod target;
+mod tools;
 
 pub use builder::{build, oracle, Built};
 pub use oracle::run_oracle;
 pub use runtime::{Fixture, Runtime};
 pub use target::{StartOptions, Target};
+pub use tools::{dotnet_tool, TOOLS_VERSION};
 
 use std::path::PathBuf;
 
