@@ -159,7 +159,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         auxv,
     };
     let note_bytes =
-        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second());
+        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second())?;
     let segments: Vec<LoadSegment> = regions.iter().map(|r| segment(r, &maps[r.map])).collect();
     let layout = elf::layout(&segments, note_bytes.len() as u64);
     out.write_at(0, &layout.headers)?;

@@ -45,6 +45,9 @@ pub enum CollectError {
 
     #[error("cannot read {what}: {source}")]
     Proc { what: String, source: io::Error },
+
+    #[error("cannot build the core's notes: {0}")]
+    Notes(#[from] dn_core::elf::notes::NoteError),
 }
 
 impl CollectError {

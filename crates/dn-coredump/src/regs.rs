@@ -3,9 +3,7 @@
 
 use nix::errno::Errno;
 
-pub const NT_PRSTATUS: u32 = 1;
-pub const NT_PRFPREG: u32 = 2;
-pub const NT_X86_XSTATE: u32 = 0x202;
+use dn_core::elf::notes::{NT_PRFPREG, NT_PRSTATUS, NT_X86_XSTATE};
 
 /// `user_regs_struct` on x86-64: 27 registers.
 pub const GP_REGS: usize = 27;
