@@ -95,11 +95,13 @@ pub trait MemorySource: Send + Sync {
     /// length read from a damaged target (2^60) fails at the first missing byte instead of
     /// allocating it up front.
     fn read_vec(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
-        const CHUNK: usize = 1 << 20;
-        let mut v = Vec::with_capacity(len.min(CHUNK));
+        const FIRST: usize = 64 << 10;
+        let mut v = Vec::with_capacity(len.min(FIRST));
         while v.len() < len {
             let old = v.len();
-            v.resize(old + (len - old).min(CHUNK), 0);
+            // Chunks double: few reads for large lengths, small waste for bogus ones.
+            let chunk = old.clamp(FIRST, 64 << 20);
+            v.resize(old + (len - old).min(chunk), 0);
             let at = addr.checked_add(old as u64);
             match at.map(|at| self.read_exact(at, &mut v[old..])) {
                 Some(Ok(())) => {}

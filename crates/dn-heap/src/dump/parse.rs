@@ -11,7 +11,8 @@ use super::{FileMapping, ThreadInfo};
 
 const PN_XNUM: u16 = 0xffff;
 const PHDR_SIZE: usize = 56;
-/// Offset of `e_shoff` in the ELF64 header; of `sh_info` in a section header.
+/// Offsets of `e_phoff` and `e_shoff` in the ELF64 header; of `sh_info` in a section header.
+const E_PHOFF: u64 = 0x20;
 const E_SHOFF: u64 = 0x28;
 const SH_INFO: usize = 44;
 
@@ -87,7 +88,10 @@ pub(super) fn parse(data: &[u8]) -> Result<Parsed, ParseError> {
         }
     }
     if parsed.loads.is_empty() {
-        return Err(corrupt(header.e_phoff, "no memory segments"));
+        return Err(corrupt(
+            E_PHOFF,
+            "no memory segments in the program header table",
+        ));
     }
     parsed.loads.sort_by_key(|l| l.vaddr);
     parsed.files.sort_by_key(|f| f.start);
@@ -117,13 +121,16 @@ fn program_headers(data: &[u8], header: &Header) -> Result<Vec<ProgramHeader>, P
         .is_some_and(|end| end <= data.len());
     let Some(phoff) = phoff.filter(|_| fits) else {
         return Err(corrupt(
-            header.e_phoff,
-            format!("program header table ({phnum} entries) runs past the end of the file"),
+            E_PHOFF,
+            format!(
+                "program header table at {:#x} ({phnum} entries) runs past the end of the file",
+                header.e_phoff
+            ),
         ));
     };
     let ctx = Ctx::new(Container::Big, Endian::Little);
     ProgramHeader::parse(data, phoff, phnum, ctx)
-        .map_err(|e| corrupt(header.e_phoff, format!("program headers: {e}")))
+        .map_err(|e| corrupt(E_PHOFF, format!("program headers: {e}")))
 }
 
 fn load(data: &[u8], ph: &ProgramHeader, at: u64, parsed: &mut Parsed) -> Result<(), ParseError> {
