@@ -169,8 +169,8 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     let mut done = 0u64;
     let mut progress = opts.progress.take();
     let mut on_chunk = |n: u64| {
-        if interrupt.interrupted() {
-            return Err(CollectError::Interrupted);
+        if let Some(signal) = interrupt.interrupted() {
+            return Err(CollectError::Interrupted(signal));
         }
         done += n;
         if let Some(p) = progress.as_mut() {

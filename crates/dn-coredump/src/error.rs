@@ -33,8 +33,8 @@ pub enum CollectError {
     #[error("write to {} failed: {source}; partial file removed, target resumed", path.display())]
     Write { path: PathBuf, source: io::Error },
 
-    #[error("interrupted by a signal; partial file removed, target resumed")]
-    Interrupted,
+    #[error("interrupted by {}; partial file removed, target resumed", signal_name(*.0))]
+    Interrupted(i32),
 
     #[error("ptrace {op} of thread {tid} failed: {source}")]
     Ptrace {
@@ -51,6 +51,15 @@ pub enum CollectError {
 }
 
 impl CollectError {
+    /// The process exit status that says what happened: 128 + the signal's number when a
+    /// signal interrupted the dump (as a shell reports a process the signal killed), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CollectError::Interrupted(sig) => u8::try_from(128 + sig).unwrap_or(1),
+            _ => 1,
+        }
+    }
+
     pub(crate) fn proc(what: impl Into<String>, source: io::Error) -> Self {
         CollectError::Proc {
             what: what.into(),
@@ -94,4 +103,11 @@ pub(crate) fn permission_hint(target_uid: Option<u32>) -> String {
         Err(_) => "Yama not active (/proc/sys/kernel/yama/ptrace_scope absent)".to_string(),
     };
     format!("run as the same user as the target or as root (CAP_SYS_PTRACE); {owner}; {yama}")
+}
+
+fn signal_name(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => "a signal".to_string(),
+    }
 }

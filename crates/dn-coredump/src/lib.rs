@@ -25,3 +25,9 @@ mod writeback;
 pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
 pub use error::CollectError;
 pub use select::DumpType;
+
+/// Exit status for an error of [`cli::run`]: see [`CollectError::exit_code`]; 1 for others.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<CollectError>()
+        .map_or(1, CollectError::exit_code)
+}
