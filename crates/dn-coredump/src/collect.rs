@@ -9,10 +9,9 @@ use std::time::Instant;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use crate::attach::StoppedProcess;
 use crate::copy::{Copier, CHUNK};
 use crate::elf::{self, LoadSegment};
-use crate::error::{permission_hint, CollectError};
+use crate::error::CollectError;
 use crate::maps::{self, Mapping};
 use crate::memory::RemoteMemory;
 use crate::notes::{self, ProcessFacts, ThreadFacts};
@@ -22,6 +21,7 @@ use crate::regs::{self, ThreadRegs};
 use crate::select::{self, DumpType};
 use crate::signals;
 use crate::writeback::WriteBehind;
+use dn_core::ptrace::{permission_hint, StoppedProcess};
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
