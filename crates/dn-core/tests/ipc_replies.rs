@@ -17,6 +17,7 @@ use dn_core::ipc::client::{send_request, Reply};
 use dn_core::ipc::process::{process_environment, process_info, CommandChannel};
 use dn_core::ipc::protocol::{commands, encode_request, Command};
 use dn_core::ipc::{DiagnosticsClient, IpcError};
+use dn_testkit::mutate::{self, cases};
 use dn_testkit::{Fixture, Runtime, Target};
 use proptest::prelude::*;
 
@@ -127,31 +128,19 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn apply(c: &Captured, b: &mut Vec<u8>, m: &Mutation) {
     match *m {
         Mutation::Flip { at, bit } => {
-            let len = b.len().max(1);
-            if let Some(x) = b.get_mut(at % len) {
-                *x ^= 1 << bit;
-            }
+            let at = at % b.len().max(1);
+            mutate::flip(b, (at, 1), usize::from(bit));
         }
         Mutation::Extreme { field, value } => {
-            let (at, w) = c.fields[field % c.fields.len()];
-            if at + w <= b.len() {
-                b[at..at + w].copy_from_slice(&EXTREMES[value].to_le_bytes()[..w]);
-            }
+            let f = c.fields[field % c.fields.len()];
+            mutate::set(b, f, u64::from(EXTREMES[value]));
         }
         Mutation::Cut { field, delta } => {
-            let (at, _) = c.fields[field % c.fields.len()];
-            b.truncate(at.saturating_add_signed(delta as isize));
+            mutate::cut(b, c.fields[field % c.fields.len()].0, delta.into());
         }
         Mutation::Swap(x, y) => {
             let n = c.strings.len();
-            let (x, y) = ((x % n).min(y % n), (x % n).max(y % n));
-            let (rx, ry) = (c.strings[x].clone(), c.strings[y].clone());
-            if x != y && ry.end <= b.len() {
-                let mut seg = b[ry.clone()].to_vec();
-                seg.extend_from_slice(&b[rx.end..ry.start]);
-                seg.extend_from_slice(&b[rx.clone()]);
-                b[rx.start..ry.end].copy_from_slice(&seg);
-            }
+            mutate::swap(b, c.strings[x % n].clone(), c.strings[y % n].clone());
         }
     }
 }
@@ -166,13 +155,6 @@ fn one_line<T>(r: &Result<T, IpcError>) -> Result<(), TestCaseError> {
         );
     }
     Ok(())
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[test]

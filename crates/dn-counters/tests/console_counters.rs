@@ -56,10 +56,11 @@ fn console_counters(rt: Runtime) {
     chrono::DateTime::parse_from_rfc3339(first["timestamp"].as_str().unwrap())
         .expect("RFC 3339 timestamp");
 
-    // The working set is the runtime's own VmRSS reading, taken at a moment between our two
-    // reads; the idle target's RSS still moves a little meanwhile (the session's buffers,
-    // the runtime's background threads), so the bracket gets 5% either side.
+    // The working set is the runtime's own VmRSS reading. After a refresh interval and a bit,
+    // the latest sample was taken between our two reads; the idle target's RSS still moves a
+    // little meanwhile (the session's buffers, background threads): 5% either side.
     let rss_before = vm_rss(pid);
+    std::thread::sleep(Duration::from_millis(2500));
     let ws = c
         .wait_state(WAIT, |s| s.sum_latest(n.working_set))
         .expect("working set");

@@ -103,7 +103,11 @@ fn serve_console(rt: Runtime) {
     } else {
         "dotnet_system_runtime_working_set_bytes"
     };
+    let first = s.scrape_until(|b| b.contains(ws_name));
+    assert!(first.contains(ws_name), "no {ws_name} within 15 s: {first}");
+    // After a refresh interval (1 s) and a bit, the served sample is newer than this read.
     let rss_before = vm_rss(pid);
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let body = s.scrape_until(|b| b.contains(ws_name));
     let (head, _) = s.get("/metrics");
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");

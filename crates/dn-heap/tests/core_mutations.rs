@@ -17,6 +17,7 @@ use dn_core::elf::notes;
 use dn_heap::dac::DataTarget;
 use dn_heap::dump::{CoreDump, DumpError};
 use dn_heap::memory::MemorySource;
+use dn_testkit::mutate::{self, cases};
 use dn_testkit::Runtime;
 use proptest::prelude::*;
 
@@ -161,52 +162,25 @@ fn mutation() -> impl Strategy<Value = Mutation> {
 fn apply(c: &Corpus, b: &mut Vec<u8>, m: &Mutation) {
     match *m {
         Mutation::Flip { field, bit } => {
-            let (at, w) = c.fields[field % c.fields.len()];
-            let bit = bit as usize % (w * 8);
-            if let Some(x) = b.get_mut(at + bit / 8) {
-                *x ^= 1 << (bit % 8);
-            }
+            mutate::flip(b, c.fields[field % c.fields.len()], bit as usize);
         }
         Mutation::Extreme { field, value } => {
-            let (at, w) = c.fields[field % c.fields.len()];
-            let v = EXTREMES[value].to_le_bytes();
-            if at + w <= b.len() {
-                b[at..at + w].copy_from_slice(&v[..w]);
-            }
+            mutate::set(b, c.fields[field % c.fields.len()], EXTREMES[value]);
         }
         Mutation::Truncate { cut, delta } => {
-            let cut = c.cuts[cut % c.cuts.len()].saturating_add_signed(delta as isize);
-            b.truncate(cut);
+            mutate::cut(b, c.cuts[cut % c.cuts.len()], delta.into());
         }
         Mutation::SwapPhdrs(x, y) => {
-            let (x, y) = (x % c.phnum, y % c.phnum);
-            let (px, py) = (c.phoff + x * PHDR, c.phoff + y * PHDR);
-            if x != y && px.max(py) + PHDR <= b.len() {
-                let a = b[px..px + PHDR].to_vec();
-                b.copy_within(py..py + PHDR, px);
-                b[py..py + PHDR].copy_from_slice(&a);
-            }
+            let (px, py) = (c.phoff + x % c.phnum * PHDR, c.phoff + y % c.phnum * PHDR);
+            mutate::swap(b, px..px + PHDR, py..py + PHDR);
         }
         Mutation::SwapNotes(x, y) => {
-            let n = &c.notes;
-            let (x, y) = (
-                (x % n.len()).min(y % n.len()),
-                (x % n.len()).max(y % n.len()),
-            );
-            let end = n[y].end;
-            if x != y && end <= b.len() {
-                // Reorder whole notes: [.. x .. y ..] becomes [.. y .. x ..].
-                let mut seg = b[n[y].clone()].to_vec();
-                seg.extend_from_slice(&b[n[x].end..n[y].start]);
-                seg.extend_from_slice(&b[n[x].clone()]);
-                b[n[x].start..end].copy_from_slice(&seg);
-            }
+            let n = c.notes.len();
+            mutate::swap(b, c.notes[x % n].clone(), c.notes[y % n].clone());
         }
         Mutation::Byte { at, value } => {
-            let len = b.len().max(1);
-            if let Some(x) = b.get_mut(at % len) {
-                *x = value;
-            }
+            let at = at % b.len().max(1);
+            mutate::set(b, (at, 1), value.into());
         }
     }
 }
@@ -260,13 +234,6 @@ fn exercise(core: &CoreDump) {
         let _ = core.read(addr, &mut buf);
         let _ = core.read_exact(addr, &mut buf);
     }
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::ops::Range;
 use std::sync::OnceLock;
 
 use common::{captures, parse_in_pieces, read};
+use dn_testkit::mutate::{self, cases};
 use proptest::prelude::*;
 
 /// A capture and its block objects.
@@ -137,30 +138,17 @@ fn apply(c: &Capture, b: &mut Vec<u8>, m: &Mutation) {
     let n = c.blocks.len();
     match *m {
         Mutation::Flip { field, bit } => {
-            let (at, w) = c.fields[field % c.fields.len()];
-            let bit = usize::from(bit) % (w * 8);
-            if let Some(x) = b.get_mut(at + bit / 8) {
-                *x ^= 1 << (bit % 8);
-            }
+            mutate::flip(b, c.fields[field % c.fields.len()], bit.into());
         }
         Mutation::Extreme { field, value } => {
-            let (at, w) = c.fields[field % c.fields.len()];
-            if at + w <= b.len() {
-                b[at..at + w].copy_from_slice(&EXTREMES[value].to_le_bytes()[..w]);
-            }
+            let f = c.fields[field % c.fields.len()];
+            mutate::set(b, f, u64::from(EXTREMES[value]));
         }
         Mutation::Cut { at, delta } => {
-            b.truncate(c.cuts[at % c.cuts.len()].saturating_add_signed(delta as isize));
+            mutate::cut(b, c.cuts[at % c.cuts.len()], delta.into());
         }
         Mutation::Swap(x, y) if n > 1 => {
-            let (x, y) = ((x % n).min(y % n), (x % n).max(y % n));
-            let (rx, ry) = (c.blocks[x].clone(), c.blocks[y].clone());
-            if x != y && ry.end <= b.len() {
-                let mut seg = b[ry.clone()].to_vec();
-                seg.extend_from_slice(&b[rx.end..ry.start]);
-                seg.extend_from_slice(&b[rx.clone()]);
-                b[rx.start..ry.end].copy_from_slice(&seg);
-            }
+            mutate::swap(b, c.blocks[x % n].clone(), c.blocks[y % n].clone());
         }
         Mutation::Duplicate(x) if n > 0 => {
             let r = c.blocks[x % n].clone();
@@ -193,13 +181,6 @@ fn check(data: &[u8], piece: usize) -> Result<(), TestCaseError> {
         let _ = e.counter_payload();
     }
     Ok(())
-}
-
-fn cases(default: u32) -> u32 {
-    std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
 }
 
 #[test]
