@@ -113,12 +113,12 @@ fn serve_console(rt: Runtime) {
     assert!(head.contains("text/plain; version=0.0.4"), "{head}");
     assert!(body.contains(&format!("{{pid=\"{pid}\"")), "{body}");
     let ws = series_value(&body, ws_name).unwrap_or_else(|| panic!("{ws_name} in {body}"));
-    // The runtime read its VmRSS between our two reads; 5% either side for what the idle
-    // target's RSS moves meanwhile (the session's buffers, background threads).
+    // The runtime read its RSS between our two reads; it trails the kernel's VmRSS by a few
+    // percent (see console_counters.rs): 10% either side.
     let rss_after = vm_rss(pid);
     let (lo, hi) = (rss_before.min(rss_after), rss_before.max(rss_after));
     assert!(
-        ws >= lo * 0.95 && ws <= hi * 1.05,
+        ws >= lo * 0.90 && ws <= hi * 1.10,
         "{ws} outside VmRSS {rss_before}..{rss_after}"
     );
     if rt.major() < 9 {
