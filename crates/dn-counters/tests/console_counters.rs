@@ -58,8 +58,8 @@ fn console_counters(rt: Runtime) {
 
     // The working set is the runtime's own RSS reading. After a refresh interval and a bit,
     // the latest sample was taken between our two reads. The runtime's reading trails the
-    // kernel's VmRSS by 1-5% in runs on 8, 9, 10 and 11 (it is taken before the sample is
-    // serialized and sent, while the session's buffers still grow): 10% either side.
+    // kernel's VmRSS by 1-5% in runs on 8, 9, 10 and 11 while the session's buffers grow
+    // (observed, cause not pinned down): 10% either side.
     let rss_before = vm_rss(pid);
     std::thread::sleep(Duration::from_millis(2500));
     let ws = c
