@@ -63,7 +63,8 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("dn-dump: {}", dn::error_line(&e));
-            ExitCode::FAILURE
+            // 128 + signal when a signal interrupted a dump, as shells report it.
+            ExitCode::from(dn_coredump::exit_code(&e))
         }
     }
 }

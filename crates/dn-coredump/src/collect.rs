@@ -9,10 +9,9 @@ use std::time::Instant;
 use nix::errno::Errno;
 use serde::Serialize;
 
-use crate::attach::StoppedProcess;
 use crate::copy::{Copier, CHUNK};
 use crate::elf::{self, LoadSegment};
-use crate::error::{permission_hint, CollectError};
+use crate::error::CollectError;
 use crate::maps::{self, Mapping};
 use crate::memory::RemoteMemory;
 use crate::notes::{self, ProcessFacts, ThreadFacts};
@@ -22,6 +21,7 @@ use crate::regs::{self, ThreadRegs};
 use crate::select::{self, DumpType};
 use crate::signals;
 use crate::writeback::WriteBehind;
+use dn_core::ptrace::{permission_hint, StoppedProcess};
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
@@ -159,7 +159,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         auxv,
     };
     let note_bytes =
-        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second());
+        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second())?;
     let segments: Vec<LoadSegment> = regions.iter().map(|r| segment(r, &maps[r.map])).collect();
     let layout = elf::layout(&segments, note_bytes.len() as u64);
     out.write_at(0, &layout.headers)?;
@@ -169,8 +169,8 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     let mut done = 0u64;
     let mut progress = opts.progress.take();
     let mut on_chunk = |n: u64| {
-        if interrupt.interrupted() {
-            return Err(CollectError::Interrupted);
+        if let Some(signal) = interrupt.interrupted() {
+            return Err(CollectError::Interrupted(signal));
         }
         done += n;
         if let Some(p) = progress.as_mut() {

@@ -33,8 +33,8 @@ pub enum CollectError {
     #[error("write to {} failed: {source}; partial file removed, target resumed", path.display())]
     Write { path: PathBuf, source: io::Error },
 
-    #[error("interrupted by a signal; partial file removed, target resumed")]
-    Interrupted,
+    #[error("interrupted by {}; partial file removed, target resumed", signal_name(*.0))]
+    Interrupted(i32),
 
     #[error("ptrace {op} of thread {tid} failed: {source}")]
     Ptrace {
@@ -45,9 +45,33 @@ pub enum CollectError {
 
     #[error("cannot read {what}: {source}")]
     Proc { what: String, source: io::Error },
+
+    #[error("cannot build the core's notes: {0}")]
+    Notes(#[from] dn_core::elf::notes::NoteError),
+}
+
+impl From<dn_core::ptrace::StopError> for CollectError {
+    fn from(e: dn_core::ptrace::StopError) -> Self {
+        use dn_core::ptrace::StopError as S;
+        match e {
+            S::NoSuchProcess(pid) => CollectError::NoSuchProcess(pid),
+            S::Exited(pid) => CollectError::TargetExited(pid),
+            S::PermissionDenied { pid, hint } => CollectError::PermissionDenied { pid, hint },
+            S::Ptrace { op, tid, source } => CollectError::Ptrace { op, tid, source },
+        }
+    }
 }
 
 impl CollectError {
+    /// The process exit status that says what happened: 128 + the signal's number when a
+    /// signal interrupted the dump (as a shell reports a process the signal killed), else 1.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            CollectError::Interrupted(sig) => u8::try_from(128 + sig).unwrap_or(1),
+            _ => 1,
+        }
+    }
+
     pub(crate) fn proc(what: impl Into<String>, source: io::Error) -> Self {
         CollectError::Proc {
             what: what.into(),
@@ -68,27 +92,9 @@ impl CollectError {
     }
 }
 
-/// The rights a tracer needs, with the host's current Yama setting, for the
-/// "no permission" message.
-pub(crate) fn permission_hint(target_uid: Option<u32>) -> String {
-    let me = nix::unistd::geteuid().as_raw();
-    let owner = match target_uid {
-        Some(uid) => format!("the target runs as uid {uid}, you are uid {me}"),
-        None => format!("you are uid {me}"),
-    };
-    let yama = match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope") {
-        Ok(s) => {
-            let v = s.trim().to_string();
-            let meaning = match v.as_str() {
-                "0" => "same user suffices",
-                "1" => "same user only for descendants; otherwise root/CAP_SYS_PTRACE",
-                "2" => "root/CAP_SYS_PTRACE only",
-                "3" => "ptrace disabled until reboot",
-                _ => "unknown value",
-            };
-            format!("kernel.yama.ptrace_scope={v} ({meaning})")
-        }
-        Err(_) => "Yama not active (/proc/sys/kernel/yama/ptrace_scope absent)".to_string(),
-    };
-    format!("run as the same user as the target or as root (CAP_SYS_PTRACE); {owner}; {yama}")
+fn signal_name(sig: i32) -> String {
+    match nix::sys::signal::Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => "a signal".to_string(),
+    }
 }

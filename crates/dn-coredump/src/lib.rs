@@ -6,22 +6,27 @@
 //! dump type, read only where /proc/PID/pagemap says pages exist, and
 //! written sparsely. The `cli` module is the `dn-dump collect` front end.
 
-mod attach;
 pub mod cli;
 mod collect;
 mod copy;
 mod elf;
 mod error;
-mod maps;
 mod memory;
 mod notes;
 mod output;
-mod procinfo;
-mod regs;
 mod select;
 mod signals;
 mod writeback;
 
+// The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
+use dn_core::ptrace::{maps, procinfo, regs};
+
 pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
 pub use error::CollectError;
 pub use select::DumpType;
+
+/// Exit status for an error of [`cli::run`]: see [`CollectError::exit_code`]; 1 for others.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    e.downcast_ref::<CollectError>()
+        .map_or(1, CollectError::exit_code)
+}

@@ -21,6 +21,6 @@ fn main() {
     let cli = Cli::parse();
     if let Err(e) = dn_coredump::cli::run(cli.args) {
         eprintln!("error: {e:#}");
-        std::process::exit(1);
+        std::process::exit(dn_coredump::exit_code(&e).into());
     }
 }

@@ -2,16 +2,16 @@
 //! NT_FILE, then per thread NT_PRSTATUS, NT_FPREGSET and NT_X86_XSTATE.
 //! Struct layouts are those of the kernel's `elf_prstatus` / `elf_prpsinfo`.
 
-use goblin::elf::note::{Nhdr32, NT_FILE, NT_PRPSINFO, NT_PRSTATUS};
-
-const NT_AUXV: u32 = 6;
+use dn_core::elf::notes::{
+    NoteError, NoteWriter, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_X86_XSTATE,
+};
 use scroll::{Pwrite, SizeWith};
 
 use crate::maps::{Mapping, PAGE};
 use crate::procinfo::Stat;
+use crate::regs::ThreadRegs;
 #[cfg(test)]
 use crate::regs::GP_REGS;
-use crate::regs::{ThreadRegs, NT_PRFPREG, NT_X86_XSTATE};
 
 #[derive(Debug, Default, Clone, Copy, Pwrite, SizeWith)]
 #[repr(C)]
@@ -87,39 +87,6 @@ pub struct ThreadFacts {
     pub sighold: u64,
     pub utime_ticks: u64,
     pub stime_ticks: u64,
-}
-
-pub struct NoteWriter {
-    buf: Vec<u8>,
-}
-
-impl NoteWriter {
-    fn new() -> Self {
-        NoteWriter { buf: Vec::new() }
-    }
-
-    fn pad4(&mut self) {
-        while self.buf.len() % 4 != 0 {
-            self.buf.push(0);
-        }
-    }
-
-    fn add(&mut self, name: &str, n_type: u32, desc: &[u8]) {
-        let h = Nhdr32 {
-            n_namesz: name.len() as u32 + 1,
-            n_descsz: desc.len() as u32,
-            n_type,
-        };
-        let mut hb = [0u8; 12];
-        hb.pwrite_with(h, 0, scroll::LE)
-            .expect("12-byte note header");
-        self.buf.extend_from_slice(&hb);
-        self.buf.extend_from_slice(name.as_bytes());
-        self.buf.push(0);
-        self.pad4();
-        self.buf.extend_from_slice(desc);
-        self.pad4();
-    }
 }
 
 fn to_bytes<
@@ -211,21 +178,21 @@ pub fn build_notes(
     maps: &[Mapping],
     threads: &[(ThreadRegs, ThreadFacts)],
     hz: u64,
-) -> Vec<u8> {
+) -> Result<Vec<u8>, NoteError> {
     let mut w = NoteWriter::new();
-    w.add("CORE", NT_PRPSINFO, &prpsinfo(p));
-    w.add("CORE", NT_AUXV, &p.auxv);
-    w.add("CORE", NT_FILE, &nt_file(maps));
+    w.add("CORE", NT_PRPSINFO, &prpsinfo(p))?;
+    w.add("CORE", NT_AUXV, &p.auxv)?;
+    w.add("CORE", NT_FILE, &nt_file(maps))?;
     for (t, f) in threads {
-        w.add("CORE", NT_PRSTATUS, &prstatus(p, t, f, hz));
+        w.add("CORE", NT_PRSTATUS, &prstatus(p, t, f, hz))?;
         if let Some(fp) = &t.fp {
-            w.add("CORE", NT_PRFPREG, fp);
+            w.add("CORE", NT_PRFPREG, fp)?;
         }
         if let Some(xs) = &t.xstate {
-            w.add("LINUX", NT_X86_XSTATE, xs);
+            w.add("LINUX", NT_X86_XSTATE, xs)?;
         }
     }
-    w.buf
+    Ok(w.into_bytes())
 }
 
 #[cfg(test)]
@@ -267,14 +234,20 @@ mod tests {
     }
 
     #[test]
-    fn nt_file_has_no_trailing_padding_in_descriptor() {
+    fn nt_file_has_no_trailing_padding_and_reads_back() {
         let maps = crate::maps::parse_smaps("00400000-00402000 r--p 00001000 fd:01 10 /a/b\n");
         let d = nt_file(&maps);
         assert_eq!(d.len(), 16 + 24 + 5);
         assert_eq!(u64::from_le_bytes(d[32..40].try_into().unwrap()), 1);
         let mut w = NoteWriter::new();
-        w.add("CORE", NT_FILE, &d);
-        assert_eq!(u32::from_le_bytes(w.buf[4..8].try_into().unwrap()), 45);
-        assert_eq!(w.buf.len() % 4, 0);
+        w.add("CORE", NT_FILE, &d).unwrap();
+        let seg = w.into_bytes();
+        assert_eq!(u32::from_le_bytes(seg[4..8].try_into().unwrap()), 45);
+        assert_eq!(seg.len() % 4, 0);
+        // The reader the heap analyzer uses sees what was written.
+        let note = dn_core::elf::notes::notes(&seg, 0).next().unwrap().unwrap();
+        let files = dn_core::elf::notes::nt_file(&note).unwrap();
+        assert_eq!((files[0].start, files[0].file_offset), (0x400000, 0x1000));
+        assert_eq!(files[0].path, "/a/b");
     }
 }

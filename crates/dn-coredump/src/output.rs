@@ -1,40 +1,70 @@
-//! The output file: created exclusively (never overwrites, never follows a
-//! symlink), mode 0600, removed again unless the dump completes. Data is
-//! written sparsely: all-zero pages are never written, they stay holes.
+//! The output file. It is written unnamed (`O_TMPFILE`) in the destination directory and
+//! linked under its final name only once complete, so no partial dump ever carries the final
+//! name, not even after a SIGKILL (the kernel frees an unlinked file with its last
+//! descriptor). Where the file system has no `O_TMPFILE`, a hidden `.NAME.partial-PID` file
+//! takes its place and is removed on every path but SIGKILL. Never overwrites, never follows
+//! a symlink, mode 0600. Data is written sparsely: all-zero pages stay holes.
 
 use std::fs::{File, OpenOptions};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, AT_FDCWD};
 
 use crate::error::CollectError;
 use crate::maps::PAGE;
 
 pub struct OutputFile {
     file: File,
+    /// The final name.
     path: PathBuf,
-    keep: bool,
+    /// The hidden name written to when `O_TMPFILE` is not available.
+    partial: Option<PathBuf>,
 }
 
 impl OutputFile {
     pub fn create(path: &Path) -> Result<Self, CollectError> {
-        let file = OpenOptions::new()
+        // Checked now so that a dump is not taken for nothing; checked again when linking.
+        if path.symlink_metadata().is_ok() {
+            return Err(CollectError::OutputExists(path.to_path_buf()));
+        }
+        let create_err = |source| CollectError::CreateOutput {
+            path: path.to_path_buf(),
+            source,
+        };
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let unnamed = OpenOptions::new()
             .read(true)
             .write(true)
-            .create_new(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => CollectError::OutputExists(path.to_path_buf()),
-                _ => CollectError::CreateOutput {
-                    path: path.to_path_buf(),
-                    source: e,
-                },
-            })?;
+            .custom_flags(libc::O_TMPFILE | libc::O_CLOEXEC)
+            .open(dir);
+        let (file, partial) = match unnamed {
+            Ok(f) => (f, None),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EOPNOTSUPP | libc::EISDIR)) => {
+                let name = path.file_name().unwrap_or_default().to_string_lossy();
+                let partial = dir.join(format!(".{name}.partial-{}", std::process::id()));
+                let f = OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                    .open(&partial)
+                    .map_err(create_err)?;
+                (f, Some(partial))
+            }
+            Err(e) => return Err(create_err(e)),
+        };
         let out = OutputFile {
             file,
             path: path.to_path_buf(),
-            keep: false,
+            partial,
         };
         // The umask may have cleared bits but never adds any; make it exact.
         out.file
@@ -78,23 +108,41 @@ impl OutputFile {
         Ok(written)
     }
 
-    /// Sets the logical size (trailing holes) and hands the file to the
-    /// invoking user when run through sudo.
-    pub fn finish(mut self, size: u64) -> Result<(PathBuf, u64), CollectError> {
+    /// Sets the logical size (trailing holes), hands the file to the invoking user when run
+    /// through sudo, and gives it its final name (failing if that name appeared meanwhile).
+    pub fn finish(self, size: u64) -> Result<(PathBuf, u64), CollectError> {
         self.file
             .set_len(size)
             .map_err(|e| CollectError::write(&self.path, e))?;
         chown_to_sudo_user(&self.file);
         let blocks = self.file.metadata().map(|m| m.blocks() * 512).unwrap_or(0);
-        self.keep = true;
+        let linked = match &self.partial {
+            None => {
+                let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+                nix::unistd::linkat(
+                    AT_FDCWD,
+                    fd.as_str(),
+                    AT_FDCWD,
+                    &self.path,
+                    AtFlags::AT_SYMLINK_FOLLOW,
+                )
+            }
+            Some(p) => nix::unistd::linkat(AT_FDCWD, p, AT_FDCWD, &self.path, AtFlags::empty()),
+        };
+        match linked {
+            Ok(()) => {}
+            Err(Errno::EEXIST) => return Err(CollectError::OutputExists(self.path.clone())),
+            Err(e) => return Err(CollectError::write(&self.path, e.into())),
+        }
         Ok((self.path.clone(), blocks))
     }
 }
 
 impl Drop for OutputFile {
     fn drop(&mut self) {
-        if !self.keep {
-            let _ = std::fs::remove_file(&self.path);
+        // The unnamed file needs nothing: it vanishes with its descriptor.
+        if let Some(p) = &self.partial {
+            let _ = std::fs::remove_file(p);
         }
     }
 }
@@ -149,6 +197,12 @@ mod tests {
         }
         assert!(!p.exists());
         let f = OutputFile::create(&p).unwrap();
+        f.write_at(0, b"x").unwrap();
+        assert!(
+            !p.exists(),
+            "no file under the final name before it is complete"
+        );
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
         let mut data = vec![0u8; 64 * PAGE as usize];
         data[5] = 1;
         data[40 * PAGE as usize] = 2;

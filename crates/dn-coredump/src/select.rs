@@ -155,10 +155,14 @@ fn module_headers(maps: &[Mapping], want: &mut Wanted, read: &mut ReadFn) {
         let Ok(eh) = page.pread_with::<Header>(0, scroll::LE) else {
             continue;
         };
+        // e_phoff comes from the target's memory: a damaged header must not overflow.
         let ph_size = u64::from(eh.e_phnum) * 56;
-        want.range(m.start + eh.e_phoff, m.start + eh.e_phoff + ph_size);
+        let Some(ph_start) = m.start.checked_add(eh.e_phoff) else {
+            continue;
+        };
+        want.range(ph_start, ph_start.saturating_add(ph_size));
         let mut phdrs = vec![0u8; ph_size as usize];
-        if read(i, m.start + eh.e_phoff, &mut phdrs) < phdrs.len() {
+        if read(i, ph_start, &mut phdrs) < phdrs.len() {
             continue;
         }
         let phs: Vec<ProgramHeader> = (0..eh.e_phnum as usize)

@@ -12,6 +12,8 @@ use signal_hook::flag;
 struct Flags {
     idle: Arc<AtomicBool>,
     interrupted: Arc<AtomicBool>,
+    /// The number of the last signal received (0: none).
+    signal: Arc<AtomicUsize>,
     active: Mutex<usize>,
 }
 
@@ -21,10 +23,12 @@ static REGISTER_FAILURES: AtomicUsize = AtomicUsize::new(0);
 fn install() -> Option<Flags> {
     let idle = Arc::new(AtomicBool::new(true));
     let interrupted = Arc::new(AtomicBool::new(false));
+    let signal = Arc::new(AtomicUsize::new(0));
     for sig in [SIGINT, SIGTERM, SIGHUP] {
         // Handlers run in registration order.
         let ok = flag::register_conditional_default(sig, idle.clone()).is_ok()
             && flag::register_conditional_default(sig, interrupted.clone()).is_ok()
+            && flag::register_usize(sig, signal.clone(), sig as usize).is_ok()
             && flag::register(sig, interrupted.clone()).is_ok();
         if !ok {
             REGISTER_FAILURES.fetch_add(1, Ordering::Relaxed);
@@ -33,6 +37,7 @@ fn install() -> Option<Flags> {
     Some(Flags {
         idle,
         interrupted,
+        signal,
         active: Mutex::new(0),
     })
 }
@@ -56,9 +61,12 @@ pub fn guard() -> InterruptGuard {
 }
 
 impl InterruptGuard {
-    pub fn interrupted(&self) -> bool {
-        self.flags
-            .is_some_and(|f| f.interrupted.load(Ordering::SeqCst))
+    /// The signal that interrupted the dump, if one did.
+    pub fn interrupted(&self) -> Option<i32> {
+        let f = self.flags?;
+        f.interrupted
+            .load(Ordering::SeqCst)
+            .then(|| f.signal.load(Ordering::SeqCst) as i32)
     }
 }
 

@@ -1,5 +1,7 @@
 //! The target must keep running whatever happens to the collector: SIGKILL
-//! at random moments, SIGTERM/SIGINT mid-dump.
+//! at random moments, SIGTERM/SIGINT mid-dump; and the dump must hold up while
+//! the target creates and destroys threads. No partial file ever carries the
+//! final name, and the exit status says what happened.
 
 mod common;
 
@@ -56,10 +58,22 @@ fn sigkill_of_the_collector_at_random_moments_never_leaves_the_target_stopped() 
         let status = child.wait().unwrap();
         if status.signal() == Some(libc::SIGKILL) {
             killed_mid_run += 1;
+            // The dump is written unnamed and linked when complete: nothing is left behind.
+            assert!(
+                !core.exists(),
+                "round {round}: partial file under the final name"
+            );
+        } else {
+            assert!(status.success(), "round {round}: {status:?}");
+            std::fs::remove_file(&core).unwrap();
         }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "round {round}: a leftover file"
+        );
         assert_running(pid);
         assert_eq!(target.command("ping"), "pong", "round {round}");
-        let _ = std::fs::remove_file(&core);
     }
     // The kills must really have landed while the collector ran.
     assert!(
@@ -94,8 +108,14 @@ fn sigterm_and_sigint_abort_cleanly_remove_the_file_and_resume() {
                 continue;
             }
             let err = String::from_utf8_lossy(&out.stderr);
-            assert!(err.contains("interrupted"), "{sig:?}: {err}");
+            assert!(
+                err.contains(&format!("interrupted by {}", sig.as_str())),
+                "{sig:?}: {err}"
+            );
+            // As a shell reports a process the signal ended: 128 + its number.
+            assert_eq!(out.status.code(), Some(128 + sig as i32), "{sig:?}: {err}");
             assert!(!core.exists(), "partial file left after {sig:?}");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
             interrupted = true;
             break;
         }
@@ -103,5 +123,28 @@ fn sigterm_and_sigint_abort_cleanly_remove_the_file_and_resume() {
             interrupted,
             "{sig:?} never arrived while a dump was running"
         );
+    }
+}
+
+#[test]
+fn threads_created_and_destroyed_during_the_dump_do_not_break_it() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    assert_eq!(target.command("churn 4"), "ok");
+    let dir = tempfile::tempdir().unwrap();
+    for round in 0..10 {
+        let core = dir.path().join(format!("churn{round}"));
+        let out = spawn_collector(pid, &core).wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "round {round}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // Every thread in the core was stopped with valid registers: gdb and readelf read it.
+        let threads = check_readelf(&core);
+        assert!(threads >= 5, "round {round}: {threads} threads");
+        std::fs::remove_file(&core).unwrap();
+        assert_running(pid);
+        assert_eq!(target.command("ping"), "pong", "round {round}");
     }
 }

@@ -56,14 +56,24 @@ fn console_counters(rt: Runtime) {
     chrono::DateTime::parse_from_rfc3339(first["timestamp"].as_str().unwrap())
         .expect("RFC 3339 timestamp");
 
-    // Working set within 25% of the kernel's VmRSS.
+    // The working set is the runtime's own RSS reading. After a refresh interval and a bit,
+    // the latest sample was taken between our two reads. The runtime's reading trails the
+    // kernel's VmRSS by 1-5% in runs on 8, 9, 10 and 11 while the session's buffers grow
+    // (observed, cause not pinned down): 10% either side.
+    let rss_before = vm_rss(pid);
+    std::thread::sleep(Duration::from_millis(2500));
     let ws = c
         .wait_state(WAIT, |s| s.sum_latest(n.working_set))
         .expect("working set");
-    let rss = vm_rss(pid);
+    let rss_after = vm_rss(pid);
+    let (lo, hi) = (rss_before.min(rss_after), rss_before.max(rss_after));
+    eprintln!(
+        "{}: working set {ws}, VmRSS {rss_before}..{rss_after}",
+        rt.label()
+    );
     assert!(
-        (ws - rss).abs() <= rss * 0.25,
-        "{}: working set {ws} vs VmRSS {rss}",
+        ws >= lo * 0.90 && ws <= hi * 1.10,
+        "{}: working set {ws} outside VmRSS {rss_before}..{rss_after}",
         rt.label()
     );
 

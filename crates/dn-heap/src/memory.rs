@@ -36,23 +36,22 @@ pub trait MemorySource: Send + Sync {
     fn read_exact(&self, addr: u64, buf: &mut [u8]) -> Result<()> {
         let mut done = 0;
         while done < buf.len() {
-            let n = match self.read(addr + done as u64, &mut buf[done..]) {
+            let short = MemoryError::Short {
+                addr,
+                wanted: buf.len(),
+                got: done,
+            };
+            // A read running past the top of the address space is short, not a wrap to 0.
+            let Some(at) = addr.checked_add(done as u64) else {
+                return Err(short);
+            };
+            let n = match self.read(at, &mut buf[done..]) {
                 Ok(n) => n,
-                Err(_) if done > 0 => {
-                    return Err(MemoryError::Short {
-                        addr,
-                        wanted: buf.len(),
-                        got: done,
-                    })
-                }
+                Err(_) if done > 0 => return Err(short),
                 Err(e) => return Err(e),
             };
             if n == 0 {
-                return Err(MemoryError::Short {
-                    addr,
-                    wanted: buf.len(),
-                    got: done,
-                });
+                return Err(short);
             }
             done += n;
         }
@@ -92,10 +91,39 @@ pub trait MemorySource: Send + Sync {
         self.read_u64(addr)
     }
 
-    /// Reads `len` bytes into a new vector, exactly.
+    /// Reads `len` bytes into a new vector, exactly. The vector grows as bytes arrive, so a
+    /// length read from a damaged target (2^60) fails at the first missing byte instead of
+    /// allocating it up front.
     fn read_vec(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
-        let mut v = vec![0u8; len];
-        self.read_exact(addr, &mut v)?;
+        const FIRST: usize = 64 << 10;
+        let mut v = Vec::with_capacity(len.min(FIRST));
+        while v.len() < len {
+            let old = v.len();
+            // Chunks double: few reads for large lengths, small waste for bogus ones.
+            let chunk = old.clamp(FIRST, 64 << 20);
+            v.resize(old + (len - old).min(chunk), 0);
+            let at = addr.checked_add(old as u64);
+            match at.map(|at| self.read_exact(at, &mut v[old..])) {
+                Some(Ok(())) => {}
+                Some(Err(MemoryError::NotAvailable { .. })) if old == 0 => {
+                    return Err(MemoryError::NotAvailable { addr })
+                }
+                Some(Err(MemoryError::Short { got, .. })) => {
+                    return Err(MemoryError::Short {
+                        addr,
+                        wanted: len,
+                        got: old + got,
+                    })
+                }
+                Some(Err(_)) | None => {
+                    return Err(MemoryError::Short {
+                        addr,
+                        wanted: len,
+                        got: old,
+                    })
+                }
+            }
+        }
         Ok(v)
     }
 }
@@ -109,11 +137,51 @@ impl<T: MemorySource + ?Sized> MemorySource for std::sync::Arc<T> {
     }
 }
 
-/// Little-endian field access into a byte buffer returned by the DAC or read from memory.
+/// Little-endian field access into a fixed-size buffer returned by the DAC (callers pass
+/// offsets inside the structure they asked for; the DAC fills it whole or fails).
 pub(crate) fn le_u32(b: &[u8], off: usize) -> u32 {
     u32::from_le_bytes(b[off..off + 4].try_into().expect("4 bytes"))
 }
 
 pub(crate) fn le_u64(b: &[u8], off: usize) -> u64 {
     u64::from_le_bytes(b[off..off + 8].try_into().expect("8 bytes"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 64 KiB of memory at 0x1000.
+    struct Small;
+
+    impl MemorySource for Small {
+        fn read(&self, addr: u64, buf: &mut [u8]) -> Result<usize> {
+            let end = 0x1000 + 0x10000u64;
+            if !(0x1000..end).contains(&addr) {
+                return Err(MemoryError::NotAvailable { addr });
+            }
+            let n = buf.len().min((end - addr) as usize);
+            buf[..n].fill(7);
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn huge_lengths_and_the_top_of_memory_are_errors() {
+        assert_eq!(
+            Small.read_vec(0x1000, 1 << 60),
+            Err(MemoryError::Short {
+                addr: 0x1000,
+                wanted: 1 << 60,
+                got: 0x10000
+            })
+        );
+        assert_eq!(
+            Small.read_vec(0x0, 1 << 60),
+            Err(MemoryError::NotAvailable { addr: 0 })
+        );
+        assert_eq!(Small.read_vec(0x1000, 16).unwrap(), vec![7u8; 16]);
+        let mut b = [0u8; 16];
+        assert!(Small.read_exact(u64::MAX - 4, &mut b).is_err());
+    }
 }

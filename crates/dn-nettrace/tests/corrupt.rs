@@ -5,6 +5,7 @@ mod common;
 
 use common::{captures, parse_in_pieces, read, summary};
 use dn_nettrace::{ErrorKind, EventReader};
+use dn_testkit::mutate::cases;
 use proptest::prelude::*;
 
 fn all() -> Vec<(String, Vec<u8>)> {
@@ -27,7 +28,7 @@ fn small() -> Vec<(String, Vec<u8>)> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(256), ..ProptestConfig::default() })]
 
     #[test]
     fn a_cut_stream_reports_truncation_at_the_cut(which in 0usize..16, cut in 0.0f64..1.0, piece in 1usize..5000) {

@@ -7,6 +7,7 @@
 mod builder;
 mod cache;
 mod http;
+pub mod mutate;
 mod oracle;
 mod project;
 mod runtime;

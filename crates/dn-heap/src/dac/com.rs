@@ -541,39 +541,27 @@ unsafe extern "system" fn get_metadata(
     })
 }
 
-/// The ECMA-335 metadata blob of a PE (IL) file on disk, located through its CLI header.
+/// The ECMA-335 metadata blob of a PE (IL) file on disk, located through its CLI (COR20)
+/// header as goblin reads it.
 pub fn metadata_from_pe_file(path: &Path) -> Option<Vec<u8>> {
     let data = std::fs::read(path).ok()?;
-    let u16_at = |o: usize| data.get(o..o + 2).map(|b| u16::from_le_bytes([b[0], b[1]]));
-    let u32_at = |o: usize| {
-        data.get(o..o + 4)
-            .map(|b| u32::from_le_bytes(b.try_into().unwrap()))
-    };
-    let pe = u32_at(0x3c)? as usize;
-    if data.get(pe..pe + 4)? != b"PE\0\0" {
-        return None;
-    }
-    let nsec = u16_at(pe + 6)? as usize;
-    let opt_size = u16_at(pe + 20)? as usize;
-    let magic = u16_at(pe + 24)?;
-    let dirs = pe + 24 + if magic == 0x10b { 96 } else { 112 };
-    let cli_rva = u32_at(dirs + 14 * 8)?;
-    let sections = pe + 24 + opt_size;
-    let rva_to_off = |rva: u32| -> Option<usize> {
-        (0..nsec).find_map(|i| {
-            let s = sections + i * 40;
-            let vsize = u32_at(s + 8)?;
-            let va = u32_at(s + 12)?;
-            let rsize = u32_at(s + 16)?;
-            let roff = u32_at(s + 20)?;
-            (va <= rva && rva < va + vsize.max(rsize)).then(|| (rva - va + roff) as usize)
-        })
-    };
-    let cli = rva_to_off(cli_rva)?;
-    let md_rva = u32_at(cli + 8)?;
-    let md_size = u32_at(cli + 12)? as usize;
-    let md = rva_to_off(md_rva)?;
-    data.get(md..md + md_size).map(|s| s.to_vec())
+    let mut opts = goblin::pe::options::ParseOptions::default();
+    opts.parse_imports = false;
+    opts.parse_resources = false;
+    opts.parse_tls_data = false;
+    opts.parse_attribute_certificates = false;
+    let pe = goblin::pe::PE::parse_with_opts(&data, &opts).ok()?;
+    // Only the COR20 header: goblin's own `metadata_data` does not start at the metadata.
+    let md = pe.clr_data?.cor20_header.metadata;
+    let file_alignment = pe.header.optional_header?.windows_fields.file_alignment;
+    let start = goblin::pe::utils::find_offset(
+        md.virtual_address as usize,
+        &pe.sections,
+        file_alignment,
+        &opts,
+    )?;
+    let end = start.checked_add(md.size as usize)?;
+    data.get(start..end).map(<[u8]>::to_vec)
 }
 
 #[cfg(test)]

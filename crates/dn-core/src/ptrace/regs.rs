@@ -3,12 +3,9 @@
 
 use nix::errno::Errno;
 
-pub const NT_PRSTATUS: u32 = 1;
-pub const NT_PRFPREG: u32 = 2;
-pub const NT_X86_XSTATE: u32 = 0x202;
+use crate::elf::notes::{NT_PRFPREG, NT_PRSTATUS, NT_X86_XSTATE};
 
-/// `user_regs_struct` on x86-64: 27 registers.
-pub const GP_REGS: usize = 27;
+pub use crate::elf::notes::GP_REGS;
 pub const FPREGS_LEN: usize = 512;
 /// Large enough for any XSAVE layout (AVX-512 + AMX is ~11 KiB).
 const XSTATE_MAX: usize = 32 * 1024;
@@ -49,18 +46,24 @@ fn getregset(tid: i32, note_type: u32, buf: &mut [u8]) -> Result<usize, Errno> {
     }
 }
 
-/// Reads all register sets of a stopped thread. FP and XSTATE are optional
-/// (a CPU or kernel without them still gives a usable core).
-pub fn read_thread_regs(tid: i32) -> Result<ThreadRegs, Errno> {
+/// The general-purpose registers (`user_regs_struct`) of a stopped thread.
+pub fn read_gp_regs(tid: i32) -> Result<[u64; GP_REGS], Errno> {
     let mut raw = [0u8; GP_REGS * 8];
     let n = getregset(tid, NT_PRSTATUS, &mut raw)?;
     if n != raw.len() {
         return Err(Errno::EIO);
     }
     let mut gp = [0u64; GP_REGS];
-    for (i, r) in gp.iter_mut().enumerate() {
-        *r = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap());
+    for (r, b) in gp.iter_mut().zip(raw.chunks_exact(8)) {
+        *r = u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]);
     }
+    Ok(gp)
+}
+
+/// Reads all register sets of a stopped thread. FP and XSTATE are optional
+/// (a CPU or kernel without them still gives a usable core).
+pub fn read_thread_regs(tid: i32) -> Result<ThreadRegs, Errno> {
+    let gp = read_gp_regs(tid)?;
     let mut fp = vec![0u8; FPREGS_LEN];
     let fp = match getregset(tid, NT_PRFPREG, &mut fp) {
         Ok(n) if n == FPREGS_LEN => Some(fp),

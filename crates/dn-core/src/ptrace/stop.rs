@@ -1,6 +1,7 @@
 //! Stopping and resuming every thread of the target with PTRACE_SEIZE +
 //! PTRACE_INTERRUPT. SEIZE sends no SIGSTOP, so if this tool dies at any
-//! moment the kernel detaches and the target simply keeps running.
+//! moment the kernel detaches and the target simply keeps running. Used by the
+//! core writer (`dn-dump collect`) and the live heap analyzer (`analyze --pid`).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -10,8 +11,27 @@ use nix::sys::ptrace;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 
-use crate::error::{permission_hint, CollectError};
-use crate::procinfo;
+use super::procinfo;
+
+/// Why the threads of a process could not be stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StopError {
+    #[error("no process with pid {0}")]
+    NoSuchProcess(i32),
+
+    #[error("process {0} exited while being stopped")]
+    Exited(i32),
+
+    #[error("no permission to trace process {pid}: {hint}")]
+    PermissionDenied { pid: i32, hint: String },
+
+    #[error("ptrace {op} of thread {tid} failed: {source}")]
+    Ptrace {
+        op: &'static str,
+        tid: i32,
+        source: Errno,
+    },
+}
 
 const PTRACE_EVENT_STOP: i32 = 128;
 
@@ -29,7 +49,7 @@ pub struct StoppedProcess {
 impl StoppedProcess {
     /// Seizes and interrupts every thread, rescanning /proc/PID/task until a
     /// pass finds no thread it has not seen. The main thread comes first.
-    pub fn stop(pid: i32) -> Result<Self, CollectError> {
+    pub fn stop(pid: i32) -> Result<Self, StopError> {
         let mut me = StoppedProcess {
             pid,
             tids: Vec::new(),
@@ -43,8 +63,8 @@ impl StoppedProcess {
             me.passes += 1;
             let listed = match procinfo::task_ids(pid) {
                 Ok(t) => t,
-                Err(_) if me.tids.is_empty() => return Err(CollectError::NoSuchProcess(pid)),
-                Err(_) => return Err(CollectError::TargetExited(pid)),
+                Err(_) if me.tids.is_empty() => return Err(StopError::NoSuchProcess(pid)),
+                Err(_) => return Err(StopError::Exited(pid)),
             };
             let new: Vec<i32> = listed.into_iter().filter(|t| !seen.contains(t)).collect();
             if new.is_empty() {
@@ -64,7 +84,7 @@ impl StoppedProcess {
             }
         }
         if me.tids.is_empty() {
-            return Err(CollectError::TargetExited(pid));
+            return Err(StopError::Exited(pid));
         }
         // The main thread first: readers treat the first NT_PRSTATUS as the main thread.
         me.tids.sort_by_key(|&t| (t != pid, t));
@@ -72,20 +92,20 @@ impl StoppedProcess {
     }
 
     /// Seizes one thread and asks it to stop. Ok(false): the thread has exited.
-    fn seize(&mut self, tid: i32) -> Result<bool, CollectError> {
+    fn seize(&mut self, tid: i32) -> Result<bool, StopError> {
         let p = Pid::from_raw(tid);
         match ptrace::seize(p, ptrace::Options::empty()) {
             Ok(()) => {}
             Err(Errno::ESRCH) => return Ok(false),
             Err(Errno::EPERM) if !task_exists(self.pid, tid) => return Ok(false),
             Err(Errno::EPERM) | Err(Errno::EACCES) => {
-                return Err(CollectError::PermissionDenied {
+                return Err(StopError::PermissionDenied {
                     pid: self.pid,
                     hint: denial_hint(self.pid),
                 })
             }
             Err(source) => {
-                return Err(CollectError::Ptrace {
+                return Err(StopError::Ptrace {
                     op: "SEIZE",
                     tid,
                     source,
@@ -101,7 +121,7 @@ impl StoppedProcess {
             }
             Err(source) => {
                 let _ = ptrace::detach(p, None);
-                Err(CollectError::Ptrace {
+                Err(StopError::Ptrace {
                     op: "INTERRUPT",
                     tid,
                     source,
@@ -185,7 +205,7 @@ fn denial_hint(pid: i32) -> String {
 /// Waits until a seized thread reports its interrupt stop. Signals that
 /// arrive first are re-injected so the target does not lose them.
 /// Ok(false): the thread exited meanwhile.
-fn wait_for_stop(tid: i32) -> Result<bool, CollectError> {
+fn wait_for_stop(tid: i32) -> Result<bool, StopError> {
     let p = Pid::from_raw(tid);
     loop {
         match waitpid(p, Some(WaitPidFlag::__WALL)) {
@@ -206,7 +226,7 @@ fn wait_for_stop(tid: i32) -> Result<bool, CollectError> {
             Err(Errno::EINTR) => {}
             Err(Errno::ECHILD) | Err(Errno::ESRCH) => return Ok(false),
             Err(source) => {
-                return Err(CollectError::Ptrace {
+                return Err(StopError::Ptrace {
                     op: "wait",
                     tid,
                     source,
@@ -214,4 +234,29 @@ fn wait_for_stop(tid: i32) -> Result<bool, CollectError> {
             }
         }
     }
+}
+
+/// The rights a tracer needs, with the host's current Yama setting, for the
+/// "no permission" message.
+pub fn permission_hint(target_uid: Option<u32>) -> String {
+    let me = nix::unistd::geteuid().as_raw();
+    let owner = match target_uid {
+        Some(uid) => format!("the target runs as uid {uid}, you are uid {me}"),
+        None => format!("you are uid {me}"),
+    };
+    let yama = match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope") {
+        Ok(s) => {
+            let v = s.trim().to_string();
+            let meaning = match v.as_str() {
+                "0" => "same user suffices",
+                "1" => "same user only for descendants; otherwise root/CAP_SYS_PTRACE",
+                "2" => "root/CAP_SYS_PTRACE only",
+                "3" => "ptrace disabled until reboot",
+                _ => "unknown value",
+            };
+            format!("kernel.yama.ptrace_scope={v} ({meaning})")
+        }
+        Err(_) => "Yama not active (/proc/sys/kernel/yama/ptrace_scope absent)".to_string(),
+    };
+    format!("run as the same user as the target or as root (CAP_SYS_PTRACE); {owner}; {yama}")
 }
