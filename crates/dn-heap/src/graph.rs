@@ -215,6 +215,7 @@ impl ObjectGraph {
         warnings.extend(set.warnings);
         let mut graph_roots = Vec::with_capacity(set.roots.len());
         let mut outside = 0usize;
+        let mut first_outside = None;
         for (i, r) in set.roots.iter().enumerate() {
             let node = if r.interior {
                 nodes.containing(r.object)
@@ -227,12 +228,18 @@ impl ObjectGraph {
                     kind: r.kind,
                     tag: i as u32,
                 }),
-                None => outside += 1,
+                None => {
+                    outside += 1;
+                    first_outside.get_or_insert(r);
+                }
             }
         }
-        if outside > 0 {
+        if let Some(r) = first_outside {
             warnings.push(format!(
-                "{outside} root(s) hold an address where no object starts: left out"
+                "{outside} root(s) hold an address where no object starts, left out (first: {} at {:#x} holding {:#x})",
+                r.kind_text(),
+                r.slot,
+                r.object
             ));
         }
         let frozen = {
