@@ -78,7 +78,9 @@ pub struct CollectArgs {
     pub session: SessionArgs,
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
-    /// Output file, `-` for stdout. Default: counter.<format>.
+    /// Output file, `-` for stdout. Default: counter.<format>. An existing file is replaced
+    /// (as dotnet-counters does) only once the session runs and the first sample is written, in
+    /// one atomic rename; a run that fails or gets no sample leaves it exactly as it was.
     #[arg(short = 'o', long)]
     pub output: Option<String>,
 }
