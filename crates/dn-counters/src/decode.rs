@@ -21,6 +21,12 @@ pub enum Decoded {
     IntervalEnd,
     /// Something the user should know (limits reached, shared-session conflicts, errors).
     Warning(String),
+    /// A counter of a watched provider that was not asked for: the target publishes this name
+    /// (used to suggest names for ones that never arrive).
+    Unwanted {
+        provider: String,
+        name: String,
+    },
     Nothing,
 }
 
@@ -91,8 +97,14 @@ impl Decoder {
         let Some(spec) = self.spec(provider) else {
             return Decoded::Nothing;
         };
-        if name.is_empty() || !spec.wants(&name) {
+        if name.is_empty() {
             return Decoded::Nothing;
+        }
+        if !spec.wants(&name) {
+            return Decoded::Unwanted {
+                provider: provider.to_string(),
+                name,
+            };
         }
         // .NET Core 3.1 may follow a real burst within milliseconds by a spurious one with a tiny
         // interval and nonsense values. (Not a filter on the requested interval: when another
@@ -170,8 +182,14 @@ impl Decoder {
         let name = text("instrumentName");
         match self.spec(provider) {
             Some(spec) if !spec.event_counters_only && spec.wants(name) => {}
-            // The shared session also carries what other tools asked for.
-            _ => return Decoded::Nothing,
+            // The shared session also carries what other tools asked for: names for hints.
+            Some(_) => {
+                return Decoded::Unwanted {
+                    provider: provider.to_string(),
+                    name: name.to_string(),
+                }
+            }
+            None => return Decoded::Nothing,
         }
         let unit = text("unit").to_string();
         let display_name = if unit.is_empty() {

@@ -102,6 +102,24 @@ pub const KNOWN: &[KnownCounter] = &[
     meter("dotnet.process.cpu.time", "CPU time used, per mode (cpu.mode)", "s", "counter"),
 ];
 
+/// Providers of counters that come with .NET (EventSources and Meters), for name suggestions.
+pub const PROVIDERS: &[&str] = &[
+    "System.Runtime",
+    "Microsoft.AspNetCore.Hosting",
+    "Microsoft.AspNetCore.Http.Connections",
+    "Microsoft-AspNetCore-Server-Kestrel",
+    "Microsoft.AspNetCore.Server.Kestrel",
+    "Microsoft.AspNetCore.Routing",
+    "Microsoft.AspNetCore.Diagnostics",
+    "Microsoft.AspNetCore.RateLimiting",
+    "System.Net.Http",
+    "System.Net.NameResolution",
+    "System.Net.Security",
+    "System.Net.Sockets",
+    "Grpc.AspNetCore.Server",
+    "Grpc.Net.Client",
+];
+
 /// The counters a runtime of `major` version publishes (every version when `None`).
 pub fn for_runtime(major: Option<u32>) -> Vec<&'static KnownCounter> {
     KNOWN

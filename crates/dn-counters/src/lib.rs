@@ -13,6 +13,7 @@ pub mod decode;
 pub mod format;
 pub mod known;
 pub mod monitor;
+pub mod names;
 pub mod output;
 pub mod plan;
 pub mod prefer;

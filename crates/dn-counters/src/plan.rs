@@ -54,7 +54,11 @@ pub fn plan(
             && !s.event_counters_only
             && (s.name != "System.Runtime" || major >= 9);
         if meter {
-            meter_providers.push(s.name.clone());
+            // Named counters come from whichever of the two publishes them (EventCounter and
+            // Meter names differ): only a whole provider prefers its Meter.
+            if s.counters.is_none() {
+                meter_providers.push(s.name.clone());
+            }
             match &s.counters {
                 None => metric_items.push(s.name.clone()),
                 Some(c) => metric_items.extend(c.iter().map(|c| format!("{}\\{}", s.name, c))),
@@ -150,8 +154,18 @@ mod tests {
         );
         let m = p.providers[2].arguments.as_deref().unwrap();
         assert!(m.starts_with("SessionId=SHARED;Metrics=Microsoft.AspNetCore.Hosting\\http.server.request.duration;RefreshInterval=2;MaxTimeSeries=1000;MaxHistograms=10;ClientId="), "{m}");
-        assert_eq!(p.meter_providers, ["Microsoft.AspNetCore.Hosting"]);
+        assert!(
+            p.meter_providers.is_empty(),
+            "named counters: no preference"
+        );
         assert_eq!(p.providers[2].keywords, 2);
+        let p = plan(
+            &parse_counters("Microsoft.AspNetCore.Hosting").unwrap(),
+            Some(8),
+            1,
+            MetricsLimits::default(),
+        );
+        assert_eq!(p.meter_providers, ["Microsoft.AspNetCore.Hosting"]);
     }
 
     #[test]

@@ -58,6 +58,8 @@ pub enum Msg {
     Samples(Vec<Sample>),
     IntervalEnd,
     Warning(String),
+    /// Counters the target publishes but that were not asked for, each reported once.
+    Published(Vec<(String, String)>),
     /// The stream ended; `Some` with a reason when it was not a clean end.
     Ended(Option<String>),
 }
@@ -67,6 +69,8 @@ pub struct Watch {
     pub pid: i32,
     pub info: Option<ProcessInfo>,
     pub plan: Plan,
+    /// What was asked for (`--counters`).
+    pub specs: Vec<ProviderSpec>,
     pub rx: Receiver<Msg>,
     session: Option<Session>,
     child: Option<Child>,
@@ -215,6 +219,7 @@ impl Watch {
             pid,
             info,
             plan,
+            specs: opts.specs.clone(),
             rx,
             session: Some(session),
             child,
@@ -259,6 +264,7 @@ impl Drop for Watch {
 fn stream_sink(decoder: Decoder, tx: Sender<Msg>) -> impl FnMut(Chunk<'_>) + Send + 'static {
     let mut parser = NettraceParser::new();
     let mut failed = false;
+    let mut published = std::collections::HashSet::new();
     move |chunk| match chunk {
         Chunk::Data(bytes) if !failed => {
             let mut batch = Vec::new();
@@ -273,6 +279,13 @@ fn stream_sink(decoder: Decoder, tx: Sender<Msg>) -> impl FnMut(Chunk<'_>) + Sen
                         }
                         Decoded::Warning(w) => {
                             let _ = tx.send(Msg::Warning(w));
+                        }
+                        Decoded::Unwanted { provider, name } => {
+                            if published.len() < 10_000
+                                && published.insert((provider.clone(), name.clone()))
+                            {
+                                let _ = tx.send(Msg::Published(vec![(provider, name)]));
+                            }
                         }
                         Decoded::Nothing => {}
                     },

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Result};
 
 use crate::args::SessionArgs;
+use crate::names::NameCheck;
 use crate::plan::MetricsLimits;
 use crate::prefer::Preference;
 use crate::sample::Sample;
@@ -119,6 +120,7 @@ pub fn event_loop(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let mut prefer = Preference::new(&watch.plan.meter_providers, refresh);
+    let mut names = NameCheck::new(&watch.specs, refresh);
     let outcome = loop {
         if stop.load(Ordering::Relaxed) {
             break Outcome::Signal;
@@ -131,6 +133,9 @@ pub fn event_loop(
         }
         match watch.rx.recv_timeout(TICK) {
             Ok(Msg::Samples(s)) => {
+                for x in &s {
+                    names.observe(&x.provider, &x.name);
+                }
                 let v = prefer.samples(s);
                 if consumer.samples(v.emit, &v.switched_to_meter)? == Control::Quit {
                     break Outcome::Quit;
@@ -143,6 +148,11 @@ pub fn event_loop(
                 }
             }
             Ok(Msg::Warning(w)) => consumer.warning(w),
+            Ok(Msg::Published(p)) => {
+                for (provider, name) in p {
+                    names.observe(&provider, &name);
+                }
+            }
             Ok(Msg::Ended(err)) => break ended(watch, err),
             Err(RecvTimeoutError::Timeout) => {
                 let released = prefer.tick();
@@ -151,6 +161,9 @@ pub fn event_loop(
                 }
             }
             Err(RecvTimeoutError::Disconnected) => break ended(watch, None),
+        }
+        for w in names.due() {
+            consumer.warning(w);
         }
         if consumer.tick()? == Control::Quit {
             break Outcome::Quit;

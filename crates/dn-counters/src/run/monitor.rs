@@ -119,7 +119,10 @@ impl Consumer for LiveScreen {
     }
 
     fn warning(&mut self, text: String) {
-        self.warning = Some(format!("Warning: {text}"));
+        self.warning = Some(match self.warning.take() {
+            Some(w) => format!("{w}; {text}"),
+            None => format!("Warning: {text}"),
+        });
         self.dirty = true;
     }
 
