@@ -58,6 +58,10 @@ pub struct SessionArgs {
     /// Time series the target tracks at most.
     #[arg(long = "max-time-series", default_value_t = 1000)]
     pub max_time_series: u32,
+    /// With `-- COMMAND` or `--diagnostic-port`: `false` leaves the runtime suspended at startup
+    /// (for another tool to resume) instead of resuming it once the session runs.
+    #[arg(long = "resume-runtime", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub resume_runtime: bool,
     /// Start this command and watch it from startup: `-- COMMAND ARGS...`.
     #[arg(last = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -70,6 +74,9 @@ pub struct MonitorArgs {
     /// Show exact values (no byte units, no digit grouping).
     #[arg(long)]
     pub raw: bool,
+    /// Add a `Last Delta` column: the change of each value since the previous refresh.
+    #[arg(long = "showDeltas", visible_alias = "show-deltas")]
+    pub show_deltas: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -1,7 +1,10 @@
 //! An output file that is never lost: `collect` writes into a temporary file beside the output
 //! (same folder, so the rename is atomic) and gives it the output's name only once the session
 //! runs and the first sample is in it. A run that fails before then leaves an existing file
-//! exactly as it was, and removes its temporary file.
+//! exactly as it was, and removes its temporary file. Outputs that are not regular files
+//! (`/dev/stdout`, `/dev/null`, a FIFO) are written in place: there is nothing to lose in them,
+//! and replacing them would be a disaster. A symbolic link keeps pointing where it did: the file
+//! it points to is the one replaced.
 
 use std::fs::{File, OpenOptions};
 use std::io;
@@ -25,9 +28,26 @@ pub enum Committed {
 impl PendingFile {
     /// Creates the temporary file for `path`; the output itself is not touched.
     pub fn create(path: &Path) -> io::Result<PendingFile> {
-        if path.is_dir() {
-            return Err(io::Error::other("it is a directory"));
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_dir() => return Err(io::Error::other("it is a directory")),
+            Ok(m) if !m.is_file() => {
+                let file = OpenOptions::new().write(true).open(path)?;
+                return Ok(PendingFile {
+                    path: path.to_path_buf(),
+                    temp: PathBuf::new(),
+                    file,
+                    committed: true,
+                });
+            }
+            _ => {}
         }
+        let resolved;
+        let path = if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink()) {
+            resolved = std::fs::canonicalize(path)?;
+            resolved.as_path()
+        } else {
+            path
+        };
         let name = path
             .file_name()
             .ok_or_else(|| io::Error::other("not a file name"))?;
@@ -120,5 +140,35 @@ mod tests {
         drop(p);
         assert_eq!(std::fs::read(&out).unwrap(), b"new");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn special_files_and_links_are_never_replaced() {
+        use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let _reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let mut p = PendingFile::create(&fifo).unwrap();
+        p.writer().unwrap().write_all(b"data").unwrap();
+        p.commit_replacing().unwrap();
+        drop(p);
+        let m = std::fs::symlink_metadata(&fifo).unwrap();
+        assert!(m.file_type().is_fifo(), "the FIFO is still a FIFO");
+        let real = dir.path().join("real.csv");
+        let link = dir.path().join("link.csv");
+        std::fs::write(&real, b"old").unwrap();
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let mut p = PendingFile::create(&link).unwrap();
+        p.writer().unwrap().write_all(b"new").unwrap();
+        p.commit_replacing().unwrap();
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&real).unwrap(), b"new");
     }
 }

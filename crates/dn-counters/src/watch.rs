@@ -50,6 +50,8 @@ pub struct WatchOptions {
     pub refresh_secs: u32,
     pub limits: MetricsLimits,
     pub child_output: ChildOutput,
+    /// Resume a runtime that waits at startup once the session runs (else leave it suspended).
+    pub resume_runtime: bool,
 }
 
 /// What the session thread reports.
@@ -156,6 +158,10 @@ impl Watch {
             Some(socket_path),
             opts,
         )?;
+        if !opts.resume_runtime {
+            eprintln!("The runtime of process {} stays suspended (--resume-runtime false): another tool must resume it.", w.pid);
+            return Ok(w);
+        }
         // Let a runtime waiting at startup go on, now that the session sees everything.
         if let Err(e) = resume_runtime(&*port) {
             w.stop();

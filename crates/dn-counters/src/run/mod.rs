@@ -96,6 +96,7 @@ pub(crate) fn options(a: &SessionArgs, child_output: ChildOutput) -> Result<Watc
             max_time_series: a.max_time_series,
         },
         child_output,
+        resume_runtime: a.resume_runtime,
     })
 }
 

@@ -26,14 +26,19 @@ pub fn monitor(a: &MonitorArgs) -> Result<()> {
     let stop = stop_flag()?;
     let mut watch = Watch::start(&target, &opts)?;
     let refresh = Duration::from_secs(u64::from(a.session.refresh_interval));
+    let view = screen::View {
+        raw: a.raw,
+        deltas: a.show_deltas,
+    };
     let outcome = if tty {
         let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-        let mut screen = LiveScreen::new(a.raw, watch.pid);
+        let mut screen = LiveScreen::new(view, watch.pid);
         let r = event_loop(&mut watch, refresh, a.session.duration, &stop, &mut screen);
-        drop(guard);
+        // The last screen of values stays; the cursor goes below it.
+        guard.leave(screen.painter.rows());
         r?
     } else {
-        let mut plain = PlainSnapshots::new(a.raw, watch.pid);
+        let mut plain = PlainSnapshots::new(view, watch.pid);
         event_loop(&mut watch, refresh, a.session.duration, &stop, &mut plain)?
     };
     report(&outcome);
@@ -44,7 +49,7 @@ pub fn monitor(a: &MonitorArgs) -> Result<()> {
 struct LiveScreen {
     store: Store,
     painter: Painter,
-    raw: bool,
+    view: screen::View,
     paused: bool,
     keys: bool,
     warning: Option<String>,
@@ -53,11 +58,11 @@ struct LiveScreen {
 }
 
 impl LiveScreen {
-    fn new(raw: bool, pid: i32) -> Self {
+    fn new(view: screen::View, pid: i32) -> Self {
         LiveScreen {
             store: Store::default(),
             painter: Painter::default(),
-            raw,
+            view,
             paused: false,
             keys: io::stdin().is_terminal(),
             warning: None,
@@ -76,8 +81,8 @@ impl LiveScreen {
         };
         let status = format!("{status}   (process {})", self.pid);
         screen::Frame {
-            header: screen::header(&status, self.warning.as_deref(), width),
-            body: screen::body(&self.store, self.raw, width),
+            header: screen::header(&status, self.warning.as_deref(), self.view, width),
+            body: screen::body(&self.store, self.view, width),
         }
     }
 
@@ -87,7 +92,7 @@ impl LiveScreen {
             return Control::Continue;
         }
         let page = self.painter.page.max(1) as isize;
-        let rows = screen::body(&self.store, self.raw, 80).len();
+        let rows = screen::body(&self.store, self.view, 80).len();
         match key.code {
             KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
                 return Control::Quit
@@ -179,7 +184,7 @@ fn terminal_hung_up() -> bool {
 /// stdout is not a terminal: one plain-text snapshot per interval, no escape codes.
 struct PlainSnapshots {
     store: Store,
-    raw: bool,
+    view: screen::View,
     pid: i32,
     dirty: bool,
     last_sample: Instant,
@@ -187,14 +192,14 @@ struct PlainSnapshots {
 }
 
 impl PlainSnapshots {
-    fn new(raw: bool, pid: i32) -> Self {
+    fn new(view: screen::View, pid: i32) -> Self {
         let width = std::env::var("COLUMNS")
             .ok()
             .and_then(|c| c.parse().ok())
             .unwrap_or(100);
         PlainSnapshots {
             store: Store::default(),
-            raw,
+            view,
             pid,
             dirty: false,
             last_sample: Instant::now(),
@@ -230,7 +235,11 @@ impl Consumer for PlainSnapshots {
             collect::rfc3339(std::time::SystemTime::now()),
             self.pid
         );
-        for l in screen::body(&self.store, self.raw, self.width) {
+        if self.view.deltas {
+            text.push_str(screen::column_titles(self.view, self.width).trim_end());
+            text.push('\n');
+        }
+        for l in screen::body(&self.store, self.view, self.width) {
             text.push_str(l.trim_end());
             text.push('\n');
         }
