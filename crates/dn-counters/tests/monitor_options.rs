@@ -74,7 +74,7 @@ fn resume_runtime_false_leaves_the_runtime_suspended() {
     let built = dn_testkit::build(Fixture::Console, Runtime::Net8).expect("fixture builds");
     let dir = tempfile::tempdir().unwrap();
     let port = dir.path().join("port.sock");
-    let mut tool = Command::new(bin())
+    let tool = Command::new(bin())
         .args(["collect", "--format", "jsonl", "-o", "-", "--duration", "3"])
         .arg("--diagnostic-port")
         .arg(&port)
