@@ -57,8 +57,12 @@ impl Decoder {
         }
     }
 
+    /// What was asked of `provider`: its own spec, else `*` if given.
     fn spec(&self, provider: &str) -> Option<&ProviderSpec> {
-        self.specs.iter().find(|s| s.name == provider)
+        self.specs
+            .iter()
+            .find(|s| s.name == provider)
+            .or_else(|| self.specs.iter().find(|s| s.is_everything()))
     }
 
     pub fn decode(&self, ev: &Event) -> Decoded {

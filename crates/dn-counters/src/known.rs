@@ -120,6 +120,21 @@ pub const PROVIDERS: &[&str] = &[
     "Grpc.Net.Client",
 ];
 
+/// EventSources of .NET and ASP.NET Core that publish EventCounters: what `--counters '*'` enables
+/// (EventPipe has no "every EventSource" provider).
+pub const EVENT_COUNTER_PROVIDERS: &[&str] = &[
+    "System.Runtime",
+    "Microsoft.AspNetCore.Hosting",
+    "Microsoft.AspNetCore.Http.Connections",
+    "Microsoft-AspNetCore-Server-Kestrel",
+    "System.Net.Http",
+    "System.Net.NameResolution",
+    "System.Net.Security",
+    "System.Net.Sockets",
+    "Grpc.AspNetCore.Server",
+    "Grpc.Net.Client",
+];
+
 /// The counters a runtime of `major` version publishes (every version when `None`).
 pub fn for_runtime(major: Option<u32>) -> Vec<&'static KnownCounter> {
     KNOWN

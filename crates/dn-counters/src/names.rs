@@ -52,7 +52,7 @@ impl NameCheck {
         }
         self.done = true;
         let mut out = Vec::new();
-        for spec in &self.specs {
+        for spec in self.specs.iter().filter(|s| !s.is_everything()) {
             let seen = self.seen.get(&spec.name);
             match (&spec.counters, seen) {
                 (_, None) => {

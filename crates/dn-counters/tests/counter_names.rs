@@ -94,3 +94,40 @@ fn meter_name_on_net8_is_reported() {
         "{err}"
     );
 }
+
+/// `--counters '*'`: the runtime's Meter, ASP.NET Core's Meters (some only reachable through the
+/// `*` wildcard) and the EventCounters of the known EventSources, all at once.
+#[test]
+#[serial]
+fn star_means_every_counter_net9() {
+    let target = Target::start(Fixture::SampleService, Runtime::Net9);
+    let mut c = JsonlCollect::start(&["-p", &target.pid().to_string(), "--counters", "*"]);
+    let want = [
+        ("System.Runtime", "dotnet.gc.heap.total_allocated"),
+        (
+            "Microsoft.AspNetCore.Hosting",
+            "http.server.request.duration",
+        ),
+        (
+            "Microsoft.AspNetCore.Server.Kestrel",
+            "kestrel.active_connections",
+        ),
+        ("Microsoft-AspNetCore-Server-Kestrel", "current-connections"),
+        ("System.Net.Sockets", "bytes-received"),
+    ];
+    let got = c.wait_state(Duration::from_secs(20), |s| {
+        target.http_get("/");
+        want.iter()
+            .all(|(p, n)| s.series(n).iter().any(|v| v["provider"] == *p))
+            .then_some(())
+    });
+    let (code, err) = c.stop();
+    let providers: std::collections::BTreeSet<String> = c
+        .seen
+        .iter()
+        .map(|v| format!("{}/{}", v["provider"], v["name"]))
+        .collect();
+    assert!(got.is_some(), "missing some of {want:?} in {providers:?}");
+    assert_eq!(code, Some(0), "{err}");
+    assert!(!err.contains("did you mean"), "{err}");
+}
