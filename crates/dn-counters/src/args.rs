@@ -103,7 +103,7 @@ pub struct ServeArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct ListArgs {
-    /// Only counters of this runtime major version (3, 5, 6, 8, 9, 10...).
+    /// Only the counters of this runtime: 3.1, 8, 9, 10 or 11.
     #[arg(short = 'r', long = "runtime-version")]
     pub runtime_version: Option<String>,
     #[arg(long)]

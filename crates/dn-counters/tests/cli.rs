@@ -42,7 +42,8 @@ fn bad_input_is_one_clear_line() {
             &["collect", "-p", "1", "-o", ""],
             "Output cannot be an empty string",
         ),
-        (&["list", "-r", "abc"], "is not a runtime version"),
+        (&["list", "-r", "abc"], "unknown runtime version 'abc'"),
+        (&["list", "-r", "7"], "unknown runtime version '7'"),
         (
             &["serve", "-p", "999999", "--listen", "not-an-address"],
             "cannot listen on not-an-address",

@@ -7,12 +7,13 @@ use crate::args::{ListArgs, PsArgs};
 pub fn list(a: &ListArgs) -> Result<()> {
     let major = match &a.runtime_version {
         None => None,
-        Some(v) => Some(
-            v.split('.')
-                .next()
-                .and_then(|m| m.parse::<u32>().ok())
-                .with_context(|| format!("'{v}' is not a runtime version (e.g. 8, 9.0, 10)"))?,
-        ),
+        Some(v) => Some(crate::known::parse_runtime(v).with_context(|| {
+            let known: Vec<&str> = crate::known::RUNTIMES.iter().map(|(n, _)| *n).collect();
+            format!(
+                "unknown runtime version '{v}': dn-counters lists the counters of {}",
+                known.join(", ")
+            )
+        })?),
     };
     let rows = crate::known::for_runtime(major);
     if a.json {
@@ -31,7 +32,7 @@ pub fn list(a: &ListArgs) -> Result<()> {
     for c in rows {
         t.row(vec![
             c.provider.to_string(),
-            c.source.to_string(),
+            c.source.as_str().to_string(),
             c.name.to_string(),
             c.unit.to_string(),
             c.kind.to_string(),
