@@ -99,6 +99,13 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: String,
+    /// Every .NET process this user can reach (containers included), one /metrics for all:
+    /// series labelled pid, process, runtime_version (and container_id inside a container).
+    #[arg(long, conflicts_with_all = ["process_id", "name", "diagnostic_port", "command"])]
+    pub all: bool,
+    /// With --all: seconds between looks for processes that started or exited.
+    #[arg(long = "discover-interval", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub discover_interval: u32,
 }
 
 #[derive(Args, Debug, Clone)]

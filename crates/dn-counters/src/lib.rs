@@ -12,6 +12,7 @@ pub mod collect;
 pub mod decode;
 pub mod format;
 pub mod known;
+pub mod labels;
 pub mod monitor;
 pub mod names;
 pub mod output;

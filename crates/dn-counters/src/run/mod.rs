@@ -1,12 +1,14 @@
 //! The subcommands: attach, run the event loop, hand samples to a consumer (screen, writer,
 //! endpoint), and end cleanly on q, Ctrl-C, SIGTERM, --duration, target exit or error.
 //!
-//! One module per subcommand: [`monitor`], [`collect`], [`serve`], [`list`] (also `ps`).
+//! One module per subcommand: [`monitor`], [`collect`], [`serve`] and [`serve_all`] (`serve
+//! --all`), [`list`] (also `ps`).
 
 mod collect;
 mod list;
 mod monitor;
 mod serve;
+mod serve_all;
 
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -229,6 +231,7 @@ pub fn run(cli: &crate::args::Cli) -> Result<()> {
     match &cli.command {
         Cmd::Monitor(a) => monitor::monitor(a),
         Cmd::Collect(a) => collect::collect(a),
+        Cmd::Serve(a) if a.all => serve_all::serve_all(a),
         Cmd::Serve(a) => serve::serve(a),
         Cmd::List(a) => list::list(a),
         Cmd::Ps(a) => list::ps(a),
