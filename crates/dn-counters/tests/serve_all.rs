@@ -290,3 +290,65 @@ fn prometheus_scrapes_every_process() {
     assert!(!body.contains(&format!("pid=\"{killed_pid}\"")));
     promtool_check(&body);
 }
+
+/// A runtime in its own PID namespace (a container without the container engine: `unshare`),
+/// found through /proc/PID/root and labelled with its container id (here the namespace's, as
+/// there is no engine's id in its cgroup).
+#[test]
+#[serial]
+fn process_in_another_pid_namespace_is_labelled() {
+    let built = dn_testkit::build(Fixture::Console, Runtime::Net8).expect("fixture builds");
+    let mut outer = Command::new("unshare")
+        .args([
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+        ])
+        .arg(&built.program)
+        .args(&built.args)
+        .env("TMPDIR", "/tmp")
+        .env("DN_EXIT_ON_STDIN_EOF", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("unshare (util-linux) is required for this test");
+    let mut ready = String::new();
+    BufReader::new(outer.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    assert_eq!(
+        ready.trim(),
+        "READY 1",
+        "the app is pid 1 of its namespace (user namespaces must be enabled)"
+    );
+    let upid = outer.id();
+    let children = std::fs::read_to_string(format!("/proc/{upid}/task/{upid}/children")).unwrap();
+    let pid: i32 = children.split_whitespace().next().unwrap().parse().unwrap();
+    let ns = std::fs::read_link(format!("/proc/{pid}/ns/pid")).unwrap();
+    let inode = ns
+        .to_string_lossy()
+        .trim_start_matches("pid:[")
+        .trim_end_matches(']')
+        .to_string();
+
+    let serve = ServeAll::start();
+    let want = format!(
+        "{{pid=\"{pid}\",process=\"ConsoleTarget\",runtime_version=\"8.0.31\",container_id=\"pidns-{inode}\"}}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let body = http_get(&serve.addr, "/metrics");
+        if body.contains(&format!("dotnet_system_runtime_gc_heap_size_bytes{want}")) {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "no {want} in:\n{body}");
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    promtool_check(&body);
+    // SAFETY: kill(2) on the namespace's init (the app), which takes the namespace down.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let _ = outer.kill();
+    let _ = outer.wait();
+}
