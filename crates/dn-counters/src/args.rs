@@ -43,7 +43,7 @@ pub struct SessionArgs {
     #[arg(long = "diagnostic-port", visible_alias = "dport")]
     pub diagnostic_port: Option<String>,
     /// Seconds between updates.
-    #[arg(long = "refresh-interval", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    #[arg(long = "refresh-interval", default_value_t = 1, value_parser = parse_interval)]
     pub refresh_interval: u32,
     /// Providers and counters: `System.Runtime`, `Provider[a,b]`, `EventCounters\Provider`,
     /// comma-separated. Default: System.Runtime.
@@ -62,6 +62,9 @@ pub struct SessionArgs {
     /// (for another tool to resume) instead of resuming it once the session runs.
     #[arg(long = "resume-runtime", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
     pub resume_runtime: bool,
+    /// Histogram percentiles to show, comma-separated (the runtime computes 50, 95 and 99).
+    #[arg(long, value_delimiter = ',', default_value = "50,95,99", value_parser = parse_percentile)]
+    pub percentiles: Vec<f64>,
     /// Start this command and watch it from startup: `-- COMMAND ARGS...`.
     #[arg(last = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -121,6 +124,43 @@ pub struct ListArgs {
 pub struct PsArgs {
     #[arg(long)]
     pub json: bool,
+}
+
+/// A command-line error as one line on stderr (`dn-counters: ...`), exit code 2; `--help` and
+/// `--version` print as usual.
+pub fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("dn-counters: {first} (see --help)");
+    std::process::ExitCode::from(2)
+}
+
+/// A percentile in (0, 100].
+fn parse_percentile(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("a percentile is a number in (0, 100], not '{s}'")),
+    }
+}
+
+/// Whole seconds between updates, at least 1 (as dotnet-counters).
+fn parse_interval(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=86400).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "the refresh interval is whole seconds from 1 to 86400, not '{s}'"
+        )),
+    }
 }
 
 /// `30`, `1.5`, `90s`, `5m`, `2h`, `hh:mm:ss`, `dd:hh:mm:ss`.

@@ -52,6 +52,8 @@ pub struct WatchOptions {
     pub child_output: ChildOutput,
     /// Resume a runtime that waits at startup once the session runs (else leave it suspended).
     pub resume_runtime: bool,
+    /// Histogram percentiles to show, in percent.
+    pub percentiles: Vec<f64>,
 }
 
 /// What the session thread reports.
@@ -215,7 +217,8 @@ impl Watch {
             plan.metrics_session.clone(),
             plan.client_id.clone(),
             opts.refresh_secs,
-        );
+        )
+        .with_percentiles(&opts.percentiles);
         // Qualified: the `channel` in scope here is the diagnostics channel.
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = stream_sink(decoder, tx);
@@ -279,6 +282,10 @@ fn stream_sink(decoder: Decoder, tx: Sender<Msg>) -> impl FnMut(Chunk<'_>) + Sen
                 match parser.next_event() {
                     Ok(Some(ev)) => match decoder.decode(&ev) {
                         Decoded::Samples(s) => batch.extend(s),
+                        Decoded::SamplesAndWarning(s, w) => {
+                            batch.extend(s);
+                            let _ = tx.send(Msg::Warning(w));
+                        }
                         Decoded::IntervalEnd => {
                             flush(&tx, &mut batch);
                             let _ = tx.send(Msg::IntervalEnd);

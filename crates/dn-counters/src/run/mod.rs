@@ -99,6 +99,7 @@ pub(crate) fn options(a: &SessionArgs, child_output: ChildOutput) -> Result<Watc
         },
         child_output,
         resume_runtime: a.resume_runtime,
+        percentiles: a.percentiles.clone(),
     })
 }
 
