@@ -28,7 +28,8 @@ use crate::watch::{ChildOutput, Msg, TargetSpec, Watch, WatchOptions};
 /// What the endpoint shows: per pid, its labels and latest values.
 type Shared = Arc<Mutex<BTreeMap<i32, (Labels, Store)>>>;
 
-const TICK: Duration = Duration::from_millis(100);
+/// How often the sessions' channels are drained: values are at most this late on the endpoint.
+const TICK: Duration = Duration::from_millis(250);
 
 enum Event {
     /// A discovery pass: every endpoint found.
