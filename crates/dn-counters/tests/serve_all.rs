@@ -57,15 +57,18 @@ fn percent_encode(s: &str) -> String {
 struct ServeAll {
     child: Child,
     addr: String,
+    /// Where its stderr goes.
+    log: tempfile::NamedTempFile,
 }
 
 impl ServeAll {
     fn start() -> ServeAll {
+        let log = tempfile::NamedTempFile::new().unwrap();
         let mut child = Command::new(bin())
             .args(["serve", "--all", "--listen", "127.0.0.1:0"])
             .args(["--discover-interval", "2"])
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log.reopen().unwrap())
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -78,7 +81,11 @@ impl ServeAll {
             .and_then(|r| r.split('/').next())
             .unwrap_or_else(|| panic!("no address in {line:?}"))
             .to_string();
-        ServeAll { child, addr }
+        ServeAll { child, addr, log }
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
     }
 }
 
@@ -289,6 +296,25 @@ fn prometheus_scrapes_every_process() {
     let body = http_get(&serve.addr, "/metrics");
     assert!(!body.contains(&format!("pid=\"{killed_pid}\"")));
     promtool_check(&body);
+
+    // The mute process is reported once (its attach times out), not at every discovery.
+    let line = format!("Warning: process {} is not watched", mute.child.id());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !serve.stderr().contains(&line) {
+        assert!(
+            Instant::now() < deadline,
+            "not reported: {}",
+            serve.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(
+        serve.stderr().matches(&line).count(),
+        1,
+        "{}",
+        serve.stderr()
+    );
 }
 
 /// A runtime in its own PID namespace (a container without the container engine: `unshare`),
