@@ -42,11 +42,12 @@ pub struct SessionArgs {
     /// (or `PATH,connect` to connect to a runtime's own listening socket).
     #[arg(long = "diagnostic-port", visible_alias = "dport")]
     pub diagnostic_port: Option<String>,
-    /// Seconds between updates.
+    /// Whole seconds between updates (at least 1).
     #[arg(long = "refresh-interval", default_value_t = 1, value_parser = parse_interval)]
     pub refresh_interval: u32,
-    /// Providers and counters: `System.Runtime`, `Provider[a,b]`, `EventCounters\Provider`,
-    /// comma-separated. Default: System.Runtime.
+    /// Providers and counters: `System.Runtime`, `Provider[a,b]`, `EventCounters\Provider`, `*`
+    /// (every counter), comma-separated. Default: System.Runtime. Names not published within
+    /// three intervals are warned about, with the closest known name.
     #[arg(long)]
     pub counters: Option<String>,
     /// Stop after this long: seconds (`30`), `90s`, `5m`, `1h`, or `dd:hh:mm:ss`.
