@@ -373,8 +373,22 @@ fn process_in_another_pid_namespace_is_labelled() {
         std::thread::sleep(Duration::from_millis(250));
     };
     promtool_check(&body);
+    // The socket and debugger pipes the runtime (pid 1 inside) leaves behind when killed.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let key = stat
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
     // SAFETY: kill(2) on the namespace's init (the app), which takes the namespace down.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     let _ = outer.kill();
     let _ = outer.wait();
+    let _ = std::fs::remove_file(format!("/tmp/dotnet-diagnostic-1-{key}-socket"));
+    for end in ["in", "out"] {
+        let _ = std::fs::remove_file(format!("/tmp/clr-debug-pipe-1-{key}-{end}"));
+    }
 }
