@@ -413,7 +413,11 @@ fn walkthrough(rt: Runtime) -> Walkthrough {
         first["root"]["field"], "SampleService.DiagScenarioController.p",
         "the static field holding the Processor"
     );
-    assert_eq!(first["path"].as_array().unwrap().len(), 1, "held straight by the static");
+    assert_eq!(
+        first["path"].as_array().unwrap().len(),
+        1,
+        "held straight by the static"
+    );
     let point = &first["accumulation_point"];
     assert_eq!(point["type"], "SampleService.Customer[]", "{suspects}");
     assert_eq!(
@@ -430,7 +434,11 @@ fn walkthrough(rt: Runtime) -> Walkthrough {
     // The Processor retains the customers, their strings and the array: over 90% of the live
     // heap of this small service.
     assert!(first["percent"].as_f64().unwrap() > 90.0, "{suspects}");
-    w.run("suspects", "dn-dump", &["analyze", path(&after), "-c", "suspects"]);
+    w.run(
+        "suspects",
+        "dn-dump",
+        &["analyze", path(&after), "-c", "suspects"],
+    );
     w
 }
 

@@ -63,9 +63,7 @@ fn live_equals_dotnet_dump(rt: Runtime) {
         rt.label(),
         problems.join("\n")
     );
-    let our_total = ours
-        .values()
-        .fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
+    let our_total = ours.values().fold((0, 0), |a, v| (a.0 + v.0, a.1 + v.1));
     assert_eq!(our_total, total, "{}: live totals", rt.label());
 }
 
