@@ -182,7 +182,9 @@ impl Edges {
             Offsets::Wide(prefix_sums::<u64>(&chunks, n))
         };
         let targets = if chunks.len() == 1 {
-            chunks.into_iter().next().map(|c| c.1).unwrap_or_default()
+            let mut t = chunks.into_iter().next().map(|c| c.1).unwrap_or_default();
+            t.shrink_to_fit();
+            t
         } else {
             let mut all = Vec::with_capacity(total);
             for (_, t) in chunks {

@@ -72,6 +72,11 @@ pub struct ComputeStats {
 /// 4 per backward edge). About 26 bytes per node on heap-like graphs, at most 28 per node +
 /// 8 per edge. [`Dominators::children`] and the per-type walks build a child index (8 bytes
 /// per node) on first use.
+///
+/// Time is memory latency: a DFS, one pass over the backward edges, one over the nodes. Where
+/// first-touch page faults are expensive (some virtual machines), dead scratch buffers are
+/// reused; transparent huge pages for the process (e.g. glibc's `glibc.malloc.hugetlb=1`
+/// tunable, when the kernel has huge pages to give) cut the rest of that cost.
 #[derive(Debug)]
 pub struct Dominators {
     /// Node id -> idom node id, or [`ROOT`] / [`UNREACHABLE`].
