@@ -337,7 +337,11 @@ fn check_memory(objects: usize) -> anyhow::Result<()> {
 }
 
 /// The refusal, when `estimate` bytes are more than `available` (`None`: unknown, allowed).
-fn fits(objects: usize, estimate: u64, available: Option<(u64, &'static str)>) -> anyhow::Result<()> {
+fn fits(
+    objects: usize,
+    estimate: u64,
+    available: Option<(u64, &'static str)>,
+) -> anyhow::Result<()> {
     match available {
         Some((avail, what)) if estimate > avail => bail!(
             "the heap graph of {objects} objects needs about {} MiB, more than the {} MiB {what}",
@@ -360,8 +364,14 @@ fn available_memory() -> Option<(u64, &'static str)> {
         }
     };
     consider(meminfo_available(), "of memory available on this machine");
-    consider(cgroup_room(), "left under this process's cgroup memory limit");
-    consider(address_space_room(), "left under its address-space limit (ulimit -v)");
+    consider(
+        cgroup_room(),
+        "left under this process's cgroup memory limit",
+    );
+    consider(
+        address_space_room(),
+        "left under its address-space limit (ulimit -v)",
+    );
     best
 }
 
