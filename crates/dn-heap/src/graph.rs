@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{bail, Context};
-use dn_graph::{Dominators, Edges, HeapGraph, NodeId, NodesBuilder, Root};
+use dn_graph::{Dominators, Edges, HeapGraph, NodeId, NodesBuilder, Root, RootKind};
 
 use crate::heap::{MtInfo, RefsRead, Runtime, SegmentKind};
-use crate::roots::{self, RootOptions, RootRecord};
+use crate::roots::{self, RootDetail, RootOptions, RootRecord};
 
 /// The graph of one runtime's heap, with what it was built from.
 pub struct ObjectGraph {
@@ -216,6 +216,11 @@ impl ObjectGraph {
         let mut graph_roots = Vec::with_capacity(set.roots.len());
         let mut outside = 0usize;
         let mut first_outside = None;
+        let mut on_stack = 0usize;
+        let in_heap = |a: u64| {
+            let i = ranges.partition_point(|r| r.0 <= a);
+            i > 0 && a < ranges[i - 1].1
+        };
         for (i, r) in set.roots.iter().enumerate() {
             let node = if r.interior {
                 nodes.containing(r.object)
@@ -228,18 +233,49 @@ impl ObjectGraph {
                     kind: r.kind,
                     tag: i as u32,
                 }),
+                // .NET 10's JIT allocates some objects on the stack; a stack slot then holds
+                // an address outside the GC heap. Not an error: those objects are not heap.
+                None if r.kind == RootKind::Stack && !in_heap(r.object) => on_stack += 1,
                 None => {
                     outside += 1;
-                    first_outside.get_or_insert(r);
+                    first_outside.get_or_insert_with(|| {
+                        format!("{} at {:#x} holding {:#x}", r.kind_text(), r.slot, r.object)
+                    });
                 }
             }
         }
-        if let Some(r) = first_outside {
+        // The arrays that store statics are the runtime's: live even when no handle reaches
+        // them. Rooted as such, they never dominate what a static field (a root itself) holds.
+        let mut roots_out = set.roots;
+        let mut arrays: Vec<NodeId> = roots_out
+            .iter()
+            .filter(|r| r.kind == RootKind::Static)
+            .filter_map(|r| nodes.containing(r.slot))
+            .collect();
+        arrays.sort_unstable();
+        arrays.dedup();
+        for a in arrays {
+            graph_roots.push(Root {
+                node: a,
+                kind: RootKind::Other,
+                tag: roots_out.len() as u32,
+            });
+            roots_out.push(RootRecord {
+                kind: RootKind::Other,
+                slot: nodes.address(a),
+                object: nodes.address(a),
+                interior: false,
+                detail: RootDetail::StaticsArray,
+            });
+        }
+        if on_stack > 0 {
             warnings.push(format!(
-                "{outside} root(s) hold an address where no object starts, left out (first: {} at {:#x} holding {:#x})",
-                r.kind_text(),
-                r.slot,
-                r.object
+                "{on_stack} stack root(s) refer to objects outside the GC heap (objects the JIT allocated on the stack): not part of the graph"
+            ));
+        }
+        if let Some(first) = first_outside {
+            warnings.push(format!(
+                "{outside} root(s) hold an address where no object starts, left out (first: {first})"
             ));
         }
         let frozen = {
@@ -266,7 +302,7 @@ impl ObjectGraph {
                 edges,
                 roots: graph_roots,
             },
-            roots: set.roots,
+            roots: roots_out,
             mts,
             warnings,
             frozen,
