@@ -230,10 +230,18 @@ impl Render for GcRoot {
             }
             out.push('\n');
         }
-        let unique: FxHashSet<(u64, &str)> = self
+        // A root is its slot; a register has no slot, so its frame and register name it.
+        let unique: FxHashSet<(u64, &str, Option<u64>, Option<&str>)> = self
             .roots
             .iter()
-            .map(|r| (r.root, r.kind.as_str()))
+            .map(|r| {
+                (
+                    r.root,
+                    r.kind.as_str(),
+                    r.stack_pointer,
+                    r.register.as_deref(),
+                )
+            })
             .collect();
         out.push_str(&format!(
             "Found {} unique roots.\n",
