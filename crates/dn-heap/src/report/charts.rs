@@ -40,7 +40,7 @@ pub fn growth_bars(rows: &[&TypeGrowth]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="growth" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" role="img" aria-label="Growth per type">"#,
+        r#"<svg class="growth" viewBox="0 0 {} {}" role="img" aria-label="Growth per type">"#,
         f(BAR_WIDTH),
         f(height)
     );
@@ -145,7 +145,7 @@ pub fn line_chart(s: &Series, marks: &[Mark]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg class="line" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
+        r#"<svg class="line" viewBox="0 0 {} {}" role="img" aria-label="{}">"#,
         f(LINE_W),
         f(LINE_H),
         esc(&s.name)

@@ -147,12 +147,15 @@ pub fn dominators(r: &Report, out: &mut String) {
                     addr
                 );
                 if !has_children {
-                    let _ = write!(out, "<div class=\"leaf\">{head}</div>");
+                    let _ = write!(
+                        out,
+                        "<div class=\"leaf\" data-level=\"{depth}\">{head}</div>"
+                    );
                     continue;
                 }
                 let _ = write!(
                     out,
-                    "<details{}><summary>{head}</summary><div class=\"kids\">",
+                    "<details data-level=\"{depth}\"{}><summary>{head}</summary><div class=\"kids\">",
                     if depth == 0 { " open" } else { "" }
                 );
                 stack.push(Item::Close);

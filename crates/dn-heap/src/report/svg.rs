@@ -73,7 +73,7 @@ pub fn treemap(m: &TreemapModel) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<svg id="treemap" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" data-full="0 0 {w} {h}" role="img" aria-label="Retained size by namespace and type">"#,
+        r#"<svg id="treemap" viewBox="0 0 {w} {h}" data-full="0 0 {w} {h}" role="img" aria-label="Retained size by namespace and type">"#,
         w = f(TREEMAP_WIDTH),
         h = f(TREEMAP_HEIGHT)
     );
