@@ -377,3 +377,119 @@ fn the_browser_checks_catch_a_request_and_a_console_error() {
         loaded.console
     );
 }
+
+/// One line on stderr, a failure exit, and no file left where the page would go.
+fn refused(args: &[&str], dir: &Path, expect: &str) {
+    let before: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let out = dn_dump(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    assert!(err.contains(expect), "{args:?}: {err}");
+    let after: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(before, after, "{args:?} left files behind");
+}
+
+#[test]
+fn bad_input_is_refused_in_one_line_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = |n: &str| d.join(n).to_str().unwrap().to_string();
+    // Only the ELF header: enough to pass the first check, not a core a runtime can be read from.
+    std::fs::write(d.join("fake.core"), b"\x7fELF\x02\x01\x01\x00").unwrap();
+    std::fs::write(
+        d.join("heap.gcdump"),
+        b"Nettrace\x00\x00\x00\x00!FastSerialization.1",
+    )
+    .unwrap();
+    std::fs::write(d.join("top.txt"), "PID USER %CPU\n1 root 0.0\n").unwrap();
+    std::fs::write(d.join("other.json"), "{\"traceEvents\": []}").unwrap();
+    std::fs::write(d.join("exists.html"), "keep me").unwrap();
+    let out = p("r.html");
+    refused(
+        &["report", &p("missing.core"), "-o", &out],
+        d,
+        "missing.core",
+    );
+    refused(
+        &["report", &p("heap.gcdump"), "-o", &out],
+        d,
+        ".gcdump files are not supported yet",
+    );
+    refused(&["report", &p("top.txt"), "-o", &out], d, "not a core dump");
+    refused(
+        &[
+            "report",
+            &p("fake.core"),
+            "--baseline",
+            &p("heap.gcdump"),
+            "-o",
+            &out,
+        ],
+        d,
+        "not supported yet",
+    );
+    for counters in ["top.txt", "other.json", "missing.csv"] {
+        refused(
+            &[
+                "report",
+                &p("fake.core"),
+                "--counters",
+                &p(counters),
+                "-o",
+                &out,
+            ],
+            d,
+            counters,
+        );
+    }
+    refused(
+        &[
+            "report",
+            &p("fake.core"),
+            "--counters",
+            &p("top.txt"),
+            "-o",
+            &out,
+        ],
+        d,
+        "not a dn-counters collect file (csv, json or jsonl)",
+    );
+    refused(
+        &["report", &p("fake.core"), "-o", &p("exists.html")],
+        d,
+        "--force",
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("exists.html")).unwrap(),
+        "keep me"
+    );
+    refused(
+        &["report", &p("fake.core"), "-o", &p("no/such/dir/r.html")],
+        d,
+        "does not exist",
+    );
+    // Past the checks, the core itself cannot be read: still one line and no page.
+    refused(&["report", &p("fake.core"), "-o", &out], d, "fake.core");
+    refused(
+        &[
+            "report",
+            &p("fake.core"),
+            "-o",
+            &p("exists.html"),
+            "--force",
+        ],
+        d,
+        "fake.core",
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("exists.html")).unwrap(),
+        "keep me"
+    );
+}

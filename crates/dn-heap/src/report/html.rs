@@ -45,8 +45,10 @@ ol.chain .field,ol.chain .addr,ol.chain .size{font-size:12px;color:var(--mute)}
 article.suspect{border:1px solid var(--line);border-radius:8px;padding:4px 14px 10px;margin:10px 0}
 .domtree{font-variant-numeric:tabular-nums;font-size:13px}
 .domtree details>.kids{margin-left:22px}
-.domtree summary,.domtree .leaf{display:grid;grid-template-columns:120px 64px 100px 1fr;gap:8px;padding:1px 0}
-.domtree .leaf{padding-left:16px}
+.domtree summary,.domtree .leaf{display:grid;grid-template-columns:14px 110px 64px 90px 1fr;gap:8px;padding:1px 0;list-style:none;cursor:default}
+.domtree summary{cursor:pointer}.domtree summary::-webkit-details-marker{display:none}
+.domtree summary::before{content:"\25B8";color:var(--mute)}.domtree details[open]>summary::before{content:"\25BE"}
+.domtree .leaf::before{content:""}
 .domtree .more{display:block;color:var(--mute)}
 .domtree .ret,.domtree .pct,.domtree .sh{text-align:right}
 .domtree .type{word-break:break-all}.domtree .addr{display:none}
