@@ -9,6 +9,7 @@ use std::process::Command;
 mod common;
 
 use common::{chromium, dn_dump};
+use dn_heap::report::model;
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
@@ -98,10 +99,6 @@ fn fact(html: &str, key: &str) -> u64 {
     num(&html[i..i + html[i..].find('<').unwrap()])
 }
 
-fn hex(v: &Value) -> u64 {
-    u64::from_str_radix(v.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-}
-
 #[test]
 fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
     let dir = out_dir("report");
@@ -154,13 +151,18 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
         );
     }
 
+    let dominators = format!(
+        "dominators -depth {} -top {}",
+        model::DOMINATOR_DEPTH,
+        model::DOMINATOR_TOP
+    );
     let docs = analyze_json(
         &b,
         &[
             "suspects",
             "dumpheap -stat -retained",
             "dumpheap -stat -dead",
-            "dominators -depth 4 -top 12",
+            &dominators,
         ],
     );
     let (sus, stat, dead, dom) = (&docs[0], &docs[1], &docs[2], &docs[3]);
@@ -187,7 +189,10 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
     let live = sus["live_bytes"].as_u64().unwrap();
     let legend = &tags(&html, "<p class=\"sub\" id=\"treemap-legend\"")[0];
     let cutoff: u64 = legend["data-cutoff"].parse().unwrap();
-    assert_eq!(cutoff, (live / 1000).max(1));
+    assert_eq!(
+        cutoff,
+        (live * model::TREEMAP_CUTOFF_PER_MILLE / 1000).max(1)
+    );
     let mut expected: Vec<&Value> = stat["types"]
         .as_array()
         .unwrap()
@@ -195,7 +200,7 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
         .filter(|t| t["name"] != "Free" && t["retained"].as_u64().unwrap() >= cutoff)
         .collect();
     expected.sort_by_key(|t| std::cmp::Reverse(t["retained"].as_u64().unwrap()));
-    expected.truncate(300);
+    expected.truncate(model::TREEMAP_MAX_CELLS);
     let cells = tags(&html, "<g class=\"cell\"");
     assert_eq!(cells.len(), expected.len());
     let by_name: BTreeMap<&str, &BTreeMap<String, String>> =
@@ -271,7 +276,7 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
     // Growth: the rows' numbers are `diff`'s.
     let diff = serde_json::from_str::<Value>(&ok(&dn_dump(&["diff", as_, bs, "--json"]))).unwrap();
     let rows = tags(&html, "<g class=\"row\"");
-    assert!(!rows.is_empty() && rows.len() <= 30);
+    assert!(!rows.is_empty() && rows.len() <= model::GROWTH_TOP);
     let leak = diff["types"]
         .as_array()
         .unwrap()

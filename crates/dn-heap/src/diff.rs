@@ -233,7 +233,8 @@ fn grouped(v: i128) -> String {
     }
 }
 
-fn signed(v: i128) -> String {
+/// `+1,234`, `-1,234` or `0`.
+pub(crate) fn signed(v: i128) -> String {
     if v > 0 {
         format!("+{}", grouped(v))
     } else {

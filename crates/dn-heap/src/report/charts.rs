@@ -5,22 +5,13 @@ use std::fmt::Write;
 
 use super::counters::Series;
 use super::svg::{esc, f, fit_label};
-use crate::diff::TypeGrowth;
+use crate::diff::{signed, TypeGrowth};
+use dn_counters::format::{bytes_per_unit, grouped, human_bytes};
 
 const BAR_WIDTH: f64 = 1200.0;
 const ROW: f64 = 20.0;
 const NAME_COL: f64 = 440.0;
 const BAR_COL: f64 = 380.0;
-
-/// `+1,234` / `-1,234` / `0`.
-pub fn signed(v: i128) -> String {
-    let digits = crate::commands::n0(v.unsigned_abs().min(u64::MAX as u128) as u64);
-    match v.signum() {
-        1 => format!("+{digits}"),
-        -1 => format!("-{digits}"),
-        _ => digits,
-    }
-}
 
 /// Two diverging bars per type, bytes then count: growth to the right, shrinking to the left.
 pub fn growth_bars(rows: &[&TypeGrowth]) -> String {
@@ -217,18 +208,11 @@ pub fn clock(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// A value with its unit, bytes as the counters tool shows them.
+/// A value with its unit, as `dn-counters` shows it (sizes in KiB, MiB...).
 fn value_text(v: f64, unit: Option<&str>) -> String {
-    let grouped = |v: f64| {
-        let r = (v * 100.0).round() / 100.0;
-        if r.fract() == 0.0 && r.abs() < 1e15 {
-            signed(r as i128).trim_start_matches('+').to_string()
-        } else {
-            format!("{r:.2}")
-        }
-    };
-    match unit {
-        Some(u) if !u.is_empty() => format!("{} {u}", grouped(v)),
+    match (unit.and_then(bytes_per_unit), unit) {
+        (Some(scale), _) => human_bytes(v * scale),
+        (None, Some(u)) if !u.is_empty() => format!("{} {u}", grouped(v)),
         _ => grouped(v),
     }
 }
@@ -289,7 +273,9 @@ mod tests {
         assert_eq!(svg.matches(r#"<g class="mark">"#).count(), 1);
         assert!(svg.contains(">dump</text>"));
         assert!(svg.contains("<polyline"));
-        assert!(svg.contains("3 MB"));
+        assert!(svg.contains("2.86 MiB"), "{svg}");
+        assert_eq!(value_text(40.5, Some("%")), "40.5 %");
+        assert_eq!(value_text(1536.0, Some("By")), "1.50 KiB");
     }
 
     #[test]
@@ -324,6 +310,5 @@ mod tests {
         assert_eq!(svg.matches(r#"class="up""#).count(), 2);
         assert_eq!(svg.matches(r#"class="down""#).count(), 2);
         assert!(svg.contains("+1,000") && svg.contains("-400"));
-        assert_eq!(signed(0), "0");
     }
 }

@@ -52,7 +52,7 @@ article.suspect{border:1px solid var(--line);border-radius:8px;padding:4px 14px 
 .domtree .more{display:block;color:var(--mute)}
 .domtree .ret,.domtree .pct,.domtree .sh{text-align:right}
 .domtree .type{word-break:break-all}.domtree .addr{display:none}
-svg.growth{width:100%;height:auto;font:12px system-ui,"DejaVu Sans",sans-serif}
+svg.growth{width:100%;height:auto;font:11px system-ui,"DejaVu Sans",sans-serif}
 svg.growth .up{fill:var(--up)}svg.growth .down{fill:var(--down)}
 svg.growth .axis{stroke:#999}svg.growth .head{font-weight:600}
 svg.growth .row:hover{background:#eee}svg.growth .row:hover .name{font-weight:600}

@@ -21,9 +21,9 @@ pub const TREEMAP_CUTOFF_PER_MILLE: u64 = 1;
 pub const TREEMAP_MAX_CELLS: usize = 300;
 /// Rows of the growth chart.
 pub const GROWTH_TOP: usize = 30;
-/// Levels and children per level of the dominator tree shown.
-pub const DOMINATOR_DEPTH: u32 = 4;
-pub const DOMINATOR_TOP: usize = 12;
+/// Levels and children per level of the dominator tree shown (at most 10 + 100 + 1,000 rows).
+pub const DOMINATOR_DEPTH: u32 = 3;
+pub const DOMINATOR_TOP: usize = 10;
 
 /// Everything the page shows.
 #[derive(Debug)]

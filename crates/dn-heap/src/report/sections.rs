@@ -183,7 +183,7 @@ pub fn growth(g: &Growth, r: &Report, out: &mut String) {
         n0(d.total_objects_b),
         n0(d.total_bytes_a),
         n0(d.total_bytes_b),
-        super::charts::signed(d.total_bytes_b as i128 - d.total_bytes_a as i128)
+        crate::diff::signed(d.total_bytes_b as i128 - d.total_bytes_a as i128)
     );
     for w in &d.warnings {
         let _ = write!(out, "<p class=\"warning\">Warning: {}</p>", esc(w));
