@@ -9,7 +9,7 @@ use crate::commands::{
     dominators, dumpheap_stat, eeheap, suspects, DominatorTree, DominatorsOptions, DumpHeapOptions,
     DumpHeapStat, Session, Suspect, SuspectShape, Suspects, TypeStat,
 };
-use crate::diff::{core_pid, diff_stats, DumpIdentity, HeapDiff, TypeGrowth};
+use crate::diff::{core_pid, diff_stats, identity_warnings, DumpIdentity, HeapDiff, TypeGrowth};
 
 use super::counters::CountersFile;
 
@@ -176,22 +176,9 @@ pub fn build(
     counters: Vec<(String, CountersFile)>,
 ) -> anyhow::Result<Report> {
     let sus = suspects(s, SUSPECT_THRESHOLD)?;
-    let stat = dumpheap_stat(
-        s,
-        &DumpHeapOptions {
-            stat: true,
-            retained: true,
-            ..DumpHeapOptions::default()
-        },
-    )?;
-    let dead = dumpheap_stat(
-        s,
-        &DumpHeapOptions {
-            stat: true,
-            dead: true,
-            ..DumpHeapOptions::default()
-        },
-    )?;
+    // `dumpheap -stat -retained`, then `dumpheap -stat -dead`.
+    let stat = heap_stat(s, true, false)?;
+    let dead = heap_stat(s, false, true)?;
     let dominators = dominators(
         s,
         &DominatorsOptions {
@@ -218,30 +205,12 @@ pub fn build(
     let growth = match baseline {
         None => None,
         Some((b, path)) => {
-            let base = dumpheap_stat(
-                b,
-                &DumpHeapOptions {
-                    stat: true,
-                    ..DumpHeapOptions::default()
-                },
-            )?;
+            let base = heap_stat(b, false, false)?;
             let mut diff = diff_stats(&base, &without_retained(&stat));
-            let (ida, idb) = (
-                DumpIdentity::of(path, &b.runtime),
-                DumpIdentity::of(input, &s.runtime),
+            diff.warnings = identity_warnings(
+                &DumpIdentity::of(path, &b.runtime),
+                &DumpIdentity::of(input, &s.runtime),
             );
-            if let (Some(pa), Some(pb)) = (ida.pid, idb.pid) {
-                if pa != pb {
-                    diff.warnings.push(format!("the dumps come from different processes (pid {pa} and pid {pb}): growth compares unrelated heaps"));
-                }
-            }
-            if ida.runtime_build_id != idb.runtime_build_id || ida.runtime_path != idb.runtime_path
-            {
-                diff.warnings.push(format!(
-                    "the dumps come from different runtimes ({} and {})",
-                    ida.runtime_path, idb.runtime_path
-                ));
-            }
             Some(Growth {
                 baseline: DumpInfo::of(path),
                 diff,
@@ -274,6 +243,17 @@ pub fn build(
         growth,
         counters,
     })
+}
+
+/// `dumpheap -stat`, with `-retained` or `-dead`.
+fn heap_stat(s: &Session, retained: bool, dead: bool) -> anyhow::Result<DumpHeapStat> {
+    let o = DumpHeapOptions {
+        stat: true,
+        retained,
+        dead,
+        ..DumpHeapOptions::default()
+    };
+    dumpheap_stat(s, &o)
 }
 
 /// `diff` compares plain `dumpheap -stat` tables.

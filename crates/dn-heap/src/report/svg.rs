@@ -105,13 +105,7 @@ fn namespace(out: &mut String, index: usize, ns: &NamespaceCells, r: Rect) {
     );
     if let Some(label) = fit_label(&[&ns.name], r.w) {
         if r.h >= HEADER {
-            let _ = write!(
-                out,
-                r#"<text class="ns-label" x="{}" y="{}">{}</text>"#,
-                f(r.x + 3.0),
-                f(r.y + 12.0),
-                esc(&label)
-            );
+            text(out, "ns-label", r.x + 3.0, r.y + 12.0, &label);
         }
     }
     let inner = r.inset(
@@ -142,22 +136,10 @@ fn namespace(out: &mut String, index: usize, ns: &NamespaceCells, r: Rect) {
         );
         if c.h >= 14.0 {
             if let Some(label) = fit_label(&[&t.name, short_name(&t.name, &ns.name)], c.w) {
-                let _ = write!(
-                    out,
-                    r#"<text class="cell-label" x="{}" y="{}">{}</text>"#,
-                    f(c.x + 3.0),
-                    f(c.y + 12.0),
-                    esc(&label)
-                );
+                text(out, "cell-label", c.x + 3.0, c.y + 12.0, &label);
                 if c.h >= 28.0 {
                     if let Some(size) = fit_label(&[&format!("{} bytes", n0(t.retained))], c.w) {
-                        let _ = write!(
-                            out,
-                            r#"<text class="cell-size" x="{}" y="{}">{}</text>"#,
-                            f(c.x + 3.0),
-                            f(c.y + 25.0),
-                            esc(&size)
-                        );
+                        text(out, "cell-size", c.x + 3.0, c.y + 25.0, &size);
                     }
                 }
             }
@@ -165,6 +147,17 @@ fn namespace(out: &mut String, index: usize, ns: &NamespaceCells, r: Rect) {
         out.push_str("</g>");
     }
     out.push_str("</g>");
+}
+
+/// `<text class=CLASS x y>` with `label` escaped.
+fn text(out: &mut String, class: &str, x: f64, y: f64, label: &str) {
+    let _ = write!(
+        out,
+        r#"<text class="{class}" x="{}" y="{}">{}</text>"#,
+        f(x),
+        f(y),
+        esc(label)
+    );
 }
 
 #[cfg(test)]
