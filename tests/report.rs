@@ -110,11 +110,18 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
     // Counters around the second dump, so its time falls inside the charts.
     let mut watch = Command::new(env!("CARGO_BIN_EXE_dn-counters"))
         .args(["collect", "-p", &t.pid().to_string(), "--format", "jsonl"])
-        .args(["--duration", "4", "-o"])
+        .args(["--duration", "10", "-o"])
         .arg(&counters)
         .spawn()
         .expect("dn-counters");
-    std::thread::sleep(std::time::Duration::from_millis(2000));
+    // The dump once samples are on disk (the first can take seconds on a busy machine); the
+    // session goes on for seconds after it.
+    let started = std::time::Instant::now();
+    while std::fs::read_to_string(&counters).map_or(0, |t| t.lines().count()) < 2 {
+        assert!(started.elapsed().as_secs() < 8, "no counter sample within 8 s");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(1100));
     ok(&common::collect(&t, &b, &["--type", "heap"]));
     assert!(watch.wait().unwrap().success());
 
@@ -237,7 +244,23 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
         {
             want.push(point["type"].as_str().unwrap().to_string());
         }
-        assert_eq!(spans(chain, "type"), want);
+        // The boxes `suspects` names, in its order; between the suspect and the accumulation
+        // point, boxes of what the suspect holds on the way ("via"), each named by the
+        // dominator tree below the suspect.
+        let boxes: Vec<&str> = chain.split("<li class=\"box ").skip(1).collect();
+        let named: Vec<String> = boxes
+            .iter()
+            .filter(|b| !b.starts_with("obj via"))
+            .flat_map(|b| spans(b, "type"))
+            .collect();
+        assert_eq!(named, want);
+        let at = |prefix: &str| boxes.iter().position(|b| b.starts_with(prefix));
+        let (end, point_box) = (at("obj suspect-end"), at("obj accum"));
+        for (i, b) in boxes.iter().enumerate() {
+            if b.starts_with("obj via") {
+                assert!(end < Some(i) && Some(i) < point_box, "{chain}");
+            }
+        }
         assert!(chain.contains("accumulation point"), "{chain}");
         let acc: Vec<String> = s["accumulated"]
             .as_array()

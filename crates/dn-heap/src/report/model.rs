@@ -124,6 +124,8 @@ pub enum BoxKind {
     Object,
     /// The suspect itself (the end of the path).
     Suspect,
+    /// Between the suspect and its accumulation point: each held (dominated) by the one before.
+    Dominated,
     /// Where the memory piles up below the suspect (marked).
     AccumulationPoint,
 }
@@ -312,6 +314,18 @@ fn chain(s: &Session, sus: &Suspect) -> Vec<ChainBox> {
     }
     if let Some(p) = point {
         if !sus.path.iter().any(|n| n.address == p.address) {
+            let from = sus.path.last().map(|n| n.address);
+            for (address, type_name) in dominator_path(s, from, p.address) {
+                let (shallow, retained) = sizes(address);
+                out.push(ChainBox {
+                    kind: BoxKind::Dominated,
+                    label: type_name,
+                    field: None,
+                    address: Some(address),
+                    shallow,
+                    retained,
+                });
+            }
             let (shallow, _) = sizes(p.address);
             out.push(ChainBox {
                 kind: BoxKind::AccumulationPoint,
@@ -324,6 +338,40 @@ fn chain(s: &Session, sus: &Suspect) -> Vec<ChainBox> {
         }
     }
     out
+}
+
+/// The objects strictly between `from` and `to` on the dominator tree (each dominated by the
+/// one before), when `from` dominates `to`; empty otherwise. Bounded by the tree's depth.
+fn dominator_path(s: &Session, from: Option<u64>, to: u64) -> Vec<(u64, String)> {
+    let (Ok(g), Some(from)) = (s.graph(), from) else {
+        return Vec::new();
+    };
+    let Ok(dom) = g.dominators(&s.cancel) else {
+        return Vec::new();
+    };
+    let (Some(from), Some(to)) = (g.node(from), g.node(to)) else {
+        return Vec::new();
+    };
+    let mut between = Vec::new();
+    let mut at = to;
+    loop {
+        match dom.idom(at) {
+            dn_graph::Idom::Node(up) if up == from => break,
+            dn_graph::Idom::Node(up) => {
+                between.push(up);
+                at = up;
+            }
+            _ => return Vec::new(),
+        }
+    }
+    between
+        .into_iter()
+        .rev()
+        .map(|id| {
+            let mt = g.mt(id);
+            (g.address(id), s.runtime.heap.type_name(&s.runtime.dac, mt))
+        })
+        .collect()
 }
 
 /// The namespace of a type name: what comes before the last dot, generic arguments and array

@@ -54,7 +54,7 @@ fn suspect(out: &mut String, i: usize, sus: &Suspect, chain: &[ChainBox]) {
             );
         }
     }
-    out.push_str("</p><h4>Shortest path from a GC root</h4><ol class=\"chain\">");
+    out.push_str("</p><h4>Shortest path from a GC root, then what the suspect holds down to the accumulation point</h4><ol class=\"chain\">");
     for b in chain {
         chain_box(out, b);
     }
@@ -81,6 +81,7 @@ fn chain_box(out: &mut String, b: &ChainBox) {
         BoxKind::Root => ("root", "GC root"),
         BoxKind::Object => ("obj", ""),
         BoxKind::Suspect => ("obj suspect-end", "suspect"),
+        BoxKind::Dominated => ("obj via", "holds"),
         BoxKind::AccumulationPoint => ("obj accum", "accumulation point"),
     };
     let _ = write!(out, "<li class=\"box {class}\">");
