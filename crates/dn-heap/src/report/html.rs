@@ -41,7 +41,7 @@ ol.chain li.suspect-end{border-color:#777}
 ol.chain .tag{font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--mute)}
 ol.chain li.accum .tag{color:var(--up);font-weight:700}
 ol.chain .type{font-weight:600;word-break:break-all}
-ol.chain .field,ol.chain .addr,ol.chain .size{font-size:12px;color:var(--mute)}
+ol.chain .field,ol.chain .addr,ol.chain .size{font-size:12px;color:var(--mute);word-break:break-all}
 article.suspect{border:1px solid var(--line);border-radius:8px;padding:4px 14px 10px;margin:10px 0}
 .domtree{font-variant-numeric:tabular-nums;font-size:13px}
 .domtree details>.kids{margin-left:22px}
