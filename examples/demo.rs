@@ -1,7 +1,8 @@
 //! The main job, end to end, against a real .NET service started for it:
 //! build the sample service, start it, find it with dn-ps, make it leak, watch it with
 //! dn-counters, capture it with dn-dump collect, explain it with dn-dump analyze, see what grew
-//! with dn-dump diff, and put it all on one page with dn-dump report.
+//! with dn-dump diff, name the leak suspects (who holds the memory), and put it all on one page
+//! with dn-dump report.
 //!
 //! Run: `cargo run --release --example demo`
 
@@ -103,6 +104,13 @@ fn main() {
         .arg(&after)
         .args(["--top", "5"]);
     step("dn-dump diff: what grew between the two dumps", diff);
+
+    let mut suspects = Command::new(tool("dn-dump"));
+    suspects.arg("analyze").arg(&after).args(["-c", "suspects"]);
+    step(
+        "dn-dump analyze: who holds the memory (leak suspects)",
+        suspects,
+    );
 
     let _ = recording.wait();
     let page = std::env::temp_dir().join("dn-demo-report.html");

@@ -118,7 +118,10 @@ fn report_of_a_leak_shows_the_cli_numbers_and_loads_cleanly_in_chromium() {
     // session goes on for seconds after it.
     let started = std::time::Instant::now();
     while std::fs::read_to_string(&counters).map_or(0, |t| t.lines().count()) < 2 {
-        assert!(started.elapsed().as_secs() < 8, "no counter sample within 8 s");
+        assert!(
+            started.elapsed().as_secs() < 8,
+            "no counter sample within 8 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     std::thread::sleep(std::time::Duration::from_millis(1100));

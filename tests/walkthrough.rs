@@ -398,6 +398,47 @@ fn walkthrough(rt: Runtime) -> Walkthrough {
         "dn-dump",
         &["diff", path(&before), path(&after), "--top", "5"],
     );
+
+    // 6. Who holds the memory: the leak suspects.
+    let suspects = &json_lines(&w.run(
+        "suspects-json",
+        "dn-dump",
+        &["analyze", path(&after), "--json", "-c", "suspects"],
+    ))[0];
+    let first = &suspects["suspects"][0];
+    assert_eq!(first["kind"], "single", "{suspects}");
+    assert_eq!(first["type"], "SampleService.Processor", "{suspects}");
+    assert_eq!(first["root"]["kind"], "static", "{suspects}");
+    assert_eq!(
+        first["root"]["field"], "SampleService.DiagScenarioController.p",
+        "the static field holding the Processor"
+    );
+    assert_eq!(
+        first["path"].as_array().unwrap().len(),
+        1,
+        "held straight by the static"
+    );
+    let point = &first["accumulation_point"];
+    assert_eq!(point["type"], "SampleService.Customer[]", "{suspects}");
+    assert_eq!(
+        point["owner"]["type"], "System.Collections.Generic.List<SampleService.Customer>",
+        "the array is the List's storage"
+    );
+    let customers = first["accumulated"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["type"] == "SampleService.Customer")
+        .expect("customers accumulate");
+    assert_eq!(customers["count"].as_u64().unwrap(), CUSTOMERS);
+    // The Processor retains the customers, their strings and the array: over 90% of the live
+    // heap of this small service.
+    assert!(first["percent"].as_f64().unwrap() > 90.0, "{suspects}");
+    w.run(
+        "suspects",
+        "dn-dump",
+        &["analyze", path(&after), "-c", "suspects"],
+    );
     w
 }
 

@@ -8,7 +8,10 @@ fn main() -> ExitCode {
     if let Some(code) = dn::shell_files::handle_generate::<dn_counters::args::Cli>() {
         return code;
     }
-    let cli = dn_counters::args::Cli::parse();
+    let cli = match dn_counters::args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return dn_counters::args::usage_error(e),
+    };
     match dn_counters::run::run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -42,11 +42,12 @@ pub struct SessionArgs {
     /// (or `PATH,connect` to connect to a runtime's own listening socket).
     #[arg(long = "diagnostic-port", visible_alias = "dport")]
     pub diagnostic_port: Option<String>,
-    /// Seconds between updates.
-    #[arg(long = "refresh-interval", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=86400))]
+    /// Whole seconds between updates (at least 1).
+    #[arg(long = "refresh-interval", default_value_t = 1, value_parser = parse_interval)]
     pub refresh_interval: u32,
-    /// Providers and counters: `System.Runtime`, `Provider[a,b]`, `EventCounters\Provider`,
-    /// comma-separated. Default: System.Runtime.
+    /// Providers and counters: `System.Runtime`, `Provider[a,b]`, `EventCounters\Provider`, `*`
+    /// (every counter), comma-separated. Default: System.Runtime. Names not published within
+    /// three intervals are warned about, with the closest known name.
     #[arg(long)]
     pub counters: Option<String>,
     /// Stop after this long: seconds (`30`), `90s`, `5m`, `1h`, or `dd:hh:mm:ss`.
@@ -58,6 +59,13 @@ pub struct SessionArgs {
     /// Time series the target tracks at most.
     #[arg(long = "max-time-series", default_value_t = 1000)]
     pub max_time_series: u32,
+    /// With `-- COMMAND` or `--diagnostic-port`: `false` leaves the runtime suspended at startup
+    /// (for another tool to resume) instead of resuming it once the session runs.
+    #[arg(long = "resume-runtime", default_value_t = true, action = clap::ArgAction::Set, value_name = "BOOL")]
+    pub resume_runtime: bool,
+    /// Histogram percentiles to show, comma-separated (the runtime computes 50, 95 and 99).
+    #[arg(long, value_delimiter = ',', default_value = "50,95,99", value_parser = parse_percentile)]
+    pub percentiles: Vec<f64>,
     /// Start this command and watch it from startup: `-- COMMAND ARGS...`.
     #[arg(last = true, num_args = 1..)]
     pub command: Vec<String>,
@@ -70,6 +78,9 @@ pub struct MonitorArgs {
     /// Show exact values (no byte units, no digit grouping).
     #[arg(long)]
     pub raw: bool,
+    /// Add a `Last Delta` column: the change of each value since the previous refresh.
+    #[arg(long = "showDeltas", visible_alias = "show-deltas")]
+    pub show_deltas: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -78,7 +89,9 @@ pub struct CollectArgs {
     pub session: SessionArgs,
     #[arg(long, value_enum, default_value_t = Format::Csv)]
     pub format: Format,
-    /// Output file, `-` for stdout. Default: counter.<format>.
+    /// Output file, `-` for stdout. Default: counter.<format>. An existing file is replaced
+    /// (as dotnet-counters does) only once the session runs and the first sample is written, in
+    /// one atomic rename; a run that fails or gets no sample leaves it exactly as it was.
     #[arg(short = 'o', long)]
     pub output: Option<String>,
 }
@@ -90,11 +103,18 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:9464")]
     pub listen: String,
+    /// Every .NET process this user can reach (containers included), one /metrics for all:
+    /// series labelled pid, process, runtime_version (and container_id inside a container).
+    #[arg(long, conflicts_with_all = ["process_id", "name", "diagnostic_port", "command"])]
+    pub all: bool,
+    /// With --all: seconds between looks for processes that started or exited.
+    #[arg(long = "discover-interval", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub discover_interval: u32,
 }
 
 #[derive(Args, Debug, Clone)]
 pub struct ListArgs {
-    /// Only counters of this runtime major version (3, 5, 6, 8, 9, 10...).
+    /// Only the counters of this runtime: 3.1, 8, 9, 10 or 11.
     #[arg(short = 'r', long = "runtime-version")]
     pub runtime_version: Option<String>,
     #[arg(long)]
@@ -105,6 +125,43 @@ pub struct ListArgs {
 pub struct PsArgs {
     #[arg(long)]
     pub json: bool,
+}
+
+/// A command-line error as one line on stderr (`dn-counters: ...`), exit code 2; `--help` and
+/// `--version` print as usual.
+pub fn usage_error(e: clap::Error) -> std::process::ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first = text.lines().next().unwrap_or("").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    eprintln!("dn-counters: {first} (see --help)");
+    std::process::ExitCode::from(2)
+}
+
+/// A percentile in (0, 100].
+fn parse_percentile(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(p) if p > 0.0 && p <= 100.0 => Ok(p),
+        _ => Err(format!("a percentile is a number in (0, 100], not '{s}'")),
+    }
+}
+
+/// Whole seconds between updates, at least 1 (as dotnet-counters).
+fn parse_interval(s: &str) -> Result<u32, String> {
+    match s.trim().parse::<u32>() {
+        Ok(n) if (1..=86400).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "the refresh interval is whole seconds from 1 to 86400, not '{s}'"
+        )),
+    }
 }
 
 /// `30`, `1.5`, `90s`, `5m`, `2h`, `hh:mm:ss`, `dd:hh:mm:ss`.

@@ -1,5 +1,5 @@
-//! `collect` writers: JSON Lines (one object per sample, flushed per line), one JSON document
-//! (closed on every exit path that runs code), and CSV.
+//! `collect` writers: JSON Lines (one object per sample, flushed per line), dotnet-counters' JSON
+//! document (closed on every exit path that runs code), and CSV.
 
 use std::io::{self, Write};
 use std::time::SystemTime;
@@ -7,7 +7,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Local, SecondsFormat};
 use serde::Serialize;
 
-use crate::sample::Sample;
+use crate::sample::{Kind, Sample};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -52,6 +52,65 @@ fn record(s: &Sample, pid: i32) -> Record<'_> {
     }
 }
 
+/// The process a file is about.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub pid: i32,
+    /// The kernel's name for it (`comm`), what dotnet-counters calls `TargetProcess`.
+    pub process_name: String,
+}
+
+impl Target {
+    pub fn of(watch: &crate::watch::Watch) -> Target {
+        let comm = std::fs::read_to_string(format!("/proc/{}/comm", watch.pid))
+            .map(|c| c.trim_end().to_string())
+            .ok();
+        let from_info = || {
+            let cmd = watch.info.as_ref()?.command_line.clone();
+            let first = cmd.split_whitespace().next()?.to_string();
+            Some(first.rsplit('/').next().unwrap_or(&first).to_string())
+        };
+        Target {
+            pid: watch.pid,
+            process_name: comm.or_else(from_info).unwrap_or_default(),
+        }
+    }
+}
+
+/// One event of dotnet-counters' JSON document, its fields in its order.
+#[derive(Serialize)]
+struct DotnetCountersEvent<'a> {
+    timestamp: String,
+    provider: &'a str,
+    /// The display name with the unit, as dotnet-counters shows it.
+    name: &'a str,
+    tags: String,
+    /// `Rate` for per-interval increments, `Metric` for everything else.
+    #[serde(rename = "counterType")]
+    counter_type: &'static str,
+    #[serde(rename = "meterTags")]
+    meter_tags: &'static str,
+    #[serde(rename = "instrumentTags")]
+    instrument_tags: &'static str,
+    value: f64,
+}
+
+fn dotnet_counters_event(s: &Sample) -> DotnetCountersEvent<'_> {
+    DotnetCountersEvent {
+        timestamp: rfc3339(s.timestamp),
+        provider: &s.provider,
+        name: &s.display_name,
+        tags: s.tags_text(),
+        counter_type: match s.kind {
+            Kind::Rate => "Rate",
+            _ => "Metric",
+        },
+        meter_tags: "",
+        instrument_tags: "",
+        value: s.value,
+    }
+}
+
 pub trait SampleWriter {
     fn write(&mut self, s: &Sample) -> io::Result<()>;
     /// Ends the document (closing brackets, flush). Called at most once; also on drop.
@@ -61,11 +120,12 @@ pub trait SampleWriter {
 pub fn writer(
     format: Format,
     out: Box<dyn Write + Send>,
-    pid: i32,
+    target: &Target,
 ) -> io::Result<Box<dyn SampleWriter + Send>> {
+    let pid = target.pid;
     Ok(match format {
         Format::Jsonl => Box::new(JsonLines { out, pid }),
-        Format::Json => Box::new(JsonDocument::new(out, pid)?),
+        Format::Json => Box::new(JsonDocument::new(out, target)?),
         Format::Csv => Box::new(Csv::new(out, pid)?),
     })
 }
@@ -87,25 +147,24 @@ impl SampleWriter for JsonLines {
     }
 }
 
-/// `{"pid": N, "start_time": "...", "samples": [ ... ]}`.
+/// dotnet-counters' document: `{"TargetProcess": "name", "StartTime": "...", "Events": [ ... ]}`.
 struct JsonDocument {
     out: Box<dyn Write + Send>,
-    pid: i32,
     first: bool,
     finished: bool,
 }
 
 impl JsonDocument {
-    fn new(mut out: Box<dyn Write + Send>, pid: i32) -> io::Result<Self> {
+    fn new(mut out: Box<dyn Write + Send>, target: &Target) -> io::Result<Self> {
         write!(
             out,
-            "{{\"pid\":{pid},\"start_time\":{},\"samples\":[",
+            "{{\"TargetProcess\":{},\"StartTime\":{},\"Events\":[",
+            serde_json::to_string(&target.process_name)?,
             serde_json::to_string(&rfc3339(SystemTime::now()))?
         )?;
         out.flush()?;
         Ok(JsonDocument {
             out,
-            pid,
             first: true,
             finished: false,
         })
@@ -117,7 +176,7 @@ impl SampleWriter for JsonDocument {
         self.out
             .write_all(if self.first { b"\n" } else { b",\n" })?;
         self.first = false;
-        serde_json::to_writer(&mut self.out, &record(s, self.pid))?;
+        serde_json::to_writer(&mut self.out, &dotnet_counters_event(s))?;
         self.out.flush()
     }
     fn finish(&mut self) -> io::Result<()> {

@@ -10,6 +10,9 @@ use crate::spec::ProviderSpec;
 
 pub const METRICS_PROVIDER: &str = "System.Diagnostics.Metrics";
 
+/// Histogram percentiles shown by default (what MetricsEventSource computes).
+pub const DEFAULT_PERCENTILES: [f64; 3] = [50.0, 95.0, 99.0];
+
 /// EventCounters payloads covering less than this are the spurious bursts of .NET Core 3.1.
 const SPURIOUS_INTERVAL_SECS: f64 = 0.2;
 
@@ -17,10 +20,18 @@ const SPURIOUS_INTERVAL_SECS: f64 = 0.2;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decoded {
     Samples(Vec<Sample>),
+    /// Samples, and something to tell once about them.
+    SamplesAndWarning(Vec<Sample>, String),
     /// A Metrics collection interval ended (CollectionStop of our session).
     IntervalEnd,
     /// Something the user should know (limits reached, shared-session conflicts, errors).
     Warning(String),
+    /// A counter of a watched provider that was not asked for: the target publishes this name
+    /// (used to suggest names for ones that never arrive).
+    Unwanted {
+        provider: String,
+        name: String,
+    },
     Nothing,
 }
 
@@ -31,6 +42,10 @@ pub struct Decoder {
     metrics_session: String,
     client_id: String,
     refresh_secs: u32,
+    /// Histogram percentiles to show, as fractions (`--percentiles`).
+    percentiles: Vec<f64>,
+    /// Percentiles asked for that the runtime does not compute were reported.
+    percentiles_warned: std::sync::atomic::AtomicBool,
     /// `DN_COUNTERS_TRACE_EVENTS=1`: print every event to stderr (for diagnosing targets).
     trace_events: bool,
 }
@@ -47,12 +62,24 @@ impl Decoder {
             metrics_session,
             client_id,
             refresh_secs,
+            percentiles: DEFAULT_PERCENTILES.iter().map(|p| p / 100.0).collect(),
+            percentiles_warned: Default::default(),
             trace_events: std::env::var_os("DN_COUNTERS_TRACE_EVENTS").is_some(),
         }
     }
 
+    /// What was asked of `provider`: its own spec, else `*` if given.
+    /// Shows these histogram percentiles (in percent) instead of the default 50, 95, 99.
+    pub fn with_percentiles(mut self, percentiles: &[f64]) -> Self {
+        self.percentiles = percentiles.iter().map(|p| p / 100.0).collect();
+        self
+    }
+
     fn spec(&self, provider: &str) -> Option<&ProviderSpec> {
-        self.specs.iter().find(|s| s.name == provider)
+        self.specs
+            .iter()
+            .find(|s| s.name == provider)
+            .or_else(|| self.specs.iter().find(|s| s.is_everything()))
     }
 
     pub fn decode(&self, ev: &Event) -> Decoded {
@@ -91,8 +118,14 @@ impl Decoder {
         let Some(spec) = self.spec(provider) else {
             return Decoded::Nothing;
         };
-        if name.is_empty() || !spec.wants(&name) {
+        if name.is_empty() {
             return Decoded::Nothing;
+        }
+        if !spec.wants(&name) {
+            return Decoded::Unwanted {
+                provider: provider.to_string(),
+                name,
+            };
         }
         // .NET Core 3.1 may follow a real burst within milliseconds by a spurious one with a tiny
         // interval and nonsense values. (Not a filter on the requested interval: when another
@@ -164,14 +197,80 @@ impl Decoder {
         }
     }
 
+    /// A histogram's interval: the requested percentiles among those the runtime computed, and
+    /// the number of observations (a rate: observations in the interval).
+    fn histogram(
+        &self,
+        f: &[(String, Value)],
+        sample: impl Fn(Kind, f64, Vec<(String, String)>) -> Sample,
+        tags: Vec<(String, String)>,
+    ) -> Decoded {
+        let text = |n: &str| field(f, n).and_then(Value::as_str).unwrap_or("");
+        let computed: Vec<(f64, f64)> = text("quantiles")
+            .split(';')
+            .filter_map(|q| {
+                let (p, v) = q.split_once('=')?;
+                Some((p.trim().parse().ok()?, v.trim().parse().ok()?))
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut missing = Vec::new();
+        for want in &self.percentiles {
+            match computed.iter().find(|(p, _)| (p - want).abs() < 1e-9) {
+                Some((p, v)) if v.is_finite() => {
+                    let mut t = tags.clone();
+                    t.push((
+                        "Percentile".to_string(),
+                        format!("{}", (p * 1000.0).round() / 10.0),
+                    ));
+                    out.push(sample(Kind::Histogram, *v, t));
+                }
+                Some(_) => {}
+                None if !computed.is_empty() => missing.push(format!("{}", want * 100.0)),
+                None => {}
+            }
+        }
+        if let Some(n) = field(f, "count").and_then(Value::as_f64) {
+            let mut s = sample(Kind::Rate, n, tags);
+            s.name = format!("{}.count", s.name);
+            s.display_name = format!("{} (count / {} sec)", s.name, self.refresh_secs);
+            s.unit = String::new();
+            out.push(s);
+        }
+        use std::sync::atomic::Ordering;
+        if !missing.is_empty() && !self.percentiles_warned.swap(true, Ordering::Relaxed) {
+            let have: Vec<String> = computed
+                .iter()
+                .map(|(p, _)| format!("{}", p * 100.0))
+                .collect();
+            let warning = format!(
+                "the runtime computes the {} percentiles of histograms only; {} cannot be shown",
+                have.join(", "),
+                missing.join(", ")
+            );
+            return Decoded::SamplesAndWarning(out, warning);
+        }
+        if out.is_empty() {
+            Decoded::Nothing
+        } else {
+            Decoded::Samples(out)
+        }
+    }
+
     fn metric_value(&self, id: u32, f: &[(String, Value)], time: SystemTime) -> Decoded {
         let text = |n: &str| field(f, n).and_then(Value::as_str).unwrap_or("");
         let provider = text("meterName");
         let name = text("instrumentName");
         match self.spec(provider) {
             Some(spec) if !spec.event_counters_only && spec.wants(name) => {}
-            // The shared session also carries what other tools asked for.
-            _ => return Decoded::Nothing,
+            // The shared session also carries what other tools asked for: names for hints.
+            Some(_) => {
+                return Decoded::Unwanted {
+                    provider: provider.to_string(),
+                    name: name.to_string(),
+                }
+            }
+            None => return Decoded::Nothing,
         }
         let unit = text("unit").to_string();
         let display_name = if unit.is_empty() {
@@ -207,20 +306,7 @@ impl Decoder {
             5 => number("lastValue")
                 .map(|v| vec![sample(Kind::Gauge, v, tags)])
                 .unwrap_or_default(),
-            6 => text("quantiles")
-                .split(';')
-                .filter_map(|q| {
-                    let (p, v) = q.split_once('=')?;
-                    let p: f64 = p.trim().parse().ok()?;
-                    let v: f64 = v.trim().parse().ok().filter(|v: &f64| v.is_finite())?;
-                    let mut t = tags.clone();
-                    t.push((
-                        "Percentile".to_string(),
-                        format!("{}", (p * 1000.0).round() / 10.0),
-                    ));
-                    Some(sample(Kind::Histogram, v, t))
-                })
-                .collect(),
+            6 => return self.histogram(f, sample, tags),
             _ => vec![],
         };
         if samples.is_empty() {

@@ -47,14 +47,19 @@ pub fn plan(
     let mut providers = Vec::new();
     let mut metric_items = Vec::new();
     let mut meter_providers = Vec::new();
-    for s in specs {
+    let expanded = expand_everything(specs, major);
+    for s in &expanded {
         // System.Runtime became a Meter in .NET 9; before, asking MetricsEventSource for it
         // only delays the EventCounters (see `prefer`).
         let meter = metrics_possible
             && !s.event_counters_only
             && (s.name != "System.Runtime" || major >= 9);
         if meter {
-            meter_providers.push(s.name.clone());
+            // Named counters come from whichever of the two publishes them (EventCounter and
+            // Meter names differ): only a whole provider prefers its Meter.
+            if s.counters.is_none() {
+                meter_providers.push(s.name.clone());
+            }
             match &s.counters {
                 None => metric_items.push(s.name.clone()),
                 Some(c) => metric_items.extend(c.iter().map(|c| format!("{}\\{}", s.name, c))),
@@ -64,7 +69,7 @@ pub fn plan(
         // they were asked for by name (old counter names only exist there).
         let meter_covers_it =
             meter && s.name == "System.Runtime" && major >= 9 && s.counters.is_none();
-        if !meter_covers_it {
+        if !meter_covers_it && !s.is_everything() {
             providers.push(
                 Provider::new(s.name.clone(), 0, 4)
                     .with_arguments(&[("EventCounterIntervalSec", refresh_secs.to_string())]),
@@ -94,6 +99,28 @@ pub fn plan(
         client_id,
         meter_providers,
     }
+}
+
+/// `*` becomes every known EventCounter provider (as whole providers) plus, from .NET 8 on, every
+/// Meter (`Metrics=*`).
+fn expand_everything(specs: &[ProviderSpec], major: u32) -> Vec<ProviderSpec> {
+    if !specs.iter().any(ProviderSpec::is_everything) {
+        return specs.to_vec();
+    }
+    let mut out: Vec<ProviderSpec> = specs
+        .iter()
+        .filter(|s| !s.is_everything())
+        .cloned()
+        .collect();
+    for p in crate::known::EVENT_COUNTER_PROVIDERS {
+        if !out.iter().any(|s| s.name == *p) {
+            out.push(ProviderSpec::all(p));
+        }
+    }
+    if major >= 8 {
+        out.push(ProviderSpec::all(crate::spec::EVERYTHING));
+    }
+    out
 }
 
 /// A random (version 4) GUID in text form; the kernel's entropy, no extra crate needed.
@@ -150,8 +177,18 @@ mod tests {
         );
         let m = p.providers[2].arguments.as_deref().unwrap();
         assert!(m.starts_with("SessionId=SHARED;Metrics=Microsoft.AspNetCore.Hosting\\http.server.request.duration;RefreshInterval=2;MaxTimeSeries=1000;MaxHistograms=10;ClientId="), "{m}");
-        assert_eq!(p.meter_providers, ["Microsoft.AspNetCore.Hosting"]);
+        assert!(
+            p.meter_providers.is_empty(),
+            "named counters: no preference"
+        );
         assert_eq!(p.providers[2].keywords, 2);
+        let p = plan(
+            &parse_counters("Microsoft.AspNetCore.Hosting").unwrap(),
+            Some(8),
+            1,
+            MetricsLimits::default(),
+        );
+        assert_eq!(p.meter_providers, ["Microsoft.AspNetCore.Hosting"]);
     }
 
     #[test]

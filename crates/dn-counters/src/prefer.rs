@@ -52,7 +52,13 @@ impl Preference {
             .map(|s| s.provider.clone())
             .collect();
         for p in meters {
-            if self.choice.insert(p.clone(), Choice::Meter) != Some(Choice::Meter) {
+            // Only providers asked for whole have a choice to make; named counters come from
+            // whichever mechanism publishes them.
+            let Some(choice) = self.choice.get_mut(&p) else {
+                continue;
+            };
+            if *choice != Choice::Meter {
+                *choice = Choice::Meter;
                 self.held.retain(|s| s.provider != p);
                 v.switched_to_meter.push(p);
             }

@@ -39,6 +39,29 @@ pub fn sanitize(s: &str) -> String {
     }
 }
 
+/// Running totals of per-interval increments (EventCounter `Sum`s, pre-.NET 8 Meter rates), per
+/// series, so they are exposed as Prometheus counters.
+#[derive(Debug, Default)]
+pub struct Totals(std::collections::HashMap<(String, String, String), f64>);
+
+impl Totals {
+    pub fn convert(&mut self, samples: Vec<Sample>) -> Vec<Sample> {
+        samples
+            .into_iter()
+            .map(|mut s| {
+                if s.kind == Kind::Rate {
+                    let key = (s.provider.clone(), s.name.clone(), s.tags_text());
+                    let total = self.0.entry(key).or_default();
+                    *total += s.value;
+                    s.value = *total;
+                    s.kind = Kind::Counter;
+                }
+                s
+            })
+            .collect()
+    }
+}
+
 /// (suffix, multiplier to the base unit).
 fn unit_conversion(unit: &str) -> (Option<&'static str>, f64) {
     if let Some(scale) = crate::format::bytes_per_unit(unit) {
@@ -78,6 +101,31 @@ fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// One sample's metric name and exposition line; its tags may not override `own` labels.
+fn series_line(s: &Sample, own_labels: &[String], own: &[(String, String)]) -> (String, String) {
+    let name = metric_name(s);
+    let (_, scale) = unit_conversion(&s.unit);
+    let mut labels = own_labels.to_vec();
+    for (k, v) in &s.tags {
+        let (key, value) = if k == "Percentile" {
+            let q = v.parse::<f64>().unwrap_or(0.0) / 100.0;
+            ("quantile".to_string(), format_number(q))
+        } else {
+            (sanitize(k), escape_label(v))
+        };
+        if own.iter().any(|(o, _)| *o == key) || key == "quantile" && s.kind != Kind::Histogram {
+            continue;
+        }
+        labels.push(format!("{key}=\"{value}\""));
+    }
+    let line = format!(
+        "{name}{{{}}} {}",
+        labels.join(","),
+        format_number(s.value * scale)
+    );
+    (name, line)
+}
+
 fn format_number(v: f64) -> String {
     if v.is_nan() {
         "NaN".into()
@@ -90,43 +138,35 @@ fn format_number(v: f64) -> String {
 
 /// The exposition text for every series in `store`.
 pub fn render(store: &Store, pid: i32) -> String {
+    let labels = [("pid".to_string(), pid.to_string())];
+    render_all([(&labels[..], store)])
+}
+
+/// The exposition text for several processes: each store's series carry its labels (`pid`,
+/// `process`...) first, then their own tags.
+pub fn render_all<'a>(
+    targets: impl IntoIterator<Item = (&'a [(String, String)], &'a Store)>,
+) -> String {
     // Series of one metric must be consecutive: group by name first.
     let mut metrics: BTreeMap<String, (Kind, String, Vec<String>)> = BTreeMap::new();
-    for (_, s) in store.iter() {
-        let name = metric_name(s);
-        let (_, scale) = unit_conversion(&s.unit);
-        let mut labels = vec![format!("pid=\"{pid}\"")];
-        for (k, v) in &s.tags {
-            let key = if k == "Percentile" {
-                "quantile".to_string()
+    for (own, store) in targets {
+        let own_labels: Vec<String> = own
+            .iter()
+            .map(|(k, v)| format!("{}=\"{}\"", sanitize(k), escape_label(v)))
+            .collect();
+        for (_, s) in store.iter() {
+            let (name, line) = series_line(s, &own_labels, own);
+            let help = if s.unit.is_empty() {
+                format!("{} {}", s.provider, s.name)
             } else {
-                sanitize(k)
+                format!("{} {} ({})", s.provider, s.name, s.unit)
             };
-            let value = if k == "Percentile" {
-                format_number(v.parse::<f64>().unwrap_or(0.0) / 100.0)
-            } else {
-                escape_label(v)
-            };
-            if key == "pid" || key == "quantile" && s.kind != Kind::Histogram {
-                continue;
-            }
-            labels.push(format!("{key}=\"{value}\""));
+            metrics
+                .entry(name)
+                .or_insert_with(|| (s.kind, help, Vec::new()))
+                .2
+                .push(line);
         }
-        let line = format!(
-            "{name}{{{}}} {}",
-            labels.join(","),
-            format_number(s.value * scale)
-        );
-        let help = if s.unit.is_empty() {
-            format!("{} {}", s.provider, s.name)
-        } else {
-            format!("{} {} ({})", s.provider, s.name, s.unit)
-        };
-        metrics
-            .entry(name)
-            .or_insert_with(|| (s.kind, help, Vec::new()))
-            .2
-            .push(line);
     }
     let mut out = String::new();
     for (name, (kind, help, lines)) in metrics {

@@ -23,6 +23,11 @@ impl ProviderSpec {
         }
     }
 
+    /// `*`: every provider the runtime and its libraries publish.
+    pub fn is_everything(&self) -> bool {
+        self.name == EVERYTHING
+    }
+
     /// True when `counter` of this provider was asked for.
     pub fn wants(&self, counter: &str) -> bool {
         self.counters.as_ref().is_none_or(|c| c.contains(counter))
@@ -33,6 +38,9 @@ impl ProviderSpec {
 pub const DEFAULT_PROVIDER: &str = "System.Runtime";
 
 const EVENT_COUNTERS_PREFIX: &str = "EventCounters\\";
+
+/// `--counters '*'`: every counter of every provider.
+pub const EVERYTHING: &str = "*";
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("Error parsing --counters argument: {0}")]
@@ -125,6 +133,11 @@ fn parse_provider(item: &str) -> Result<ProviderSpec, SpecError> {
     if name.is_empty() {
         return Err(SpecError("Expected non-empty counter_provider".into()));
     }
+    if name == EVERYTHING && (counters.is_some() || event_counters_only) {
+        return Err(SpecError(format!(
+            "'*' means every counter of every provider and takes no prefix or counter list: {item}"
+        )));
+    }
     Ok(ProviderSpec {
         name: name.to_string(),
         counters,
@@ -180,5 +193,7 @@ mod tests {
         assert!(msg("A[x][y]").contains("at most one '['"));
         assert!(msg("A[x]y").contains("after closing ']'"));
         assert!(msg("").starts_with("Error parsing --counters argument: "));
+        assert!(msg("*[a]").contains("takes no"));
+        assert!(parse_counters("*").unwrap()[0].is_everything());
     }
 }

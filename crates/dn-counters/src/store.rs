@@ -16,6 +16,8 @@ pub struct SeriesKey {
 #[derive(Debug, Default, Clone)]
 pub struct Store {
     series: BTreeMap<SeriesKey, Sample>,
+    /// The value before the latest, per series (for `--showDeltas`).
+    previous: BTreeMap<SeriesKey, f64>,
 }
 
 impl Store {
@@ -25,12 +27,21 @@ impl Store {
             display_name: s.display_name.clone(),
             tags: s.tags.clone(),
         };
-        self.series.insert(key, s);
+        if let Some(old) = self.series.insert(key.clone(), s) {
+            self.previous.insert(key, old.value);
+        }
+    }
+
+    /// The change from the value before the latest one; `None` until a series has two values.
+    pub fn delta(&self, key: &SeriesKey) -> Option<f64> {
+        Some(self.series.get(key)?.value - self.previous.get(key)?)
     }
 
     pub fn drop_event_counters(&mut self, provider: &str) {
         self.series
             .retain(|k, s| !(k.provider == provider && s.source == Source::EventCounters));
+        let series = &self.series;
+        self.previous.retain(|k, _| series.contains_key(k));
     }
 
     /// Takes in what the event loop hands over: the EventCounters rows of providers that

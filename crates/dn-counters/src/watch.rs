@@ -50,6 +50,10 @@ pub struct WatchOptions {
     pub refresh_secs: u32,
     pub limits: MetricsLimits,
     pub child_output: ChildOutput,
+    /// Resume a runtime that waits at startup once the session runs (else leave it suspended).
+    pub resume_runtime: bool,
+    /// Histogram percentiles to show, in percent.
+    pub percentiles: Vec<f64>,
 }
 
 /// What the session thread reports.
@@ -58,6 +62,8 @@ pub enum Msg {
     Samples(Vec<Sample>),
     IntervalEnd,
     Warning(String),
+    /// Counters the target publishes but that were not asked for, each reported once.
+    Published(Vec<(String, String)>),
     /// The stream ended; `Some` with a reason when it was not a clean end.
     Ended(Option<String>),
 }
@@ -67,6 +73,8 @@ pub struct Watch {
     pub pid: i32,
     pub info: Option<ProcessInfo>,
     pub plan: Plan,
+    /// What was asked for (`--counters`).
+    pub specs: Vec<ProviderSpec>,
     pub rx: Receiver<Msg>,
     session: Option<Session>,
     child: Option<Child>,
@@ -152,6 +160,10 @@ impl Watch {
             Some(socket_path),
             opts,
         )?;
+        if !opts.resume_runtime {
+            eprintln!("The runtime of process {} stays suspended (--resume-runtime false): another tool must resume it.", w.pid);
+            return Ok(w);
+        }
         // Let a runtime waiting at startup go on, now that the session sees everything.
         if let Err(e) = resume_runtime(&*port) {
             w.stop();
@@ -205,7 +217,8 @@ impl Watch {
             plan.metrics_session.clone(),
             plan.client_id.clone(),
             opts.refresh_secs,
-        );
+        )
+        .with_percentiles(&opts.percentiles);
         // Qualified: the `channel` in scope here is the diagnostics channel.
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = stream_sink(decoder, tx);
@@ -215,6 +228,7 @@ impl Watch {
             pid,
             info,
             plan,
+            specs: opts.specs.clone(),
             rx,
             session: Some(session),
             child,
@@ -259,6 +273,7 @@ impl Drop for Watch {
 fn stream_sink(decoder: Decoder, tx: Sender<Msg>) -> impl FnMut(Chunk<'_>) + Send + 'static {
     let mut parser = NettraceParser::new();
     let mut failed = false;
+    let mut published = std::collections::HashSet::new();
     move |chunk| match chunk {
         Chunk::Data(bytes) if !failed => {
             let mut batch = Vec::new();
@@ -267,12 +282,23 @@ fn stream_sink(decoder: Decoder, tx: Sender<Msg>) -> impl FnMut(Chunk<'_>) + Sen
                 match parser.next_event() {
                     Ok(Some(ev)) => match decoder.decode(&ev) {
                         Decoded::Samples(s) => batch.extend(s),
+                        Decoded::SamplesAndWarning(s, w) => {
+                            batch.extend(s);
+                            let _ = tx.send(Msg::Warning(w));
+                        }
                         Decoded::IntervalEnd => {
                             flush(&tx, &mut batch);
                             let _ = tx.send(Msg::IntervalEnd);
                         }
                         Decoded::Warning(w) => {
                             let _ = tx.send(Msg::Warning(w));
+                        }
+                        Decoded::Unwanted { provider, name } => {
+                            if published.len() < 10_000
+                                && published.insert((provider.clone(), name.clone()))
+                            {
+                                let _ = tx.send(Msg::Published(vec![(provider, name)]));
+                            }
                         }
                         Decoded::Nothing => {}
                     },

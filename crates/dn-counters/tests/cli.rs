@@ -42,7 +42,8 @@ fn bad_input_is_one_clear_line() {
             &["collect", "-p", "1", "-o", ""],
             "Output cannot be an empty string",
         ),
-        (&["list", "-r", "abc"], "is not a runtime version"),
+        (&["list", "-r", "abc"], "unknown runtime version 'abc'"),
+        (&["list", "-r", "7"], "unknown runtime version '7'"),
         (
             &["serve", "-p", "999999", "--listen", "not-an-address"],
             "cannot listen on not-an-address",
@@ -55,11 +56,29 @@ fn bad_input_is_one_clear_line() {
         assert!(err.contains(want), "{args:?}: {err}");
         assert!(!err.contains("panicked"), "{err}");
     }
-    // clap's own usage errors exit with 2.
-    let (code, _, _) = run(&["monitor", "-p", "1", "-n", "x"]);
-    assert_eq!(code, Some(2));
-    let (code, _, _) = run(&["monitor", "--refresh-interval", "0", "-p", "1"]);
-    assert_eq!(code, Some(2));
+    // Usage errors exit with 2, also in one line.
+    let usage: &[(&[&str], &str)] = &[
+        (&["monitor", "-p", "1", "-n", "x"], "cannot be used with"),
+        (
+            &["monitor", "--refresh-interval", "0", "-p", "1"],
+            "the refresh interval is whole seconds from 1 to 86400, not '0'",
+        ),
+        (
+            &["collect", "--refresh-interval", "0.5", "-p", "1"],
+            "not '0.5'",
+        ),
+        (&["serve", "--all", "-p", "1"], "cannot be used with"),
+        (&["monitor", "--no-such-option"], "unexpected argument"),
+    ];
+    for (args, want) in usage {
+        let (code, _, err) = run(args);
+        assert_eq!(code, Some(2), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(
+            err.starts_with("dn-counters: ") && err.contains(want),
+            "{args:?}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -84,6 +103,26 @@ fn list_knows_the_runtime_counters() {
     assert_eq!(code, Some(0));
     assert!(out.lines().next().unwrap().starts_with("PROVIDER"));
     assert!(out.contains("dotnet.gc.collections") && out.contains("gen-0-gc-budget"));
+}
+
+/// A port in use is an error before anything else happens, for one process and for --all.
+#[test]
+fn port_in_use_is_one_clear_line() {
+    let t = Target::start(Fixture::Console, Runtime::Net10);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    for args in [
+        vec!["serve", "-p", &t.pid().to_string(), "--listen", &addr],
+        vec!["serve", "--all", "--listen", &addr],
+    ] {
+        let (code, _, err) = run(&args);
+        assert_eq!(code, Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.contains(&format!("cannot listen on {addr}")) && err.contains("in use"),
+            "{err}"
+        );
+    }
 }
 
 #[test]

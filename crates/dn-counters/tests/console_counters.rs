@@ -110,11 +110,12 @@ fn console_counters(rt: Runtime) {
 
     // `list` is checked against the runtime: each System.Runtime counter it names for this
     // version (EventCounters before .NET 9, the Meter from 9) is published, and nothing else is.
-    let listed: Vec<&str> = dn_counters::known::for_runtime(Some(rt.major()))
-        .into_iter()
-        .filter(|k| (k.source == "Meter") == (rt.major() >= 9))
-        .map(|k| k.name)
-        .collect();
+    let known: Vec<&dn_counters::known::KnownCounter> =
+        dn_counters::known::for_runtime(Some(rt.major()))
+            .into_iter()
+            .filter(|k| (k.source == dn_counters::sample::Source::Meter) == (rt.major() >= 9))
+            .collect();
+    let listed: Vec<&str> = known.iter().map(|k| k.name).collect();
     let missing = |s: &common::State| -> Vec<&str> {
         let mut m: Vec<&str> = listed.clone();
         m.retain(|n| s.series(n).is_empty());
@@ -139,6 +140,20 @@ fn console_counters(rt: Runtime) {
         "{}: published but not in `list`: {unlisted:?}",
         rt.label()
     );
+    // And each with the kind the runtime publishes it as.
+    for k in &known {
+        for v in c.state.series(k.name) {
+            assert_eq!(
+                v["kind"].as_str(),
+                Some(k.kind.as_str()),
+                "{}: {} is listed as {} but published as {}",
+                rt.label(),
+                k.name,
+                k.kind,
+                v["kind"]
+            );
+        }
+    }
     let (code, err) = c.stop();
     assert_eq!(code, Some(0), "{}: {err}", rt.label());
 }

@@ -86,20 +86,29 @@ impl Drop for Tmux {
 /// Runs `monitor -p PID` in a shell that then prints its exit code and the terminal's settings.
 fn monitor_then_report(pid: i32) -> String {
     format!(
-        "{} monitor -p {pid}; echo EXIT:$?; stty -a; sleep 60",
+        "{} monitor -p {pid}; echo EXIT:$?; sleep 2; stty -a; sleep 60",
         bin().display()
     )
 }
 
-/// Presses `key`, then checks the monitor exited with 0 and left the terminal in cooked mode
-/// with echo.
+/// Presses `key`, then checks the monitor exited with 0, left its last screen of values above
+/// the shell's next line (as dotnet-counters does), and left the terminal in cooked mode with
+/// echo.
 fn quit_cleanly_with(tmux: &Tmux, key: &str) {
     tmux.keys(&[key]);
     let s = tmux.wait("the exit line", |s| {
         s.iter().any(|l| l.starts_with("EXIT:"))
     });
+    let exit = s.iter().position(|l| l.starts_with("EXIT:")).unwrap();
+    let above = s[..exit].join("\n");
+    assert!(s[exit].contains("EXIT:0"), "{}", s.join("\n"));
+    assert!(
+        above.contains("Current Value") && above.contains("    dotnet."),
+        "the last values are gone:\n{}",
+        s.join("\n")
+    );
+    let s = tmux.wait("stty's report", |s| s.iter().any(|l| l.contains("icanon")));
     let text = s.join("\n");
-    assert!(text.contains("EXIT:0"), "{text}");
     assert!(
         text.contains(" icanon") && text.contains(" echo "),
         "terminal left raw:\n{text}"

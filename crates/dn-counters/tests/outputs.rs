@@ -33,30 +33,33 @@ fn json_document_is_valid_with_samples_and_without() {
     assert_success(&out);
     let doc: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).unwrap()).expect("valid JSON document");
-    assert_eq!(doc["pid"].as_i64(), Some(i64::from(target.pid())));
-    let samples = doc["samples"].as_array().expect("samples array");
-    assert!(!samples.is_empty());
-    for s in samples {
+    // The kernel's name for it, as dotnet-counters writes (`dotnet` for `dotnet app.dll`).
+    let comm = std::fs::read_to_string(format!("/proc/{}/comm", target.pid())).unwrap();
+    assert_eq!(doc["TargetProcess"].as_str(), Some(comm.trim_end()));
+    chrono::DateTime::parse_from_rfc3339(doc["StartTime"].as_str().unwrap()).unwrap();
+    let events = doc["Events"].as_array().expect("Events array");
+    assert!(!events.is_empty());
+    for e in events {
         for key in [
             "timestamp",
             "provider",
             "name",
-            "unit",
-            "kind",
-            "value",
             "tags",
+            "counterType",
+            "value",
         ] {
-            assert!(!s[key].is_null(), "{key} missing in {s}");
+            assert!(!e[key].is_null(), "{key} missing in {e}");
         }
-        assert!(s["tags"].is_object());
-        chrono::DateTime::parse_from_rfc3339(s["timestamp"].as_str().unwrap()).unwrap();
+        assert!(e["tags"].is_string() && e["value"].is_number());
+        assert!(["Metric", "Rate"].contains(&e["counterType"].as_str().unwrap()));
+        chrono::DateTime::parse_from_rfc3339(e["timestamp"].as_str().unwrap()).unwrap();
     }
     // Stopped before the first interval: still a valid document, with no samples.
     let empty = dir.path().join("e.json");
     let out = run_collect(target.pid(), "json", &empty, "0.2");
     assert_success(&out);
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&empty).unwrap()).unwrap();
-    assert_eq!(doc["samples"].as_array().map(Vec::len), Some(0));
+    assert_eq!(doc["Events"].as_array().map(Vec::len), Some(0));
 
     // Ended by SIGTERM: the closing bracket is written too.
     let term = dir.path().join("t.json");
@@ -69,7 +72,7 @@ fn json_document_is_valid_with_samples_and_without() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
     let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&term).unwrap()).unwrap();
-    assert!(doc["samples"].is_array());
+    assert!(doc["Events"].is_array());
 }
 
 #[test]

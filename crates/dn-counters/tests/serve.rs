@@ -172,3 +172,32 @@ fn serve_sample_service_net9() {
     );
     promtool_check(&body);
 }
+
+/// The target exits while served: the values were there until then, and serve ends cleanly
+/// saying so.
+#[test]
+#[serial]
+fn serve_ends_when_the_target_exits() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net8);
+    let mut s = Serving::start(target.pid(), &[]);
+    let body = s.scrape_until(|b| b.contains("dotnet_system_runtime_gc_heap_size_bytes{"));
+    assert!(
+        body.contains("dotnet_system_runtime_gc_heap_size_bytes{"),
+        "{body}"
+    );
+    assert!(target
+        .close_stdin_and_wait(Duration::from_secs(20))
+        .is_some());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(st) = s.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve still running after the target exited"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status}");
+}

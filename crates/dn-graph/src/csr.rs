@@ -42,6 +42,17 @@ pub(crate) trait OffsetInt: Copy + Default {
     fn to_usize(self) -> usize;
     fn from_usize(v: usize) -> Self;
     fn wrap(v: Vec<Self>) -> Offsets;
+    /// Row ends `[0, c0, c0 + c1, ...]` (one more than `counts`), reusing `counts` if possible.
+    fn ends_from_counts(counts: Vec<u32>) -> Vec<Self> {
+        let mut ends = Vec::with_capacity(counts.len() + 1);
+        ends.push(Self::default());
+        let mut acc = 0usize;
+        for c in counts {
+            acc += c as usize;
+            ends.push(Self::from_usize(acc));
+        }
+        ends
+    }
 }
 
 impl OffsetInt for u32 {
@@ -55,6 +66,18 @@ impl OffsetInt for u32 {
     }
     fn wrap(v: Vec<Self>) -> Offsets {
         Offsets::Narrow(v)
+    }
+    /// In place: fresh pages are expensive on some virtual machines.
+    fn ends_from_counts(mut counts: Vec<u32>) -> Vec<Self> {
+        // Exclusive prefix sums over counts + [0]: [0, c0, c0 + c1, ..., total].
+        counts.push(0);
+        let mut acc = 0u32;
+        for c in counts.iter_mut() {
+            let here = *c;
+            *c = acc;
+            acc += here;
+        }
+        counts
     }
 }
 
@@ -86,17 +109,13 @@ pub(crate) struct Scatter<T> {
 }
 
 impl<T: OffsetInt> Scatter<T> {
-    pub(crate) fn new(counts: &[u32]) -> Self {
-        let mut ends = Vec::with_capacity(counts.len() + 1);
-        ends.push(T::default());
-        let mut acc = 0usize;
-        for &c in counts {
-            acc += c as usize;
-            ends.push(T::from_usize(acc));
-        }
+    /// From per-row counts (their buffer becomes the row offsets when `T` is `u32`).
+    pub(crate) fn new(counts: Vec<u32>) -> Self {
+        let ends = T::ends_from_counts(counts);
+        let total = ends.last().map_or(0, |e| e.to_usize());
         Scatter {
             ends,
-            targets: vec![0; acc],
+            targets: vec![0; total],
         }
     }
 
@@ -163,7 +182,9 @@ impl Edges {
             Offsets::Wide(prefix_sums::<u64>(&chunks, n))
         };
         let targets = if chunks.len() == 1 {
-            chunks.into_iter().next().map(|c| c.1).unwrap_or_default()
+            let mut t = chunks.into_iter().next().map(|c| c.1).unwrap_or_default();
+            t.shrink_to_fit();
+            t
         } else {
             let mut all = Vec::with_capacity(total);
             for (_, t) in chunks {
@@ -211,8 +232,7 @@ impl Edges {
         for &t in &self.targets {
             counts[t as usize] += 1;
         }
-        let mut scatter = Scatter::<T>::new(&counts);
-        drop(counts);
+        let mut scatter = Scatter::<T>::new(counts);
         for u in (0..n).rev() {
             for &t in self.targets(u as NodeId).iter().rev() {
                 scatter.put(t as usize, u as u32);
@@ -224,6 +244,11 @@ impl Edges {
     /// Heap bytes used.
     pub fn memory_bytes(&self) -> usize {
         self.offsets.memory_bytes() + self.targets.capacity() * 4
+    }
+
+    /// Takes the rows apart, to reuse their buffers.
+    pub(crate) fn into_parts(self) -> (Offsets, Vec<NodeId>) {
+        (self.offsets, self.targets)
     }
 
     /// Row offsets and the flat target array, for hot loops inside the crate.

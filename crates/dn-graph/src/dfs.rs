@@ -6,20 +6,28 @@
 //! a node is suspended at its edge cursor while its child is explored), so numbers of DFS-tree
 //! ancestors are smaller. Unreached nodes get no number and are left out of everything.
 //!
-//! Only some predecessor edges (p -> q, in preorder numbers) need storing:
-//! * tree edges (p = parent(q)) and forward edges (p < q) give the candidate p directly: they
-//!   are folded into the initial semidominator of q, which starts at parent(q);
-//! * a rooted node's semidominator is 0 (the virtual root), nothing can lower it: all its
+//! The DFS itself only tests a visited bit per target (the bitset stays in cache) and writes
+//! preorder numbers; each edge to an already visited node is set aside as (target, source)
+//! and classified afterwards in one pass of independent lookups. Of the edges p -> q
+//! (preorder numbers) only some need keeping:
+//! * tree edges (p = parent(q)) and forward edges (p < q) give the semidominator candidate p
+//!   directly: they are folded into the initial semidominator of q, which starts at parent(q);
+//! * a rooted node's semidominator is 0 (the virtual root) and nothing can lower it: its
 //!   other predecessors are dropped (MAT treats a GC root's only predecessor as the root);
 //! * self-loops change nothing;
-//! * only backward and cross edges (p > q) remain, each needing an EVAL.
+//! * only backward and cross edges (p > q) remain, each needing an EVAL later; they are
+//!   counting-sorted by q into predecessor rows.
+//!
+//! Fresh pages are slow on some virtual machines, so dead buffers are handed on for reuse:
+//! the node -> preorder array becomes the predecessor row offsets (and later the idom array),
+//! the edge list becomes the link forest (and later the retained-size sums).
 
-use crate::csr::{fits_narrow, OffsetInt, Scatter};
+use crate::csr::{fits_narrow, OffsetInt, Offsets, Scatter};
 use crate::error::CancelCheck;
 use crate::{BitSet, Cancelled, Edges, HeapGraph, NodeId};
 
 /// No preorder number yet.
-pub(crate) const UNSEEN: u32 = u32::MAX;
+const UNSEEN: u32 = u32::MAX;
 
 /// The DFS result, in preorder space (index 0 is the virtual root).
 pub(crate) struct Preorder {
@@ -31,117 +39,164 @@ pub(crate) struct Preorder {
     pub semi: Vec<u32>,
     /// Backward/cross predecessors (all numbered higher than their row), per preorder number.
     pub preds: Edges,
+    /// A dead buffer (any contents) for the caller to reuse: fresh pages are expensive.
+    pub spare: Vec<u64>,
+}
+
+/// An edge as one word: `a` in the low half, `b` in the high half.
+#[inline]
+fn pair(a: u32, b: u32) -> u64 {
+    u64::from(a) | u64::from(b) << 32
+}
+
+#[inline]
+fn unpair(x: u64) -> (u32, u32) {
+    (x as u32, (x >> 32) as u32)
 }
 
 /// Runs the DFS and builds the predecessor rows.
 pub(crate) fn preorder(graph: &HeapGraph, cancel: &mut CancelCheck) -> Result<Preorder, Cancelled> {
+    match graph.edges.parts().0 {
+        Offsets::Narrow(o) => run(graph, o, cancel),
+        Offsets::Wide(o) => run(graph, o, cancel),
+    }
+}
+
+/// A suspended DFS level with edges left: the node's preorder number and its remaining edge
+/// range.
+struct Frame<T> {
+    p: u32,
+    pos: T,
+    end: T,
+}
+
+fn run<T: OffsetInt>(
+    graph: &HeapGraph,
+    offsets: &[T],
+    cancel: &mut CancelCheck,
+) -> Result<Preorder, Cancelled> {
     let n = graph.nodes.len();
-    let (offsets, targets) = graph.edges.parts();
+    let targets = graph.edges.parts().1;
     let mut rooted = BitSet::new(n);
     for r in &graph.roots {
         rooted.insert(r.node);
     }
-    // Capacity n + 1: untouched pages of unreached nodes cost no memory.
-    let mut pre = vec![UNSEEN; n];
+    // Two spare slots: this buffer becomes the predecessor row offsets (up to n + 2 entries).
+    let mut pre: Vec<u32> = Vec::with_capacity(n + 2);
+    pre.resize(n, UNSEEN);
+    // Capacity n + 1: the untouched pages of never-reached nodes cost no memory.
     let mut vertex: Vec<NodeId> = Vec::with_capacity(n + 1);
     let mut parent: Vec<u32> = Vec::with_capacity(n + 1);
     let mut semi: Vec<u32> = Vec::with_capacity(n + 1);
-    let mut back: Vec<u32> = Vec::with_capacity(n + 1);
     vertex.push(NodeId::MAX);
     parent.push(0);
     semi.push(0);
-    back.push(0);
-    // Suspended frames: the edge cursor relative to the row start. A frame's node is found
-    // again from the DFS parent of the frame above it.
-    let mut stack: Vec<u32> = Vec::new();
+    // Visited nodes: a bit each, so the DFS itself touches `pre` only to write it.
+    let mut seen = BitSet::new(n);
+    // Edges to already visited nodes, as pair(target node, source p); classified afterwards.
+    let mut other: Vec<u64> = Vec::new();
+    let mut stack: Vec<Frame<T>> = Vec::new();
 
     macro_rules! number {
         ($node:expr, $p:expr) => {{
             let (node, p): (NodeId, u32) = ($node, $p);
             let q = vertex.len() as u32;
             pre[node as usize] = q;
+            seen.insert(node);
             vertex.push(node);
             parent.push(p);
             semi.push(if rooted.contains(node) { 0 } else { p });
-            back.push(0);
             q
         }};
     }
 
     for root in &graph.roots {
-        if pre[root.node as usize] != UNSEEN {
+        if seen.contains(root.node) {
             continue;
         }
-        let mut cur_p = number!(root.node, 0);
-        let mut row = offsets.range(root.node as usize);
-        let mut pos = row.start;
+        let mut p = number!(root.node, 0);
+        let mut pos = offsets[root.node as usize].to_usize();
+        let mut end = offsets[root.node as usize + 1].to_usize();
         loop {
             cancel.step()?;
-            if pos < row.end {
+            if pos < end {
                 let t = targets[pos];
                 pos += 1;
-                let q = pre[t as usize];
-                if q == UNSEEN {
-                    stack.push((pos - row.start) as u32);
-                    cur_p = number!(t, cur_p);
-                    row = offsets.range(t as usize);
-                    pos = row.start;
-                } else if q > cur_p {
-                    // Forward edge to a descendant: candidate cur_p for q.
-                    let s = &mut semi[q as usize];
-                    if *s > cur_p {
-                        *s = cur_p;
+                if !seen.contains(t) {
+                    // Nothing happens when a node is left, so a node whose last edge this
+                    // was needs no frame: a chain runs with an empty stack.
+                    if pos < end {
+                        stack.push(Frame {
+                            p,
+                            pos: T::from_usize(pos),
+                            end: T::from_usize(end),
+                        });
                     }
-                } else if q < cur_p && semi[q as usize] != 0 {
-                    back[q as usize] += 1;
+                    p = number!(t, p);
+                    pos = offsets[t as usize].to_usize();
+                    end = offsets[t as usize + 1].to_usize();
+                } else {
+                    other.push(pair(t, p));
                 }
             } else {
-                let Some(rel) = stack.pop() else { break };
-                cur_p = parent[cur_p as usize];
-                row = offsets.range(vertex[cur_p as usize] as usize);
-                pos = row.start + rel as usize;
+                let Some(f) = stack.pop() else { break };
+                p = f.p;
+                pos = f.pos.to_usize();
+                end = f.end.to_usize();
             }
         }
     }
     drop(stack);
+    drop(seen);
+
+    // Classify the non-tree edges; independent lookups, so the memory system overlaps them.
+    let mut back = other;
+    let mut kept = 0;
+    for i in 0..back.len() {
+        cancel.step()?;
+        let (t, p) = unpair(back[i]);
+        let q = pre[t as usize];
+        if q > p {
+            // Forward edge to a descendant: candidate p for q.
+            let s = &mut semi[q as usize];
+            if *s > p {
+                *s = p;
+            }
+        } else if q < p && !rooted.contains(t) {
+            back[kept] = pair(q, p);
+            kept += 1;
+        }
+    }
+    back.truncate(kept);
     drop(rooted);
 
-    let total: usize = back.iter().map(|&c| c as usize).sum();
-    let preds = if fits_narrow(total) {
-        backward_preds::<u32>(graph, &pre, &semi, back, cancel)?
+    let preds = if fits_narrow(back.len()) {
+        sort_by_target::<u32>(vertex.len(), &back, pre)
     } else {
-        backward_preds::<u64>(graph, &pre, &semi, back, cancel)?
+        sort_by_target::<u64>(vertex.len(), &back, pre)
     };
     Ok(Preorder {
         vertex,
         parent,
         semi,
         preds,
+        spare: back,
     })
 }
 
-/// Fills the backward/cross predecessor rows counted during the DFS.
-fn backward_preds<T: OffsetInt>(
-    graph: &HeapGraph,
-    pre: &[u32],
-    semi: &[u32],
-    counts: Vec<u32>,
-    cancel: &mut CancelCheck,
-) -> Result<Edges, Cancelled> {
-    let mut scatter = Scatter::<T>::new(&counts);
-    drop(counts);
-    let (offsets, targets) = graph.edges.parts();
-    for (node, &p) in pre.iter().enumerate() {
-        if p == UNSEEN {
-            continue;
-        }
-        cancel.step()?;
-        for &t in &targets[offsets.range(node)] {
-            let q = pre[t as usize];
-            if q < p && semi[q as usize] != 0 {
-                scatter.put(q as usize, p);
-            }
-        }
+/// Counting sort of pair(q, p) into rows q, each row in DFS discovery order. `buffer` (any
+/// contents) is reused for the counts.
+fn sort_by_target<T: OffsetInt>(rows: usize, pairs: &[u64], buffer: Vec<u32>) -> Edges {
+    let mut counts = buffer;
+    counts.clear();
+    counts.resize(rows, 0);
+    for &x in pairs {
+        counts[unpair(x).0 as usize] += 1;
     }
-    Ok(scatter.finish())
+    let mut scatter = Scatter::<T>::new(counts);
+    for &x in pairs.iter().rev() {
+        let (q, p) = unpair(x);
+        scatter.put(q as usize, p);
+    }
+    scatter.finish()
 }

@@ -1,11 +1,11 @@
 //! The dominator tree under a virtual root whose children are the root nodes, and retained
 //! sizes.
 //!
-//! Memory: 4 bytes (idom) + 8 bytes (retained) per node kept; at the peak of the computation
-//! 24 bytes per reachable node of scratch (node->preorder, preorder->node, parent, ancestor,
-//! label, semidominator; the first is freed before the last two are allocated) plus the
-//! backward predecessor rows (4 bytes per reachable node + 4 per backward edge).
+//! Steps: DFS and predecessor rows (`dfs`), semidominators, then immediate dominators by
+//! SEMI-NCA with a work limit, falling back to simple Lengauer–Tarjan (`lt`), then retained
+//! sizes in one reverse-preorder pass.
 
+use crate::csr::Offsets;
 use crate::error::CancelCheck;
 use crate::tree::ChildIndex;
 use crate::{dfs, lt, Cancelled, HeapGraph, NodeId};
@@ -62,7 +62,21 @@ pub struct ComputeStats {
     pub retained: Duration,
 }
 
-/// The dominator tree and retained sizes; see the module documentation.
+/// The dominator tree under a virtual root whose children are the root nodes, and retained
+/// sizes.
+///
+/// Memory kept: 4 bytes (idom) + 8 bytes (retained) per node. Scratch at the peak, per
+/// reachable node: preorder->node, parent and semidominator (12 bytes) throughout; during the
+/// DFS also node->preorder (4), 8 per edge to an already visited node and 12 per DFS level;
+/// during the semidominator pass the link forest (8) and the backward predecessor rows (4 +
+/// 4 per backward edge). About 26 bytes per node on heap-like graphs, at most 28 per node +
+/// 8 per edge. [`Dominators::children`] and the per-type walks build a child index (8 bytes
+/// per node) on first use.
+///
+/// Time is memory latency: a DFS, one pass over the backward edges, one over the nodes. Where
+/// first-touch page faults are expensive (some virtual machines), dead scratch buffers are
+/// reused; transparent huge pages for the process (e.g. glibc's `glibc.malloc.hugetlb=1`
+/// tunable, when the kernel has huge pages to give) cut the rest of that cost.
 #[derive(Debug)]
 pub struct Dominators {
     /// Node id -> idom node id, or [`ROOT`] / [`UNREACHABLE`].
@@ -98,17 +112,24 @@ impl Dominators {
             parent,
             mut semi,
             preds,
+            spare,
         } = dfs::preorder(graph, &mut cancel)?;
         stats.backward_edges = preds.len() as u64;
         stats.dfs = t.elapsed();
 
         let t = Instant::now();
-        let mut idom = lt::semidominators(&parent, &preds, &mut semi, &mut cancel)?;
-        drop(preds);
+        let mut forest = lt::semidominators(&parent, &preds, &mut semi, spare, &mut cancel)?;
         stats.semi = t.elapsed();
 
+        // Fresh pages are slow on some virtual machines: dead buffers are reused below.
         let t = Instant::now();
         let r = parent.len();
+        let mut idom = match preds.into_parts().0 {
+            Offsets::Narrow(v) => v,
+            Offsets::Wide(_) => Vec::new(),
+        };
+        idom.clear();
+        idom.resize(r, 0);
         let limit = match algorithm {
             Algorithm::Auto => Some(8 * r as u64 + 65_536),
             Algorithm::SemiNca => Some(u64::MAX),
@@ -127,47 +148,57 @@ impl Dominators {
                 stats.climb_steps = steps;
                 stats.fell_back = algorithm == Algorithm::Auto;
                 stats.algorithm = Algorithm::SimpleLt;
-                lt::slt(&parent, &semi, &mut idom, &mut cancel)?;
+                lt::slt(&parent, &semi, &mut idom, &mut forest, &mut cancel)?;
             }
         }
-        drop(parent);
         drop(semi);
         stats.idom = t.elapsed();
 
         let t = Instant::now();
-        let mut dom = Self::finish(graph, &vertex, &idom, stats);
+        let mut dom = Self::finish(graph, vertex, idom, forest, parent, stats);
         dom.stats.retained = t.elapsed();
         Ok(dom)
     }
 
     /// Retained sizes bottom-up in reverse preorder (a dominator is numbered before the nodes
-    /// it dominates), then the idoms in node space.
-    fn finish(graph: &HeapGraph, vertex: &[NodeId], idom_pre: &[u32], stats: ComputeStats) -> Self {
+    /// it dominates), in preorder space; then the idoms and retained sizes are moved into
+    /// node space. `sums` and `node_idom` are dead buffers, reused.
+    fn finish(
+        graph: &HeapGraph,
+        vertex: Vec<NodeId>,
+        idom_pre: Vec<u32>,
+        mut sums: Vec<u64>,
+        mut node_idom: Vec<u32>,
+        stats: ComputeStats,
+    ) -> Self {
         let n = graph.nodes.len();
+        let r = vertex.len();
+        sums.clear();
+        sums.push(0);
+        sums.extend(vertex[1..].iter().map(|&v| graph.nodes.size(v)));
+        let live_bytes = sums.iter().sum();
+        for p in (1..r).rev() {
+            let c = sums[p];
+            sums[idom_pre[p] as usize] += c;
+        }
+        node_idom.clear();
+        node_idom.resize(n, UNREACHABLE);
+        for p in 1..r {
+            let d = idom_pre[p] as usize;
+            node_idom[vertex[p] as usize] = if d == 0 { ROOT } else { vertex[d] };
+        }
+        drop(idom_pre);
+        // A scatter (independent random writes) beats an in-place cycle walk (a chain of
+        // dependent ones) by far, even though its pages are fresh.
         let mut retained = vec![0u64; n];
-        let mut live_bytes = 0u64;
-        for &v in &vertex[1..] {
-            let s = graph.nodes.size(v);
+        for (&v, &s) in vertex[1..].iter().zip(&sums[1..]) {
             retained[v as usize] = s;
-            live_bytes += s;
-        }
-        for p in (1..vertex.len()).rev() {
-            let d = idom_pre[p] as usize;
-            if d != 0 {
-                let c = retained[vertex[p] as usize];
-                retained[vertex[d] as usize] += c;
-            }
-        }
-        let mut idom = vec![UNREACHABLE; n];
-        for p in 1..vertex.len() {
-            let d = idom_pre[p] as usize;
-            idom[vertex[p] as usize] = if d == 0 { ROOT } else { vertex[d] };
         }
         Dominators {
-            idom,
+            idom: node_idom,
             retained,
             live_bytes,
-            live_count: (vertex.len() - 1) as u64,
+            live_count: (r - 1) as u64,
             stats,
             children: OnceLock::new(),
         }

@@ -17,74 +17,110 @@ use crate::error::CancelCheck;
 use crate::Cancelled;
 
 const NONE: u32 = u32::MAX;
+/// How many vertices ahead the semidominator loop touches predecessor entries.
+const AHEAD: usize = 16;
 
-/// EVAL(v) with path compression: the vertex with the smallest semidominator on the forest
-/// path from `v` up to, but excluding, the first vertex numbered below `linked`.
+/// A link-forest entry: ancestor in the low half, label in the high half (one cache line
+/// holds both).
+#[inline]
+fn pack(anc: u32, label: u32) -> u64 {
+    u64::from(anc) | u64::from(label) << 32
+}
+
+#[inline]
+fn anc(e: u64) -> u32 {
+    e as u32
+}
+
+#[inline]
+fn label(e: u64) -> u32 {
+    (e >> 32) as u32
+}
+
+/// EVAL with path compression: the best label on the forest path from `v` up to, but
+/// excluding, the first vertex numbered below `linked`. `better(a, b)` says label `a` beats
+/// label `b`. Iterative: the path is kept in `stack`.
 #[inline]
 fn eval(
     v: u32,
     linked: u32,
-    anc: &mut [u32],
-    label: &mut [u32],
-    semi: &[u32],
+    forest: &mut [u64],
     stack: &mut Vec<u32>,
+    better: impl Fn(u32, u32) -> bool,
 ) -> u32 {
-    if anc[v as usize] < linked {
-        return label[v as usize];
+    let e = forest[v as usize];
+    if anc(e) < linked {
+        return label(e);
     }
     stack.clear();
     let mut top = v;
-    while anc[top as usize] >= linked {
+    while anc(forest[top as usize]) >= linked {
         stack.push(top);
-        top = anc[top as usize];
+        top = anc(forest[top as usize]);
     }
     // `top` is the highest linked vertex; compress the path below it, top-down.
-    let root = anc[top as usize];
-    let mut best = label[top as usize];
+    let root = anc(forest[top as usize]);
+    let mut best = label(forest[top as usize]);
     while let Some(x) = stack.pop() {
-        anc[x as usize] = root;
-        let lx = label[x as usize];
-        if semi[best as usize] < semi[lx as usize] {
-            label[x as usize] = best;
+        let own = label(forest[x as usize]);
+        if better(best, own) {
+            forest[x as usize] = pack(root, best);
         } else {
-            best = lx;
+            forest[x as usize] = pack(root, own);
+            best = own;
         }
     }
-    label[v as usize]
+    label(forest[v as usize])
 }
 
-/// Completes `semi` (initialised by the DFS) into the semidominators. Returns a scratch
-/// vector of the same length for the caller to reuse.
+/// Completes `semi` (initialised by the DFS) into the semidominators. The forest keeps, per
+/// vertex, its ancestor and, as label, the smallest semidominator on its compressed path
+/// (SEMI-NCA only needs that value, not the vertex holding it). The forest is built in
+/// `buffer` (any contents), which is returned for reuse.
 pub(crate) fn semidominators(
     parent: &[u32],
     preds: &Edges,
     semi: &mut [u32],
+    buffer: Vec<u64>,
     cancel: &mut CancelCheck,
-) -> Result<Vec<u32>, Cancelled> {
-    let r = parent.len();
-    let mut anc = parent.to_vec();
-    let mut label: Vec<u32> = (0..r as u32).collect();
+) -> Result<Vec<u64>, Cancelled> {
+    let mut forest = buffer;
+    forest.clear();
+    if preds.is_empty() {
+        // No backward edges: the DFS already gave the final semidominators.
+        return Ok(forest);
+    }
+    // The buffer may be larger than needed; give the surplus pages back.
+    forest.shrink_to(parent.len());
+    forest.extend(parent.iter().map(|&p| pack(p, 0)));
     let mut stack = Vec::new();
-    for w in (1..r).rev() {
+    let mut sink = 0u64;
+    for w in (1..parent.len()).rev() {
         cancel.step()?;
-        let mut s = semi[w];
-        if s == 0 {
-            continue;
-        }
-        for &v in preds.targets(w as u32) {
-            let u = eval(v, w as u32 + 1, &mut anc, &mut label, semi, &mut stack);
-            let su = semi[u as usize];
-            if su < s {
-                s = su;
-                if s == 0 {
-                    break;
-                }
+        // Touch the entries the next vertices will start from: independent loads overlap.
+        if w > AHEAD {
+            for &v in preds.targets((w - AHEAD) as u32) {
+                sink ^= forest[v as usize];
             }
         }
-        semi[w] = s;
+        let mut s = semi[w];
+        if s != 0 {
+            for &v in preds.targets(w as u32) {
+                let sv = eval(v, w as u32 + 1, &mut forest, &mut stack, |a, b| a < b);
+                if sv < s {
+                    s = sv;
+                    if s == 0 {
+                        break;
+                    }
+                }
+            }
+            semi[w] = s;
+        }
+        // Linking w: from now on EVAL may read its label.
+        forest[w] = pack(parent[w], s);
     }
-    drop(anc);
-    Ok(label)
+    std::hint::black_box(sink);
+    Ok(forest)
 }
 
 /// SEMI-NCA's second step into `idom` (length = number of vertices). Fails with the number of
@@ -118,18 +154,22 @@ pub(crate) fn nca(
     Ok(Ok(steps))
 }
 
-/// Simple Lengauer–Tarjan's bucket step into `dom`, given the final semidominators.
+/// Simple Lengauer–Tarjan's bucket step into `dom`, given the final semidominators. Here the
+/// forest labels are vertices (the one with the smallest semidominator on the path); the
+/// forest is built in `forest` (any contents).
 pub(crate) fn slt(
     parent: &[u32],
     semi: &[u32],
     dom: &mut [u32],
+    forest: &mut Vec<u64>,
     cancel: &mut CancelCheck,
 ) -> Result<(), Cancelled> {
     let r = parent.len();
-    let mut anc = parent.to_vec();
-    let mut label: Vec<u32> = (0..r as u32).collect();
+    forest.clear();
+    forest.extend(parent.iter().zip(0..).map(|(&p, v)| pack(p, v)));
     let mut head = vec![NONE; r];
     let mut stack = Vec::new();
+    let better = |a: u32, b: u32| semi[a as usize] < semi[b as usize];
     // While v waits in a bucket, dom[v] links to the next vertex of that bucket.
     for w in (1..r).rev() {
         cancel.step()?;
@@ -140,7 +180,7 @@ pub(crate) fn slt(
         let mut v = std::mem::replace(&mut head[p as usize], NONE);
         while v != NONE {
             let next = dom[v as usize];
-            let u = eval(v, w as u32, &mut anc, &mut label, semi, &mut stack);
+            let u = eval(v, w as u32, forest, &mut stack, better);
             dom[v as usize] = if semi[u as usize] < semi[v as usize] {
                 u
             } else {

@@ -25,8 +25,7 @@ impl ChildIndex {
             }
         }
         // Reachable nodes < 2^32, so u32 offsets always fit.
-        let mut scatter = Scatter::<u32>::new(&counts);
-        drop(counts);
+        let mut scatter = Scatter::<u32>::new(counts);
         for v in (0..n).rev() {
             let d = idom[v];
             if d != UNREACHABLE {

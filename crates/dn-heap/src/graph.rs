@@ -9,10 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use anyhow::{bail, Context};
-use dn_graph::{Dominators, Edges, HeapGraph, NodeId, NodesBuilder, Root};
+use dn_graph::{Dominators, Edges, HeapGraph, NodeId, NodesBuilder, Root, RootKind};
 
 use crate::heap::{MtInfo, RefsRead, Runtime, SegmentKind};
-use crate::roots::{self, RootOptions, RootRecord};
+use crate::roots::{self, RootDetail, RootOptions, RootRecord};
 
 /// The graph of one runtime's heap, with what it was built from.
 pub struct ObjectGraph {
@@ -215,6 +215,12 @@ impl ObjectGraph {
         warnings.extend(set.warnings);
         let mut graph_roots = Vec::with_capacity(set.roots.len());
         let mut outside = 0usize;
+        let mut first_outside = None;
+        let mut on_stack = 0usize;
+        let in_heap = |a: u64| {
+            let i = ranges.partition_point(|r| r.0 <= a);
+            i > 0 && a < ranges[i - 1].1
+        };
         for (i, r) in set.roots.iter().enumerate() {
             let node = if r.interior {
                 nodes.containing(r.object)
@@ -227,12 +233,49 @@ impl ObjectGraph {
                     kind: r.kind,
                     tag: i as u32,
                 }),
-                None => outside += 1,
+                // .NET 10's JIT allocates some objects on the stack; a stack slot then holds
+                // an address outside the GC heap. Not an error: those objects are not heap.
+                None if r.kind == RootKind::Stack && !in_heap(r.object) => on_stack += 1,
+                None => {
+                    outside += 1;
+                    first_outside.get_or_insert_with(|| {
+                        format!("{} at {:#x} holding {:#x}", r.kind_text(), r.slot, r.object)
+                    });
+                }
             }
         }
-        if outside > 0 {
+        // The arrays that store statics are the runtime's: live even when no handle reaches
+        // them. Rooted as such, they never dominate what a static field (a root itself) holds.
+        let mut roots_out = set.roots;
+        let mut arrays: Vec<NodeId> = roots_out
+            .iter()
+            .filter(|r| r.kind == RootKind::Static)
+            .filter_map(|r| nodes.containing(r.slot))
+            .collect();
+        arrays.sort_unstable();
+        arrays.dedup();
+        for a in arrays {
+            graph_roots.push(Root {
+                node: a,
+                kind: RootKind::Other,
+                tag: roots_out.len() as u32,
+            });
+            roots_out.push(RootRecord {
+                kind: RootKind::Other,
+                slot: nodes.address(a),
+                object: nodes.address(a),
+                interior: false,
+                detail: RootDetail::StaticsArray,
+            });
+        }
+        if on_stack > 0 {
             warnings.push(format!(
-                "{outside} root(s) hold an address where no object starts: left out"
+                "{on_stack} stack root(s) refer to objects outside the GC heap (objects the JIT allocated on the stack): not part of the graph"
+            ));
+        }
+        if let Some(first) = first_outside {
+            warnings.push(format!(
+                "{outside} root(s) hold an address where no object starts, left out (first: {first})"
             ));
         }
         let frozen = {
@@ -259,7 +302,7 @@ impl ObjectGraph {
                 edges,
                 roots: graph_roots,
             },
-            roots: set.roots,
+            roots: roots_out,
             mts,
             warnings,
             frozen,
@@ -326,21 +369,109 @@ impl ObjectGraph {
 fn check_memory(objects: usize) -> anyhow::Result<()> {
     // References per object are not known before reading them; heaps measured here hold 1-3.
     let estimate = HeapGraph::estimate_bytes(objects, objects.saturating_mul(3));
-    let available = procfs_available().unwrap_or(u64::MAX);
-    if estimate > available {
-        bail!(
-            "the heap graph of {objects} objects needs about {} MiB, more than the {} MiB of memory available",
-            estimate >> 20,
-            available >> 20
-        );
-    }
-    Ok(())
+    fits(objects, estimate, available_memory())
 }
 
-/// MemAvailable of this machine, in bytes.
-fn procfs_available() -> Option<u64> {
+/// The refusal, when `estimate` bytes are more than `available` (`None`: unknown, allowed).
+fn fits(
+    objects: usize,
+    estimate: u64,
+    available: Option<(u64, &'static str)>,
+) -> anyhow::Result<()> {
+    match available {
+        Some((avail, what)) if estimate > avail => bail!(
+            "the heap graph of {objects} objects needs about {} MiB, more than the {} MiB {what}",
+            estimate >> 20,
+            avail >> 20
+        ),
+        _ => Ok(()),
+    }
+}
+
+/// What this process may still allocate: the least of the machine's available memory, the
+/// room left in its cgroup (a container's limit) and its address-space limit (`ulimit -v`).
+fn available_memory() -> Option<(u64, &'static str)> {
+    let mut best: Option<(u64, &'static str)> = None;
+    let mut consider = |v: Option<u64>, what: &'static str| {
+        if let Some(v) = v {
+            if best.is_none_or(|b| v < b.0) {
+                best = Some((v, what));
+            }
+        }
+    };
+    consider(meminfo_available(), "of memory available on this machine");
+    consider(
+        cgroup_room(),
+        "left under this process's cgroup memory limit",
+    );
+    consider(
+        address_space_room(),
+        "left under its address-space limit (ulimit -v)",
+    );
+    best
+}
+
+/// MemAvailable, in bytes.
+fn meminfo_available() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
     let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     kib.checked_mul(1024)
+}
+
+/// memory.max - memory.current of this process's cgroup (v2), when it has a limit.
+fn cgroup_room() -> Option<u64> {
+    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
+    let dir = std::path::Path::new("/sys/fs/cgroup").join(rel.trim_start_matches('/'));
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).ok();
+    let max: u64 = read("memory.max")?.trim().parse().ok()?; // "max" (no limit) fails here
+    let current: u64 = read("memory.current")?.trim().parse().ok()?;
+    Some(max.saturating_sub(current))
+}
+
+/// RLIMIT_AS minus the address space in use (VmSize), when a limit is set.
+fn address_space_room() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max address space"))?;
+    let soft: u64 = line.split_whitespace().nth(3)?.parse().ok()?; // "unlimited" fails here
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmSize:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(soft.saturating_sub(kib.saturating_mul(1024)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_a_graph_bigger_than_the_memory_left() {
+        let e = fits(
+            30_000_000,
+            2_000 << 20,
+            Some((1_000 << 20, "of memory available on this machine")),
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(
+            e,
+            "the heap graph of 30000000 objects needs about 2000 MiB, more than the 1000 MiB of memory available on this machine"
+        );
+        assert!(fits(10, 1 << 20, Some((2 << 20, "x"))).is_ok());
+        assert!(fits(10, u64::MAX, None).is_ok());
+    }
+
+    #[test]
+    fn this_machine_reports_its_available_memory() {
+        let (avail, _) = available_memory().expect("MemAvailable is readable on Linux");
+        assert!(avail > 0);
+    }
 }

@@ -199,6 +199,7 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
     assert_eq!(results.len(), sample.len());
     let mut reachable = 0;
     let mut root_counts = (0usize, 0usize);
+    let mut static_only = 0usize;
     for (addr, theirs) in sample.iter().zip(results) {
         let ours = s
             .execute(&format!("gcroot {addr:x}"))
@@ -207,10 +208,23 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
             .to_json();
         let roots = ours["roots"].as_array().unwrap();
         let found = theirs["found"].as_bool().unwrap();
+        // The one documented difference (docs/heap-graph.md): an object only static fields
+        // hold, in a statics array no GC handle reaches, has no SOS root; we list its static
+        // fields. Every root we list then must be a static field.
+        if !found && !roots.is_empty() {
+            assert!(
+                roots.iter().all(|r| r["kind"] == "static"),
+                "{} server={server_gc}: {addr:x} has no root for ClrMD, ours {roots:?}",
+                rt.label()
+            );
+            static_only += 1;
+            continue;
+        }
         root_counts.0 += roots.len();
         root_counts.1 += theirs["root_count"].as_u64().unwrap() as usize;
         // ClrMD 4.2 predates .NET 11: on 11 its search marks far fewer objects seen than on
-        // 10 (so it reports extra roots). Reachability and the first path still agree there.
+        // 10 (so it reports extra roots). On 11 the root counts are checked against
+        // dotnet-dump instead (dotnet_dump_oracle.rs); reachability and paths agree here.
         if rt != Runtime::Net11 {
             assert_eq!(
                 roots.len() as u64,
@@ -237,7 +251,7 @@ fn check_sampled(rt: Runtime, server_gc: bool) {
         }
     }
     eprintln!(
-        "{} server={server_gc}: roots found: ours {} ClrMD {}",
+        "{} server={server_gc}: roots found: ours {} ClrMD {}; {static_only} object(s) held only by static fields",
         rt.label(),
         root_counts.0,
         root_counts.1

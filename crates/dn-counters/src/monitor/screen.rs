@@ -1,9 +1,18 @@
 //! The monitor's text: a fixed header and the counter rows, laid out for a terminal width.
 //! Pure text, so the same lines serve the live screen and plain snapshots.
 
-use crate::format::format_value;
+use crate::format::{format_value, grouped};
 use crate::sample::Sample;
 use crate::store::Store;
+
+/// How values are shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct View {
+    /// Exact values (no byte units, no digit grouping).
+    pub raw: bool,
+    /// A `Last Delta` column: the change since the previous value.
+    pub deltas: bool,
+}
 
 pub const KEYS_LINE: &str = "Press p to pause, r to resume, q to quit.";
 /// Width of the value column.
@@ -20,30 +29,57 @@ pub fn cut(s: &str, width: usize) -> String {
     s.chars().take(width).collect()
 }
 
-fn row(name: &str, value: &str, width: usize) -> String {
+fn row(name: &str, value: &str, delta: Option<&str>, width: usize) -> String {
     let vw = VALUE_WIDTH.max(value.chars().count());
-    let nw = width.saturating_sub(vw + 1).max(1);
-    format!("{:<nw$} {:>vw$}", cut(name, nw), value)
+    let dw = delta.map_or(0, |d| VALUE_WIDTH.max(d.chars().count()) + 1);
+    let nw = width.saturating_sub(vw + 1 + dw).max(1);
+    let mut line = format!("{:<nw$} {:>vw$}", cut(name, nw), value);
+    if let Some(d) = delta {
+        line.push_str(&format!(" {:>w$}", d, w = dw - 1));
+    }
+    line
 }
 
 /// The header lines: keys, status, a warning (or blank), column titles.
-pub fn header(status: &str, warning: Option<&str>, width: usize) -> Vec<String> {
+pub fn header(status: &str, warning: Option<&str>, view: View, width: usize) -> Vec<String> {
     vec![
         KEYS_LINE.to_string(),
         format!("    Status: {status}"),
         warning.unwrap_or("").to_string(),
-        row("Name", "Current Value", width),
+        column_titles(view, width),
     ]
+}
+
+pub fn column_titles(view: View, width: usize) -> String {
+    row(
+        "Name",
+        "Current Value",
+        view.deltas.then_some("Last Delta"),
+        width,
+    )
+}
+
+/// The delta cell: blank until a series has two values.
+fn delta_text(delta: Option<f64>, view: View) -> Option<String> {
+    view.deltas.then(|| match delta {
+        None => String::new(),
+        Some(d) if view.raw => crate::format::exact(d),
+        Some(d) => grouped(d),
+    })
 }
 
 /// The counter rows: `[Provider]`, then `    name (unit)   value`; tagged counters get a row of
 /// tag keys, dashes, and one row of tag values per series.
-pub fn body(store: &Store, raw: bool, width: usize) -> Vec<String> {
+pub fn body(store: &Store, view: View, width: usize) -> Vec<String> {
+    let raw = view.raw;
     let mut lines = Vec::new();
-    let labels: Vec<(String, &Sample)> = store.iter().map(|(_, s)| (label(s, raw), s)).collect();
-    let mut rows: Vec<(&str, &str, &Sample)> = labels
+    let labels: Vec<(String, &Sample, Option<String>)> = store
         .iter()
-        .map(|(l, s)| (s.provider.as_str(), l.as_str(), *s))
+        .map(|(k, s)| (label(s, raw), s, delta_text(store.delta(k), view)))
+        .collect();
+    let mut rows: Vec<(&str, &str, Row)> = labels
+        .iter()
+        .map(|(l, s, d)| (s.provider.as_str(), l.as_str(), (*s, d.as_deref())))
         .collect();
     rows.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
     let mut i = 0;
@@ -56,11 +92,12 @@ pub fn body(store: &Store, raw: bool, width: usize) -> Vec<String> {
         while j < rows.len() && rows[j].0 == provider && rows[j].1 == name {
             j += 1;
         }
-        let group: Vec<&Sample> = rows[i..j].iter().map(|r| r.2).collect();
-        if group.len() == 1 && group[0].tags.is_empty() {
+        let group: Vec<Row> = rows[i..j].iter().map(|r| r.2).collect();
+        if group.len() == 1 && group[0].0.tags.is_empty() {
             lines.push(row(
                 &format!("    {name}"),
-                &format_value(group[0], raw),
+                &format_value(group[0].0, raw),
+                group[0].1,
                 width,
             ));
         } else {
@@ -85,9 +122,12 @@ pub fn label(s: &Sample, raw: bool) -> String {
     name.replace(&format!("({} / ", s.unit), "(/ ")
 }
 
-fn tag_table(group: &[&Sample], raw: bool, width: usize, lines: &mut Vec<String>) {
+/// A sample and its delta cell.
+type Row<'a> = (&'a Sample, Option<&'a str>);
+
+fn tag_table(group: &[Row], raw: bool, width: usize, lines: &mut Vec<String>) {
     let mut keys: Vec<&str> = Vec::new();
-    for s in group {
+    for (s, _) in group {
         for (k, _) in &s.tags {
             if !keys.contains(&k.as_str()) {
                 keys.push(k);
@@ -106,7 +146,7 @@ fn tag_table(group: &[&Sample], raw: bool, width: usize, lines: &mut Vec<String>
         .map(|k| {
             group
                 .iter()
-                .map(|s| value_of(s, k).chars().count())
+                .map(|(s, _)| value_of(s, k).chars().count())
                 .chain([k.chars().count()])
                 .max()
                 .unwrap_or(0)
@@ -128,11 +168,11 @@ fn tag_table(group: &[&Sample], raw: bool, width: usize, lines: &mut Vec<String>
         &join(widths.iter().map(|w| "-".repeat(*w)).collect()),
         width,
     ));
-    let mut sorted: Vec<&Sample> = group.to_vec();
-    sorted.sort_by_key(|s| percentile_key(s));
-    for s in sorted {
+    let mut sorted: Vec<Row> = group.to_vec();
+    sorted.sort_by_key(|(s, _)| percentile_key(s));
+    for (s, d) in sorted {
         let label = join(keys.iter().map(|k| value_of(s, k)).collect());
-        lines.push(row(&label, &format_value(s, raw), width));
+        lines.push(row(&label, &format_value(s, raw), d, width));
     }
 }
 

@@ -1,5 +1,6 @@
-//! The live screen: raw mode and the alternate screen for as long as the monitor runs (restored
-//! on every exit path, panics included), and repainting only the lines that changed.
+//! The live screen: raw mode for as long as the monitor runs (restored on every exit path, panics
+//! included), and repainting only the lines that changed. Like dotnet-counters, the monitor draws
+//! on the normal screen, so its last values stay in the terminal after it exits.
 
 use std::io::{self, Write};
 
@@ -7,24 +8,45 @@ use crossterm::{cursor, execute, queue, style, terminal};
 
 use super::screen::{cut, Frame};
 
-/// Puts the terminal into raw mode + alternate screen; restores it when dropped.
+/// Puts the terminal into raw mode on a cleared screen; restores it when dropped, leaving what
+/// was drawn in place.
 pub struct TerminalGuard {
     active: bool,
+    /// Lines drawn at the top of the screen: the cursor ends up below them.
+    rows: u16,
 }
 
 impl TerminalGuard {
     pub fn enter() -> io::Result<TerminalGuard> {
         install_panic_hook();
         terminal::enable_raw_mode()?;
-        let guard = TerminalGuard { active: true };
-        execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)?;
+        let guard = TerminalGuard {
+            active: true,
+            rows: 0,
+        };
+        execute!(
+            io::stdout(),
+            terminal::Clear(terminal::ClearType::All),
+            cursor::MoveTo(0, 0),
+            cursor::Hide
+        )?;
         Ok(guard)
+    }
+
+    /// Restores the terminal with the cursor on the line after the `rows` drawn lines.
+    pub fn leave(mut self, rows: usize) {
+        self.rows = u16::try_from(rows).unwrap_or(u16::MAX);
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         if self.active {
+            let mut out = io::stdout();
+            if self.rows > 0 {
+                // The last drawn line, then a line feed: scrolls when the screen is full.
+                let _ = queue!(out, cursor::MoveTo(0, self.rows - 1), style::Print("\r\n"));
+            }
             restore();
             self.active = false;
         }
@@ -32,7 +54,7 @@ impl Drop for TerminalGuard {
 }
 
 fn restore() {
-    let _ = execute!(io::stdout(), cursor::Show, terminal::LeaveAlternateScreen);
+    let _ = execute!(io::stdout(), cursor::Show);
     let _ = terminal::disable_raw_mode();
 }
 
@@ -64,6 +86,11 @@ impl Painter {
     pub fn invalidate(&mut self) {
         self.shown.clear();
         self.size = (0, 0);
+    }
+
+    /// Lines on screen after the last paint.
+    pub fn rows(&self) -> usize {
+        self.shown.len()
     }
 
     pub fn scroll_by(&mut self, delta: isize, body_len: usize) {

@@ -274,3 +274,97 @@ pub fn socket_fd_count(pid: i32) -> usize {
         .filter(|l| l.to_string_lossy().starts_with("socket:"))
         .count()
 }
+
+/// Microsoft's dotnet-counters, the oracle for formats and counter names (installed as a .NET
+/// tool on first use).
+pub fn dotnet_counters() -> PathBuf {
+    dn_testkit::dotnet_tool("dotnet-counters").unwrap_or_else(|e| panic!("{e:#}"))
+}
+
+/// A dn-counters (or dotnet-counters) run whose stderr lines arrive on a channel, so a test can
+/// wait for "Collecting ..." while it runs. Killed when dropped.
+pub struct Running {
+    pub child: Child,
+    lines: Receiver<String>,
+    pub stderr: Vec<String>,
+}
+
+impl Running {
+    pub fn spawn(mut cmd: Command) -> Running {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cannot start the tool");
+        let err = child.stderr.take().expect("piped stderr");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(err).lines() {
+                let Ok(l) = l else { break };
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Running {
+            child,
+            lines,
+            stderr: Vec::new(),
+        }
+    }
+
+    /// Waits for a stderr line containing `text`.
+    pub fn wait_line(&mut self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    let hit = l.contains(text);
+                    self.stderr.push(l);
+                    if hit {
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Waits for the exit; returns the code and everything printed on stderr.
+    pub fn wait(&mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = Instant::now() + timeout;
+        let code = loop {
+            if let Ok(Some(st)) = self.child.try_wait() {
+                break st.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                panic!("no exit within {timeout:?}; stderr: {:?}", self.stderr);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        while let Ok(l) = self.lines.recv_timeout(Duration::from_millis(500)) {
+            self.stderr.push(l);
+        }
+        (code, self.stderr.join("\n"))
+    }
+
+    pub fn terminate(&mut self) {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}

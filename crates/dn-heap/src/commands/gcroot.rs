@@ -75,13 +75,24 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
         .paths_to(g.predecessors(), node, &s.cancel)
         .map_err(|_| anyhow::anyhow!("cancelled"))?;
     let statics = static_fields(&g);
+    // SOS's roots: handles, the finalizer queue and stacks; a static field is reached through
+    // its statics array (held by a handle) and named on that hop. Only when none of those
+    // reaches the object do static fields show as roots of their own: their statics array is
+    // one no handle holds (seen in ASP.NET apps on .NET 10), where SOS finds no root at all.
+    let sos_root = |ri: usize| {
+        let root = &g.graph.roots[ri];
+        !matches!(root.kind, RootKind::Static | RootKind::ThreadStatic)
+            && !matches!(g.root_record(root).detail, RootDetail::StaticsArray)
+    };
+    let show_statics = !paths.iter().any(|(ri, _)| sos_root(*ri));
     let mut result = Vec::new();
     for (ri, chain) in paths {
         let rec = g.root_record(&g.graph.roots[ri]);
-        // SOS's roots: handles, the finalizer queue and stacks. A static field is reached
-        // through its statics array (held by a handle), and named on that hop.
+        if matches!(rec.detail, RootDetail::StaticsArray) {
+            continue;
+        }
         match rec.kind {
-            RootKind::Static | RootKind::ThreadStatic => continue,
+            RootKind::Static | RootKind::ThreadStatic if !show_statics => continue,
             RootKind::Stack if !stacks => continue,
             _ => {}
         }
@@ -94,6 +105,9 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
             })
             .collect();
         annotate_statics(rt, &statics, &mut path);
+        if let (RootDetail::Static { field }, Some(first)) = (&rec.detail, path.first_mut()) {
+            first.static_field = Some(field.clone());
+        }
         let (thread, frame, stack_pointer, register) = match &rec.detail {
             RootDetail::Stack {
                 thread,
@@ -173,6 +187,9 @@ impl Render for GcRoot {
             let group = match (r.root_kind, r.thread) {
                 (RootKind::Stack, Some(t)) => format!("Thread {t:x}:"),
                 (RootKind::Finalizer, _) => "Finalizer Queue:".to_string(),
+                (RootKind::Static, _) => {
+                    "Static fields (in a statics array no GC handle holds):".to_string()
+                }
                 _ => "HandleTable:".to_string(),
             };
             if group != last_group {
@@ -213,10 +230,18 @@ impl Render for GcRoot {
             }
             out.push('\n');
         }
-        let unique: FxHashSet<(u64, &str)> = self
+        // A root is its slot; a register has no slot, so its frame and register name it.
+        let unique: FxHashSet<(u64, &str, Option<u64>, Option<&str>)> = self
             .roots
             .iter()
-            .map(|r| (r.root, r.kind.as_str()))
+            .map(|r| {
+                (
+                    r.root,
+                    r.kind.as_str(),
+                    r.stack_pointer,
+                    r.register.as_deref(),
+                )
+            })
             .collect();
         out.push_str(&format!(
             "Found {} unique roots.\n",

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use super::charts::{growth_bars, line_chart, Mark};
 use super::model::{suspect_title, BoxKind, ChainBox, Growth, Report};
 use super::svg::esc;
-use crate::commands::{n0, DominatorNode, Suspect};
+use crate::commands::{n0, DominatorNode, Suspect, SuspectShape};
 
 pub fn suspects(r: &Report, out: &mut String) {
     let s = &r.suspects;
@@ -27,20 +27,28 @@ pub fn suspects(r: &Report, out: &mut String) {
 }
 
 fn suspect(out: &mut String, i: usize, sus: &Suspect, chain: &[ChainBox]) {
+    // The words of `suspects`' text, sizes as "1,234 (5.67%) bytes".
     let _ = write!(
         out,
-        "<article class=\"suspect\" data-type=\"{}\"><h3>Problem Suspect {}</h3><p>{} {} {} bytes ({:.2}%).",
+        "<article class=\"suspect\" data-type=\"{}\"><h3>Problem Suspect {}</h3><p>{} {} {} ({:.2}%) bytes.",
         esc(&sus.type_name),
         i + 1,
         esc(&suspect_title(sus)),
-        if sus.count.is_some() { "occupy" } else { "occupies" },
+        match sus.kind {
+            SuspectShape::Single => "occupies",
+            SuspectShape::Group => "occupy",
+        },
         n0(sus.retained),
         sus.percent
     );
     if let Some(p) = &sus.accumulation_point {
+        let lead = match sus.kind {
+            SuspectShape::Single => "The memory is accumulated in one instance of",
+            SuspectShape::Group => "The biggest instance accumulates its memory in one instance of",
+        };
         let _ = write!(
             out,
-            " The memory is accumulated in one instance of \"{}\", which occupies {} bytes ({:.2}%).",
+            " {lead} \"{}\", which occupies {} ({:.2}%) bytes.",
             esc(&p.type_name),
             n0(p.retained),
             p.percent

@@ -49,6 +49,9 @@ pub enum RootDetail {
         /// "Namespace.Type.Field", as `gcroot` prints it.
         field: String,
     },
+    /// The runtime's array that stores static fields (held by the runtime itself, whether or
+    /// not a GC handle reaches it).
+    StaticsArray,
 }
 
 impl RootRecord {
@@ -59,6 +62,7 @@ impl RootRecord {
             RootDetail::RefCount { ref_count } => {
                 format!("{} RefCount: {ref_count}", self.kind.name())
             }
+            RootDetail::StaticsArray => "statics array".to_string(),
             _ => self.kind.name().to_string(),
         }
     }

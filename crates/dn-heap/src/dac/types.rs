@@ -1,0 +1,285 @@
+//! Types through the DAC: MethodTables, fields, modules, metadata names and statics.
+
+use super::*;
+
+impl Dac {
+    pub fn method_table_data(&self, mt: u64) -> Result<MethodTableData> {
+        let b = self.call_struct(self.sos, 37, "GetMethodTableData", Some(mt), 0x48)?;
+        Ok(MethodTableData {
+            is_free: le_u32(&b, 0) != 0,
+            module: le_u64(&b, 8),
+            class: le_u64(&b, 0x10),
+            parent: le_u64(&b, 0x18),
+            num_interfaces: u16::from_le_bytes([b[0x20], b[0x21]]),
+            num_methods: u16::from_le_bytes([b[0x22], b[0x23]]),
+            base_size: le_u32(&b, 0x28),
+            component_size: le_u32(&b, 0x2C),
+            token: le_u32(&b, 0x30),
+            attr_class: le_u32(&b, 0x34),
+            contains_pointers: le_u32(&b, 0x40) != 0,
+        })
+    }
+
+    pub fn method_table_name(&self, mt: u64) -> Result<String> {
+        self.call_string(self.sos, 36, "GetMethodTableName", mt)
+    }
+
+    pub fn method_table_field_data(&self, mt: u64) -> Result<MethodTableFieldData> {
+        let b = self.call_struct(self.sos, 39, "GetMethodTableFieldData", Some(mt), 0x18)?;
+        Ok(MethodTableFieldData {
+            num_instance_fields: u16::from_le_bytes([b[0], b[1]]),
+            num_static_fields: u16::from_le_bytes([b[2], b[3]]),
+            num_thread_static_fields: u16::from_le_bytes([b[4], b[5]]),
+            first_field: le_u64(&b, 8),
+        })
+    }
+
+    pub fn field_desc_data(&self, fd: u64) -> Result<FieldDescData> {
+        let b = self.call_struct(self.sos, 42, "GetFieldDescData", Some(fd), 0x40)?;
+        Ok(FieldDescData {
+            element_type: le_u32(&b, 0),
+            sig_type: le_u32(&b, 4),
+            mt_of_type: le_u64(&b, 8),
+            token: le_u32(&b, 0x1C),
+            enclosing_mt: le_u64(&b, 0x20),
+            offset: le_u32(&b, 0x28),
+            is_thread_local: le_u32(&b, 0x2C) != 0,
+            is_static: le_u32(&b, 0x34) != 0,
+            next_field: le_u64(&b, 0x38),
+        })
+    }
+
+    /// Name of a field from its module's metadata (GetFieldName is not in ISOSDacInterface:
+    /// the name comes through the MethodTable's module; `None` if unavailable).
+    pub fn module_name(&self, module: u64) -> Result<String> {
+        let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
+        let pe_file = le_u64(&b, 8);
+        self.call_string(self.sos, 45, "GetPEFileName", pe_file)
+    }
+
+    /// Module metadata location: (metadata address, size) in the target.
+    pub fn module_metadata(&self, module: u64) -> Result<(u64, u64)> {
+        let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
+        Ok((le_u64(&b, 0x18), le_u64(&b, 0x20)))
+    }
+
+    pub(super) fn read_target_u64(&self, addr: u64) -> Option<u64> {
+        let g = self.shared.source.read().unwrap_or_else(|e| e.into_inner());
+        g.as_ref()?.read_u64(addr).ok()
+    }
+
+    /// Object facts from the DAC (used for arrays: element type, rank, data pointer).
+    pub fn object_data(&self, obj: u64) -> Result<ObjectData> {
+        let b = self.call_struct(self.sos, 33, "GetObjectData", Some(obj), 0x60)?;
+        Ok(ObjectData {
+            method_table: le_u64(&b, 0),
+            object_type: le_u32(&b, 8),
+            size: le_u64(&b, 0x10),
+            element_type_handle: le_u64(&b, 0x18),
+            element_type: le_u32(&b, 0x20),
+            rank: le_u32(&b, 0x24),
+            num_components: le_u64(&b, 0x28),
+            component_size: le_u64(&b, 0x30),
+            array_data: le_u64(&b, 0x38),
+        })
+    }
+
+    /// The module's IMetaDataImport, obtained once through IXCLRDataModule.
+    fn metadata_import(&self, module: u64) -> Option<ComPtr> {
+        const IID_IMETADATA_IMPORT: Guid = guid("7DAC8207-D3AE-4c75-9B67-92801A497D44");
+        let mut cache = self.md_imports.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = cache.get(&module) {
+            return v.map(|p| ComPtr(p as *mut c_void));
+        }
+        let _g = lock();
+        let mut m = std::ptr::null_mut();
+        // SAFETY: GetModule(u64 addr, IXCLRDataModule** out); QI on the returned module.
+        let imp = unsafe {
+            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
+                self.sos.slot(12);
+            if f(self.sos.0, module, &mut m) >= 0 && !m.is_null() {
+                let md = ComPtr(m);
+                let r = md.query(&IID_IMETADATA_IMPORT);
+                md.release();
+                r
+            } else {
+                None
+            }
+        };
+        cache.insert(module, imp.map(|p| p.0 as usize));
+        imp
+    }
+
+    /// A field's name from its module's metadata (FieldDef token).
+    pub fn field_name(&self, module: u64, token: u32) -> Result<String> {
+        let imp = self
+            .metadata_import(module)
+            .ok_or(DacError::Unsupported("IMetaDataImport"))?;
+        let _g = lock();
+        let mut buf = [0u16; 512];
+        let (mut class, mut len, mut attr, mut sig_len, mut cplus, mut value_len) =
+            (0u32, 0u32, 0u32, 0u32, 0u32, 0u32);
+        let (mut sig, mut value) = (std::ptr::null::<u8>(), std::ptr::null::<c_void>());
+        // SAFETY: IMetaDataImport::GetFieldProps (slot 57) with every out pointer valid.
+        let hr = unsafe {
+            type GetFieldProps = unsafe extern "system" fn(
+                *mut c_void,
+                u32,
+                *mut u32,
+                *mut u16,
+                u32,
+                *mut u32,
+                *mut u32,
+                *mut *const u8,
+                *mut u32,
+                *mut u32,
+                *mut *const c_void,
+                *mut u32,
+            ) -> HResult;
+            let f: GetFieldProps = imp.slot(57);
+            f(
+                imp.0,
+                token,
+                &mut class,
+                buf.as_mut_ptr(),
+                buf.len() as u32,
+                &mut len,
+                &mut attr,
+                &mut sig,
+                &mut sig_len,
+                &mut cplus,
+                &mut value,
+                &mut value_len,
+            )
+        };
+        check("GetFieldProps", hr)?;
+        let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+        Ok(String::from_utf16_lossy(&buf[..end]))
+    }
+
+    /// Every module loaded in every AppDomain.
+    pub fn modules(&self) -> Result<Vec<u64>> {
+        let store = self.call_struct(self.sos, 4, "GetAppDomainStoreData", None, 0x18)?;
+        let count = le_u32(&store, 0x10) as usize;
+        let mut domains = vec![0u64; count];
+        {
+            let _g = lock();
+            let mut needed = 0u32;
+            // SAFETY: GetAppDomainList(u32 count, u64* domains, u32* needed).
+            let hr = unsafe {
+                let f: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
+                    self.sos.slot(5);
+                f(self.sos.0, count as u32, domains.as_mut_ptr(), &mut needed)
+            };
+            check("GetAppDomainList", hr)?;
+        }
+        // The system domain holds no assemblies of its own on Core, but ask it too.
+        domains.push(le_u64(&store, 8));
+        let mut modules = Vec::new();
+        for d in domains.into_iter().filter(|&d| d != 0) {
+            let _g = lock();
+            // SAFETY: GetAssemblyList(u64 domain, i32 count, u64* asm, i32* needed), sizing first;
+            // GetAssemblyModuleList(u64 asm, u32 count, u64* mods, u32* needed).
+            unsafe {
+                let list: unsafe extern "system" fn(
+                    *mut c_void,
+                    u64,
+                    i32,
+                    *mut u64,
+                    *mut i32,
+                ) -> HResult = self.sos.slot(9);
+                let mut n = 0i32;
+                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0 || n <= 0 {
+                    continue;
+                }
+                let mut asms = vec![0u64; n as usize];
+                if list(self.sos.0, d, n, asms.as_mut_ptr(), &mut n) < 0 {
+                    continue;
+                }
+                let mods: unsafe extern "system" fn(
+                    *mut c_void,
+                    u64,
+                    u32,
+                    *mut u64,
+                    *mut u32,
+                ) -> HResult = self.sos.slot(15);
+                for a in asms {
+                    let mut m = [0u64; 16];
+                    let mut got = 0u32;
+                    if mods(self.sos.0, a, m.len() as u32, m.as_mut_ptr(), &mut got) >= 0 {
+                        modules.extend(m.iter().take(got as usize).filter(|&&x| x != 0));
+                    }
+                }
+            }
+        }
+        modules.sort_unstable();
+        modules.dedup();
+        Ok(modules)
+    }
+
+    /// The MethodTables of the types a module has loaded (its TypeDef map).
+    pub fn module_types(&self, module: u64) -> Result<Vec<u64>> {
+        unsafe extern "C" fn collect(_index: u32, mt: u64, token: *mut c_void) {
+            // SAFETY: `token` is the Vec passed below, alive for the duration of the call.
+            let v = unsafe { &mut *(token as *mut Vec<u64>) };
+            if mt != 0 {
+                v.push(mt);
+            }
+        }
+        let _g = lock();
+        let mut out: Vec<u64> = Vec::new();
+        // SAFETY: TraverseModuleMap(i32 kind, u64 module, callback, void* token); kind 0 =
+        // TypeDefToMethodTable. The callback only runs during this call.
+        let hr = unsafe {
+            type Cb = unsafe extern "C" fn(u32, u64, *mut c_void);
+            let f: unsafe extern "system" fn(*mut c_void, i32, u64, Cb, *mut c_void) -> HResult =
+                self.sos.slot(14);
+            f(
+                self.sos.0,
+                0,
+                module,
+                collect,
+                &mut out as *mut Vec<u64> as *mut c_void,
+            )
+        };
+        check("TraverseModuleMap", hr)?;
+        Ok(out)
+    }
+
+    /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
+    pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
+        let sos14 = self.sos_n(14, "ISOSDacInterface14")?;
+        let _g = lock();
+        let (mut ngc, mut gc) = (0u64, 0u64);
+        // SAFETY: GetStaticBaseAddress(u64 mt, u64* nonGC, u64* gc).
+        let hr = unsafe {
+            let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64, *mut u64) -> HResult =
+                sos14.slot(3);
+            f(sos14.0, mt, &mut ngc, &mut gc)
+        };
+        check("GetStaticBaseAddress", hr)?;
+        Ok((ngc, gc))
+    }
+
+    /// (non-GC, GC) statics bases of a module's types on runtimes before .NET 9
+    /// (DomainLocalModule).
+    pub fn domain_local_statics(&self, module: u64) -> Result<(u64, u64)> {
+        let b = self.call_struct(
+            self.sos,
+            57,
+            "GetDomainLocalModuleDataFromModule",
+            Some(module),
+            0x30,
+        )?;
+        Ok((le_u64(&b, 0x28), le_u64(&b, 0x20)))
+    }
+
+    /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.
+    pub fn statics_bases(&self, mt: u64, module: u64) -> Result<(u64, u64)> {
+        if self.sos_n[14].is_some() {
+            self.static_base_address(mt)
+        } else {
+            self.domain_local_statics(module)
+        }
+    }
+}
