@@ -1,12 +1,11 @@
-//! Bad input, checked before any long work, and the output written whole or not at all: a
-//! temporary file in the target directory, then a rename (`--force`) or a hard link that fails
-//! when the name exists (no `--force`).
+//! Bad input, checked before any long work, and the output written whole or not at all.
 
 use std::fs::File;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use dn_counters::output::{Committed, PendingFile};
 
 /// What an INPUT file is, from its first bytes and name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,55 +92,26 @@ fn parent_dir(path: &Path) -> PathBuf {
     }
 }
 
-/// Writes `bytes` to `path` whole or not at all.
+/// Writes `bytes` to `path` whole or not at all (dn-counters' [`PendingFile`]: a temporary
+/// file beside the output, then a rename with `force`, else a link that fails if the name
+/// exists).
 pub fn write_atomically(path: &Path, bytes: &[u8], force: bool) -> anyhow::Result<()> {
     check_output(path, force)?;
-    let dir = parent_dir(path);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "report.html".into());
-    let (tmp, mut file) = temp_file(&dir, &name)?;
-    let written = file
-        .write_all(bytes)
+    let cannot = || format!("cannot write {}", path.display());
+    let mut pending = PendingFile::create(path).with_context(cannot)?;
+    let mut file = pending.writer().with_context(cannot)?;
+    file.write_all(bytes)
         .and_then(|_| file.sync_all())
-        .with_context(|| format!("cannot write {}", tmp.display()));
-    drop(file);
-    let placed = written.and_then(|_| {
-        if force {
-            std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-        } else {
-            // A hard link does not replace a file that appeared meanwhile.
-            std::fs::hard_link(&tmp, path)
-                .map_err(|e| match e.kind() {
-                    std::io::ErrorKind::AlreadyExists => anyhow::anyhow!(
-                        "{} exists: use --force to replace it, or -o to write elsewhere",
-                        path.display()
-                    ),
-                    _ => anyhow::Error::new(e).context(format!("cannot write {}", path.display())),
-                })
-                .map(|_| {
-                    let _ = std::fs::remove_file(&tmp);
-                })
-        }
-    });
-    if placed.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        .with_context(cannot)?;
+    if force {
+        pending.commit_replacing().with_context(cannot)?;
+    } else if pending.commit_if_absent().with_context(cannot)? == Committed::KeptExisting {
+        bail!(
+            "{} exists: use --force to replace it, or -o to write elsewhere",
+            path.display()
+        );
     }
-    placed
-}
-
-/// A new file `.NAME.PID.N.tmp` beside the output.
-fn temp_file(dir: &Path, name: &str) -> anyhow::Result<(PathBuf, File)> {
-    for n in 0..100 {
-        let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-        match File::options().write(true).create_new(true).open(&tmp) {
-            Ok(f) => return Ok((tmp, f)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e).with_context(|| format!("cannot write in {}", dir.display())),
-        }
-    }
-    bail!("cannot create a temporary file in {}", dir.display())
+    Ok(())
 }
 
 #[cfg(test)]
