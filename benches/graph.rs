@@ -7,7 +7,9 @@
 //!    `leak 9000000`, `objects 1000000`), dumped with `dn-dump collect --type heap`. On it:
 //!    - `dn-dump analyze -c suspects` (open, heap graph, dominators, suspects) against
 //!      `dotnet-dump analyze -c "dumpheap -stat"`, with our peak RssAnon per object;
-//!    - `dumpheap -stat -live`, ours against dotnet-dump's.
+//!    - `dumpheap -stat -live`, ours against dotnet-dump's;
+//!    - `dn-dump report` against `suspects` alone (`cargo bench --bench graph report` for
+//!      only this).
 //! 2. On .NET 8 and on .NET 10, a fixture with a 1,000,000-object chain: `gcroot` on the chain's
 //!    far end, ours (open + graph + first answer) against ClrMD's GCRoot (open + first path).
 //!
@@ -40,21 +42,30 @@ fn main() {
         .unwrap();
     assert!(status.success());
     let dn_dump = target_dir.join("release/dn-dump");
-    let dotnet_dump = dn_testkit::dotnet_tool("dotnet-dump").expect("dotnet-dump");
-    let oracle = dn_testkit::oracle("HeapOracle").expect("HeapOracle");
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
+    let wants = |step: &str| only.as_deref().is_none_or(|o| o == step);
 
-    if only.as_deref().is_none_or(|o| o == "big") {
-        big_heap(&dn_dump, &dotnet_dump, &target_dir);
+    if wants("big") || wants("report") {
+        let dir = tempfile::tempdir_in(&target_dir).unwrap();
+        let core = big_core(&dn_dump, dir.path());
+        if wants("big") {
+            let dotnet_dump = dn_testkit::dotnet_tool("dotnet-dump").expect("dotnet-dump");
+            big_heap(&dn_dump, &dotnet_dump, &core);
+        }
+        if wants("report") {
+            report_vs_suspects(&dn_dump, &core, dir.path());
+        }
     }
-    if only.as_deref().is_none_or(|o| o == "gcroot") {
+    if wants("gcroot") {
+        let oracle = dn_testkit::oracle("HeapOracle").expect("HeapOracle");
         for rt in [Runtime::Net8, Runtime::Net10] {
             chain_gcroot(&dn_dump, &oracle, &target_dir, rt);
         }
     }
 }
 
-fn big_heap(dn_dump: &Path, dotnet_dump: &Path, target_dir: &Path) {
+/// The big heap: about 29 million objects, dumped with `dn-dump collect --type heap`.
+fn big_core(dn_dump: &Path, dir: &Path) -> PathBuf {
     let mut t = Target::start(Fixture::Console, Runtime::Net10);
     assert_eq!(t.command("alloc-mb 256"), "ok");
     // In steps: each command must answer within the harness's timeout.
@@ -63,19 +74,59 @@ fn big_heap(dn_dump: &Path, dotnet_dump: &Path, target_dir: &Path) {
     }
     assert_eq!(t.command("objects 1000000"), "ok");
     assert_eq!(t.command("gc"), "ok");
-    let dir = tempfile::tempdir_in(target_dir).unwrap();
-    let core = collect(dn_dump, &t, dir.path());
-    drop(t);
-    let core_mib = std::fs::metadata(&core).unwrap().len() >> 20;
+    collect(dn_dump, &t, dir)
+}
+
+/// `dn-dump report` against `suspects` alone on the same core, best of 3 each, alternating.
+fn report_vs_suspects(dn_dump: &Path, core: &Path, dir: &Path) {
+    let page = dir.join("report.html");
+    let suspects = || {
+        let mut c = Command::new(dn_dump);
+        c.arg("analyze")
+            .arg(core)
+            .args(["--json", "-c", "suspects"]);
+        c
+    };
+    let report = || {
+        let mut c = Command::new(dn_dump);
+        c.arg("report")
+            .arg(core)
+            .arg("-o")
+            .arg(&page)
+            .arg("--force");
+        c
+    };
+    // Warm the page cache.
+    measure(&mut suspects());
+    let (mut s, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        s.push(measure(&mut suspects()));
+        r.push(measure(&mut report()));
+    }
+    let s = s.into_iter().min_by_key(|x| x.wall).unwrap();
+    let r = r.into_iter().min_by_key(|x| x.wall).unwrap();
+    let kib = std::fs::metadata(&page).unwrap().len() >> 10;
+    println!(
+        "report {:>7.2} s (peak RSS {} MiB, page {kib} KiB)   suspects {:>7.2} s (peak RSS {} MiB)   ratio {:.2}x",
+        r.wall.as_secs_f64(),
+        r.peak_rss_kib >> 10,
+        s.wall.as_secs_f64(),
+        s.peak_rss_kib >> 10,
+        r.wall.as_secs_f64() / s.wall.as_secs_f64()
+    );
+}
+
+fn big_heap(dn_dump: &Path, dotnet_dump: &Path, core: &Path) {
+    let core_mib = std::fs::metadata(core).unwrap().len() >> 20;
 
     let ours = |c: &str| {
         let mut cmd = Command::new(dn_dump);
-        cmd.arg("analyze").arg(&core).args(["--json", "-c", c]);
+        cmd.arg("analyze").arg(core).args(["--json", "-c", c]);
         cmd
     };
     let theirs = |c: &str| {
         let mut cmd = Command::new(dotnet_dump);
-        cmd.arg("analyze").arg(&core).args(["-c", c, "-c", "exit"]);
+        cmd.arg("analyze").arg(core).args(["-c", c, "-c", "exit"]);
         cmd
     };
     // Warm the page cache for both.

@@ -1,7 +1,8 @@
 //! The main job, end to end, against a real .NET service started for it:
 //! build the sample service, start it, find it with dn-ps, make it leak, watch it with
 //! dn-counters, capture it with dn-dump collect, explain it with dn-dump analyze, see what grew
-//! with dn-dump diff, and end with the leak suspects: who holds the memory.
+//! with dn-dump diff, name the leak suspects (who holds the memory), and put it all on one page
+//! with dn-dump report.
 //!
 //! Run: `cargo run --release --example demo`
 
@@ -36,6 +37,19 @@ fn main() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("a scratch folder");
     let (before, after) = (dir.join("core_before"), dir.join("core_after"));
+    let counters_file = dir.join("counters.csv");
+
+    // Counters to a file all along, for the report's charts (both dumps fall inside).
+    let mut recording = Command::new(tool("dn-counters"));
+    recording
+        .args(["collect", "-p", &pid, "--duration", "12", "-o"])
+        .arg(&counters_file)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    println!("== dn-counters collect: record counters to a file while all this happens");
+    println!("$ {}", shown(&recording));
+    let mut recording = recording.spawn().expect("dn-counters");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
 
     let mut collect = Command::new(tool("dn-dump"));
     collect.args(["collect", "-p", &pid, "-o"]).arg(&before);
@@ -97,6 +111,25 @@ fn main() {
         "dn-dump analyze: who holds the memory (leak suspects)",
         suspects,
     );
+
+    let _ = recording.wait();
+    let page = std::env::temp_dir().join("dn-demo-report.html");
+    let mut report = Command::new(tool("dn-dump"));
+    report
+        .arg("report")
+        .arg(&after)
+        .arg("--baseline")
+        .arg(&before)
+        .arg("--counters")
+        .arg(&counters_file)
+        .arg("-o")
+        .arg(&page)
+        .arg("--force");
+    step(
+        "dn-dump report: one HTML page with all of it (open it in a browser)",
+        report,
+    );
+    println!("   {}", page.display());
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -21,3 +21,5 @@ pub fn collect(t: &Target, path: &Path, extra: &[&str]) -> Output {
     args.extend_from_slice(extra);
     dn_dump(&args)
 }
+
+pub mod chromium;

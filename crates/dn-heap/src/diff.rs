@@ -75,6 +75,25 @@ impl DumpIdentity {
     }
 }
 
+/// Warnings when two dumps do not come from the same process and runtime.
+pub fn identity_warnings(a: &DumpIdentity, b: &DumpIdentity) -> Vec<String> {
+    let mut out = Vec::new();
+    if let (Some(pa), Some(pb)) = (a.pid, b.pid) {
+        if pa != pb {
+            out.push(format!(
+                "the dumps come from different processes (pid {pa} and pid {pb}): growth compares unrelated heaps"
+            ));
+        }
+    }
+    if a.runtime_build_id != b.runtime_build_id || a.runtime_path != b.runtime_path {
+        out.push(format!(
+            "the dumps come from different runtimes ({} and {})",
+            a.runtime_path, b.runtime_path
+        ));
+    }
+    out
+}
+
 /// The pid a core was taken of: the id of its main thread, which every core writer lists first.
 pub fn core_pid(core: &Path) -> Option<u32> {
     let dump = crate::dump::CoreDump::open(core).ok()?;
@@ -157,19 +176,7 @@ pub fn diff_dumps(
     let (sb, idb) = open(b)?;
     let stat_b = crate::commands::dumpheap_stat(&sb, &opts)?;
     let mut d = diff_stats(&stat_a, &stat_b);
-    if let (Some(pa), Some(pb)) = (ida.pid, idb.pid) {
-        if pa != pb {
-            d.warnings.push(format!(
-                "the dumps come from different processes (pid {pa} and pid {pb}): growth compares unrelated heaps"
-            ));
-        }
-    }
-    if ida.runtime_build_id != idb.runtime_build_id || ida.runtime_path != idb.runtime_path {
-        d.warnings.push(format!(
-            "the dumps come from different runtimes ({} and {})",
-            ida.runtime_path, idb.runtime_path
-        ));
-    }
+    d.warnings = identity_warnings(&ida, &idb);
     d.warnings
         .extend(stat_a.warnings.iter().map(|w| format!("A: {w}")));
     d.warnings
@@ -233,7 +240,8 @@ fn grouped(v: i128) -> String {
     }
 }
 
-fn signed(v: i128) -> String {
+/// `+1,234`, `-1,234` or `0`.
+pub(crate) fn signed(v: i128) -> String {
     if v > 0 {
         format!("+{}", grouped(v))
     } else {

@@ -19,4 +19,5 @@ pub mod graph;
 pub mod heap;
 pub mod memory;
 pub mod names;
+pub mod report;
 pub mod roots;

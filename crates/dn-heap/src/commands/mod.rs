@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use serde::Serializer;
 
-pub use dominators::{DominatorNode, DominatorTree, DominatorsOptions};
+pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
@@ -24,9 +24,12 @@ pub use dumpheap::{
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
-pub use info::{ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
-pub use suspects::{Accumulated, AccumulationPoint, Suspect, SuspectRoot, SuspectShape, Suspects};
+pub use suspects::{
+    suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
+    Suspects,
+};
 
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
