@@ -26,6 +26,9 @@ enum Cmd {
     Analyze(dn_heap::cli::AnalyzeArgs),
     /// Compare the managed heaps of two dumps of one process: which types grew (what is leaking).
     Diff(dn_heap::diff::DiffArgs),
+    /// Heap snapshots over EventPipe, compatible with dotnet-gcdump (no ptrace, no core).
+    #[command(subcommand)]
+    Gcdump(dn_gcdump::cli::GcdumpCmd),
     /// List the .NET processes that can be dumped (as dn-ps).
     Ps,
 }
@@ -50,6 +53,7 @@ fn main() -> ExitCode {
         Cmd::Collect(c) => dn_coredump::cli::run(c.args),
         Cmd::Analyze(a) => dn_heap::cli::run(a),
         Cmd::Diff(d) => dn_heap::diff::run(d),
+        Cmd::Gcdump(g) => dn_gcdump::cli::run(g),
         Cmd::Ps => {
             let rows = dn_core::ps::list_processes();
             print!(
