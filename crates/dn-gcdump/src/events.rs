@@ -31,7 +31,8 @@ impl Kind {
     /// The kind of a runtime or rundown event id, if this crate reads it.
     pub fn of(rundown: bool, id: u32) -> Option<Kind> {
         if rundown {
-            return (id == 152 || id == 154).then_some(Kind::Module);
+            // ModuleDCStop; the rundown provider's 152 is a different event.
+            return (id == 154).then_some(Kind::Module);
         }
         Some(match id {
             1 => Kind::GcStart,
