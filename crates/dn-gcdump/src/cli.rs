@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand};
 
 use crate::collect::{collect, CollectOptions, Target};
-use crate::report::{render, report};
+use crate::report::{render, report_of};
 
 #[derive(Subcommand, Debug)]
 pub enum GcdumpCmd {
@@ -101,8 +101,11 @@ fn run_collect(a: CollectArgs) -> Result<()> {
 }
 
 fn run_report(a: ReportArgs) -> Result<()> {
-    let snap = crate::read::read_file(&a.file)?;
-    let r = report(&snap);
+    let bytes = std::fs::read(&a.file)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;
+    let (snap, hist) = crate::read::read_histogram(&bytes)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;
+    let r = report_of(&snap, &hist);
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {

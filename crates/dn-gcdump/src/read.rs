@@ -22,16 +22,40 @@ struct ObjType {
     min_reader: i32,
 }
 
+/// Per type index: node count and summed size; what a report needs, without the graph.
+#[derive(Clone, Debug, Default)]
+pub struct Histogram {
+    pub counts: Vec<u64>,
+    pub bytes: Vec<u64>,
+    pub references: u64,
+}
+
 struct Parser<'a> {
     r: Reader<'a>,
+    /// Count per type instead of keeping nodes and references.
+    histogram: Option<Histogram>,
     /// Types written in full, by the offset of their `04`, for `02 label` references.
     types: Vec<(usize, String, i32, i32)>,
 }
 
 /// Parses a whole `.gcdump` file.
 pub fn read_gcdump(bytes: &[u8]) -> Result<Snapshot, FormatError> {
+    parse(bytes, None).map(|(s, _)| s)
+}
+
+/// Parses a whole `.gcdump` file but keeps only the type table, the facts and per-type
+/// counts: the snapshot returned has no nodes.
+pub fn read_histogram(bytes: &[u8]) -> Result<(Snapshot, Histogram), FormatError> {
+    parse(bytes, Some(Histogram::default())).map(|(s, h)| (s, h.unwrap_or_default()))
+}
+
+fn parse(
+    bytes: &[u8],
+    histogram: Option<Histogram>,
+) -> Result<(Snapshot, Option<Histogram>), FormatError> {
     let mut p = Parser {
         r: Reader::new(bytes),
+        histogram,
         types: Vec::new(),
     };
     p.header()?;
@@ -53,7 +77,7 @@ pub fn read_gcdump(bytes: &[u8]) -> Result<Snapshot, FormatError> {
     }
     let mut snap = p.memory_graph()?;
     snap.meta = p.heap_dump_fields(t.version, &mut snap.is_64bit)?;
-    Ok(snap)
+    Ok((snap, p.histogram))
 }
 
 impl Parser<'_> {
@@ -199,10 +223,12 @@ impl Parser<'_> {
             });
         }
         let addrs = self.r.take(8 * n, "the node addresses")?;
-        s.addresses = addrs
-            .chunks_exact(8)
-            .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
-            .collect();
+        if self.histogram.is_none() {
+            s.addresses = addrs
+                .chunks_exact(8)
+                .map(|c| u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]))
+                .collect();
+        }
         if s.root as usize >= n {
             return Err(FormatError::Corrupt {
                 offset: root_at as u64,
@@ -227,10 +253,17 @@ impl Parser<'_> {
     ) -> Result<(), FormatError> {
         let n = labels.len() / 4;
         let types = s.types.len();
-        s.node_types = Vec::with_capacity(n);
-        s.node_sizes = Vec::with_capacity(n);
-        s.child_offsets = Vec::with_capacity(n + 1);
-        s.child_offsets.push(0);
+        let mut hist = self.histogram.take();
+        if let Some(h) = hist.as_mut() {
+            h.counts = vec![0; types];
+            h.bytes = vec![0; types];
+        } else {
+            s.node_types = Vec::with_capacity(n);
+            s.node_sizes = Vec::with_capacity(n);
+            s.child_offsets = Vec::with_capacity(n + 1);
+            s.child_offsets.push(0);
+        }
+        let mut total_children = 0usize;
         let bad = |at: usize, what: String| FormatError::Corrupt {
             offset: (blob_at + at) as u64,
             what,
@@ -259,7 +292,8 @@ impl Parser<'_> {
                 .ok_or_else(|| bad(start, format!("node {i} has {count} children")))?;
             // Honest files give each node its own record: more references than blob bytes
             // means records are shared, and the file could make us allocate without bound.
-            if s.children.len() + count > blob.len() {
+            total_children += count;
+            if total_children > blob.len() {
                 return Err(bad(start, "node records are shared between nodes".into()));
             }
             for _ in 0..count {
@@ -268,12 +302,26 @@ impl Parser<'_> {
                 if c < 0 || c >= n as i64 {
                     return Err(bad(start, format!("node {i} has child {c} of {n}")));
                 }
-                s.children.push(c as u32);
+                if hist.is_none() {
+                    s.children.push(c as u32);
+                }
             }
-            s.node_types.push(t);
-            s.node_sizes.push(size as u32);
-            s.child_offsets.push(s.children.len() as u32);
+            match hist.as_mut() {
+                Some(h) => {
+                    h.counts[t as usize] += 1;
+                    h.bytes[t as usize] += u64::from(size as u32);
+                }
+                None => {
+                    s.node_types.push(t);
+                    s.node_sizes.push(size as u32);
+                    s.child_offsets.push(s.children.len() as u32);
+                }
+            }
         }
+        if let Some(h) = hist.as_mut() {
+            h.references = total_children as u64;
+        }
+        self.histogram = hist;
         Ok(())
     }
 

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::read::Histogram;
 use crate::snapshot::Snapshot;
 
 /// One type's row.
@@ -24,10 +25,8 @@ pub struct Row {
 pub struct Report {
     /// Sum of all node sizes as the file records it.
     pub total_bytes: i64,
-    /// Real objects (pseudo and undefined nodes left out).
+    /// Objects of the listed types (pseudo and undefined nodes left out).
     pub objects: u64,
-    /// Every node of the file (what `dotnet-gcdump report` prints as "GC Heap objects").
-    pub nodes: u64,
     pub references: u64,
     pub process_name: Option<String>,
     pub process_id: i32,
@@ -39,17 +38,22 @@ pub struct Report {
 /// Counts per type; rows for types with a name, a non-zero size and objects, like
 /// `dotnet-gcdump report`, sorted by total bytes then count, descending.
 pub fn report(s: &Snapshot) -> Report {
-    let mut count = vec![0u64; s.types.len()];
-    let mut bytes = vec![0u64; s.types.len()];
-    let mut objects = 0;
+    let mut h = Histogram {
+        counts: vec![0u64; s.types.len()],
+        bytes: vec![0u64; s.types.len()],
+        references: s.children.len() as u64,
+    };
     for i in 0..s.node_count() {
         let t = s.node_types[i] as usize;
-        count[t] += 1;
-        bytes[t] += u64::from(s.node_sizes[i]);
-        if s.is_object(i as u32) {
-            objects += 1;
-        }
+        h.counts[t] += 1;
+        h.bytes[t] += u64::from(s.node_sizes[i]);
     }
+    report_of(s, &h)
+}
+
+/// The report of a file's type table and per-type counts (see [`crate::read::read_histogram`]).
+pub fn report_of(s: &Snapshot, h: &Histogram) -> Report {
+    let (count, bytes) = (&h.counts, &h.bytes);
     let mut rows: Vec<Row> = s
         .types
         .iter()
@@ -67,6 +71,7 @@ pub fn report(s: &Snapshot) -> Report {
             type_size: i64::from(ty.size),
         })
         .collect();
+    let objects = rows.iter().map(|r| r.count).sum();
     rows.sort_by(|a, b| {
         b.total_bytes
             .cmp(&a.total_bytes)
@@ -75,8 +80,7 @@ pub fn report(s: &Snapshot) -> Report {
     Report {
         total_bytes: s.total_size,
         objects,
-        nodes: s.node_count() as u64,
-        references: s.children.len() as u64,
+        references: h.references,
         process_name: s.meta.process_name.clone(),
         process_id: s.meta.process_id,
         collection_log: s.meta.collection_log.clone(),
