@@ -38,9 +38,14 @@ pub struct RawHeap {
     pub size: Vec<u32>,
     /// Index into `type_ids`.
     pub slot: Vec<u32>,
-    pub edge_count: Vec<u32>,
+    /// EdgeCount per node; 255 means "see `big_edge_counts`" (most objects have few).
+    pub edge_count: Vec<u8>,
+    /// (node, EdgeCount) of the nodes with 255 references or more, in node order.
+    pub big_edge_counts: Vec<(u32, u64)>,
+    /// Low halves of the referenced addresses.
     pub edges_lo: Vec<u32>,
-    pub edges_hi: Vec<u32>,
+    /// High halves as runs: (first reference index, high half); they rarely change.
+    pub edges_hi: Vec<(u64, u32)>,
     pub roots: Vec<RootRec>,
     pub cwt: Vec<(u64, u64)>,
     pub statics: Vec<StaticRec>,
@@ -64,8 +69,28 @@ impl RawHeap {
         })
     }
 
-    pub fn edge_target(&self, i: usize) -> u64 {
-        u64::from(self.edges_hi[i]) << 32 | u64::from(self.edges_lo[i])
+    fn push_edge(&mut self, target: u64) {
+        let hi = (target >> 32) as u32;
+        if self.edges_hi.last().map(|r| r.1) != Some(hi) {
+            self.edges_hi.push((self.edges_lo.len() as u64, hi));
+        }
+        self.edges_lo.push(target as u32);
+    }
+
+    /// EdgeCount of every node, in order.
+    pub fn edge_counts(&self) -> impl Iterator<Item = u64> + '_ {
+        let mut big = self.big_edge_counts.iter().peekable();
+        self.edge_count.iter().enumerate().map(move |(i, &c)| {
+            if c == u8::MAX {
+                if let Some(&&(node, n)) = big.peek() {
+                    if node as usize == i {
+                        big.next();
+                        return n;
+                    }
+                }
+            }
+            u64::from(c)
+        })
     }
 
     fn clear_walk(&mut self) {
@@ -277,8 +302,13 @@ impl Ctx<'_> {
             h.addr.push(n.address);
             h.size.push(n.size.min(i32::MAX as u64) as u32);
             h.slot.push(slot);
-            h.edge_count
-                .push(n.edge_count.min(u64::from(u32::MAX)) as u32);
+            if n.edge_count >= u64::from(u8::MAX) {
+                h.big_edge_counts
+                    .push((h.edge_count.len() as u32, n.edge_count));
+                h.edge_count.push(u8::MAX);
+            } else {
+                h.edge_count.push(n.edge_count as u8);
+            }
             h.edges_announced += n.edge_count;
         }
         self.progress
@@ -297,8 +327,7 @@ impl Ctx<'_> {
             let Some(v) = events::read_edge(&mut b) else {
                 return false;
             };
-            self.heap.edges_lo.push(v as u32);
-            self.heap.edges_hi.push((v >> 32) as u32);
+            self.heap.push_edge(v);
         }
         self.progress
             .edges

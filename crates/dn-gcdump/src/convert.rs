@@ -57,11 +57,17 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
     };
     // References: resolved in place in the low halves.
     let m = raw.edges_lo.len().min(raw.edges_announced as usize);
-    raw.edges_lo.truncate(m);
+    // In place: each low half is read (with its run's high half) before it is replaced.
+    let mut run = 0;
     for e in 0..m {
-        let t = raw.edge_target(e);
+        while run + 1 < raw.edges_hi.len() && raw.edges_hi[run + 1].0 <= e as u64 {
+            run += 1;
+        }
+        let hi = raw.edges_hi.get(run).map_or(0, |r| r.1);
+        let t = u64::from(hi) << 32 | u64::from(raw.edges_lo[e]);
         raw.edges_lo[e] = resolve(t, &raw.addr);
     }
+    raw.edges_lo.truncate(m);
     raw.edges_hi = Vec::new();
     let roots = RootTree::build(&raw, &mut |a| resolve(a, &raw.addr));
     drop(perm);
@@ -75,14 +81,14 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
         ..Snapshot::default()
     };
     // Offsets: the announced counts, clipped to the references received.
-    let mut offsets = std::mem::take(&mut raw.edge_count);
+    let mut offsets = Vec::with_capacity(n + 1);
     let mut sum: u64 = 0;
-    for c in offsets.iter_mut() {
-        let start = sum.min(m as u64);
-        sum += u64::from(*c);
-        *c = start as u32;
+    for c in raw.edge_counts() {
+        offsets.push(sum.min(m as u64) as u32);
+        sum += c;
     }
     offsets.push(m as u32);
+    raw.edge_count = Vec::new();
     if m > u32::MAX as usize {
         return Err("more references than a .gcdump file can hold".into());
     }
