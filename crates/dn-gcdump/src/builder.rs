@@ -8,7 +8,7 @@ use std::sync::Arc;
 use dn_nettrace::{EventRef, NettraceParser, ParseError};
 use rustc_hash::FxHashMap;
 
-use crate::events::{self, GcStart, Kind, NodeRec, RootRec, StaticRec, TypeRec};
+use crate::events::{self, Bytes, GcStart, Kind, NodeRec, RootRec, StaticRec, TypeRec};
 use crate::loss::{BatchCounter, LossCounter};
 
 /// What the collecting thread shows while the stream arrives.
@@ -127,12 +127,7 @@ impl Losses {
 pub struct Collector {
     parser: NettraceParser,
     seen_sequence_points: u64,
-    pub heap: RawHeap,
-    state: GcState,
-    blocks_in_gc: u64,
-    batches: [BatchCounter; 4],
-    loss: LossCounter,
-    progress: Arc<Progress>,
+    walk: Walk,
     /// The first parse error; the rest of the stream is ignored.
     pub error: Option<ParseError>,
 }
@@ -142,27 +137,34 @@ impl Collector {
         Collector {
             parser: NettraceParser::new(),
             seen_sequence_points: 0,
-            heap: RawHeap::default(),
-            state: GcState::Waiting,
-            blocks_in_gc: 0,
-            batches: [BatchCounter::default(); 4],
-            loss: LossCounter::default(),
-            progress,
+            walk: Walk {
+                heap: RawHeap::default(),
+                state: GcState::Waiting,
+                blocks_in_gc: 0,
+                batches: [BatchCounter::default(); 4],
+                loss: LossCounter::default(),
+                progress,
+            },
             error: None,
         }
     }
 
     /// True once the induced GC's heap walk has been received in full.
     pub fn is_complete(&self) -> bool {
-        self.state == GcState::Done
+        self.walk.state == GcState::Done
     }
 
     pub fn losses(&self) -> Losses {
         Losses {
-            events: self.loss.events_lost,
-            batches: self.batches.iter().map(|b| b.missing).sum(),
-            malformed: self.heap.malformed,
+            events: self.walk.loss.events_lost,
+            batches: self.walk.batches.iter().map(|b| b.missing).sum(),
+            malformed: self.walk.heap.malformed,
         }
+    }
+
+    /// The heap received.
+    pub fn into_heap(self) -> RawHeap {
+        self.walk.heap
     }
 
     /// Feeds stream bytes.
@@ -170,47 +172,31 @@ impl Collector {
         if self.error.is_some() {
             return;
         }
-        let Collector {
-            parser,
-            heap,
-            state,
-            blocks_in_gc,
-            batches,
-            loss,
-            progress,
-            ..
-        } = self;
-        let mut ctx = Ctx {
-            heap,
-            state,
-            blocks_in_gc,
-            batches,
-            loss,
-            progress,
-        };
-        if let Err(e) = parser.feed_each(bytes, |ev| ctx.on_event(&ev)) {
+        let walk = &mut self.walk;
+        if let Err(e) = self.parser.feed_each(bytes, |ev| walk.on_event(&ev)) {
             self.error = Some(e);
         }
         let (points, _) = self.parser.counts();
         if points != self.seen_sequence_points {
             self.seen_sequence_points = points;
             if let Some(sp) = self.parser.last_sequence_point() {
-                self.loss.sequence_point(&sp.threads);
+                self.walk.loss.sequence_point(&sp.threads);
             }
         }
     }
 }
 
-struct Ctx<'a> {
-    heap: &'a mut RawHeap,
-    state: &'a mut GcState,
-    blocks_in_gc: &'a mut u64,
-    batches: &'a mut [BatchCounter; 4],
-    loss: &'a mut LossCounter,
-    progress: &'a Progress,
+/// The heap walk's state as the events arrive.
+struct Walk {
+    heap: RawHeap,
+    state: GcState,
+    blocks_in_gc: u64,
+    batches: [BatchCounter; 4],
+    loss: LossCounter,
+    progress: Arc<Progress>,
 }
 
-impl Ctx<'_> {
+impl Walk {
     fn on_event(&mut self, ev: &EventRef<'_>) {
         self.loss.event(ev.capture_thread_id, ev.sequence);
         let provider = ev.provider_name();
@@ -235,7 +221,7 @@ impl Ctx<'_> {
                 .is_some(),
             Kind::GcStart => GcStart::parse(p).map(|g| self.gc_start(g, ptr)).is_some(),
             Kind::GcStop => events::gc_stop_count(p).map(|c| self.gc_stop(c)).is_some(),
-            _ if !matches!(*self.state, GcState::InGc { .. }) => true,
+            _ if !matches!(self.state, GcState::InGc { .. }) => true,
             Kind::BulkNode => self.nodes(p, ptr),
             Kind::BulkEdge => self.edges(p, ptr),
             Kind::BulkRootEdge => self.root_edges(p, ptr),
@@ -248,26 +234,26 @@ impl Ctx<'_> {
     }
 
     fn gc_start(&mut self, g: GcStart, pointer_size: u32) {
-        if *self.state == GcState::Waiting && g.is_snapshot_gc() {
-            *self.state = GcState::InGc { count: g.count };
-            *self.blocks_in_gc = 0;
+        if self.state == GcState::Waiting && g.is_snapshot_gc() {
+            self.state = GcState::InGc { count: g.count };
+            self.blocks_in_gc = 0;
             self.heap.pointer_size = pointer_size;
             self.progress.started.store(true, Ordering::Release);
         }
     }
 
     fn gc_stop(&mut self, count: u32) {
-        if *self.state != (GcState::InGc { count }) {
+        if self.state != (GcState::InGc { count }) {
             return;
         }
-        if *self.blocks_in_gc == 0 {
+        if self.blocks_in_gc == 0 {
             // A GC.Collect() of the application's own: no heap walk; wait for ours.
-            *self.state = GcState::Waiting;
+            self.state = GcState::Waiting;
             self.heap.clear_walk();
-            *self.batches = Default::default();
+            self.batches = Default::default();
             return;
         }
-        *self.state = GcState::Done;
+        self.state = GcState::Done;
         self.progress.complete.store(true, Ordering::Release);
     }
 
@@ -281,8 +267,8 @@ impl Ctx<'_> {
             };
             self.heap.types.insert(t.type_id, t);
         }
-        if matches!(*self.state, GcState::InGc { .. }) {
-            *self.blocks_in_gc += 1;
+        if matches!(self.state, GcState::InGc { .. }) {
+            self.blocks_in_gc += 1;
         }
         true
     }
@@ -292,8 +278,8 @@ impl Ctx<'_> {
             return false;
         };
         self.batches[0].batch(index);
-        *self.blocks_in_gc += 1;
-        let h = &mut *self.heap;
+        self.blocks_in_gc += 1;
+        let h = &mut self.heap;
         for _ in 0..count {
             let Some(n) = NodeRec::read(&mut b) else {
                 return false;
@@ -322,7 +308,7 @@ impl Ctx<'_> {
             return false;
         };
         self.batches[1].batch(index);
-        *self.blocks_in_gc += 1;
+        self.blocks_in_gc += 1;
         for _ in 0..count {
             let Some(v) = events::read_edge(&mut b) else {
                 return false;
@@ -336,43 +322,41 @@ impl Ctx<'_> {
     }
 
     fn root_edges(&mut self, p: &[u8], ptr: u32) -> bool {
-        let Some((index, count, mut b)) = events::bulk_header(p, ptr) else {
+        let Some((index, count, b)) = events::bulk_header(p, ptr) else {
             return false;
         };
         self.batches[2].batch(index);
-        for _ in 0..count {
-            let Some(r) = RootRec::read(&mut b) else {
-                return false;
-            };
-            self.heap.roots.push(r);
-        }
-        true
+        each(count, b, RootRec::read, |r| self.heap.roots.push(r))
     }
 
     fn cwt_edges(&mut self, p: &[u8], ptr: u32) -> bool {
-        let Some((index, count, mut b)) = events::bulk_header(p, ptr) else {
+        let Some((index, count, b)) = events::bulk_header(p, ptr) else {
             return false;
         };
         self.batches[3].batch(index);
-        for _ in 0..count {
-            let Some(kv) = events::read_cwt(&mut b) else {
-                return false;
-            };
-            self.heap.cwt.push(kv);
-        }
-        true
+        each(count, b, events::read_cwt, |kv| self.heap.cwt.push(kv))
     }
 
     fn statics(&mut self, p: &[u8]) -> bool {
-        let Some((count, mut b)) = events::static_header(p) else {
+        let Some((count, b)) = events::static_header(p) else {
             return false;
         };
-        for _ in 0..count {
-            let Some(s) = StaticRec::read(&mut b) else {
-                return false;
-            };
-            self.heap.statics.push(s);
-        }
-        true
+        each(count, b, StaticRec::read, |s| self.heap.statics.push(s))
     }
+}
+
+/// Reads `count` elements with `read`, handing each to `f`; false if the payload is short.
+fn each<T>(
+    count: u32,
+    mut b: Bytes<'_>,
+    read: impl Fn(&mut Bytes<'_>) -> Option<T>,
+    mut f: impl FnMut(T),
+) -> bool {
+    for _ in 0..count {
+        match read(&mut b) {
+            Some(x) => f(x),
+            None => return false,
+        }
+    }
+    true
 }

@@ -119,7 +119,8 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
         creation_tool: Some("dn-dump".into()),
         collection_log: None,
     };
-    let (mut snap, balance) = to_snapshot(collector.heap, meta).map_err(anyhow::Error::msg)?;
+    let (mut snap, balance) =
+        to_snapshot(collector.into_heap(), meta).map_err(anyhow::Error::msg)?;
     losses.batches += u64::from(balance.missing_edges > 0 || balance.extra_edges > 0);
     if losses.any() {
         let text = loss_text(&losses);

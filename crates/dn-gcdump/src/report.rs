@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use dn_core::render::n0;
+
 use crate::read::Histogram;
 use crate::snapshot::Snapshot;
 
@@ -88,19 +90,6 @@ pub fn report_of(s: &Snapshot, h: &Histogram) -> Report {
     }
 }
 
-/// Thousands separated by `,`.
-pub fn n0(v: u64) -> String {
-    let digits = v.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// The text table.
 pub fn render(r: &Report) -> String {
     use std::fmt::Write;
@@ -131,16 +120,4 @@ pub fn render(r: &Report) -> String {
         out.push('\n');
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::n0;
-
-    #[test]
-    fn thousands() {
-        assert_eq!(n0(0), "0");
-        assert_eq!(n0(999), "999");
-        assert_eq!(n0(1_389_260), "1,389,260");
-    }
 }
