@@ -41,14 +41,27 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
         missing_edges: raw.edges_announced.saturating_sub(received),
         extra_edges: received.saturating_sub(raw.edges_announced),
     };
-    let mut perm: Vec<u32> = (0..n as u32).collect();
-    perm.sort_unstable_by_key(|&i| (raw.addr[i as usize], i));
+    // Address order for the lookups; not needed when the walk came in address order.
+    let perm: Option<Vec<u32>> = (!raw.addr.is_sorted()).then(|| {
+        let mut p: Vec<u32> = (0..n as u32).collect();
+        p.sort_unstable_by_key(|&i| (raw.addr[i as usize], i));
+        p
+    });
     let mut undefined: FxHashMap<u64, u32> = FxHashMap::default();
     let mut undefined_addrs: Vec<u64> = Vec::new();
     let mut resolve = |addr: u64, raw_addr: &[u64]| -> u32 {
-        let k = perm.partition_point(|&i| raw_addr[i as usize] < addr);
-        match perm.get(k) {
-            Some(&i) if raw_addr[i as usize] == addr => i,
+        let found = match &perm {
+            Some(perm) => {
+                let k = perm.partition_point(|&i| raw_addr[i as usize] < addr);
+                perm.get(k).copied()
+            }
+            None => {
+                let k = raw_addr.partition_point(|&a| a < addr);
+                (k < raw_addr.len()).then_some(k as u32)
+            }
+        };
+        match found {
+            Some(i) if raw_addr[i as usize] == addr => i,
             _ => *undefined.entry(addr).or_insert_with(|| {
                 undefined_addrs.push(addr);
                 (n + undefined_addrs.len() - 1) as u32
