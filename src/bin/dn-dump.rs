@@ -29,6 +29,9 @@ enum Cmd {
     /// Write one self-contained HTML page showing where the memory went (treemap, leak
     /// suspects, dominator tree; growth with --baseline; counter charts with --counters).
     Report(dn_heap::report::ReportArgs),
+    /// Heap snapshots over EventPipe, compatible with dotnet-gcdump (no ptrace, no core).
+    #[command(subcommand)]
+    Gcdump(dn_gcdump::cli::GcdumpCmd),
     /// List the .NET processes that can be dumped (as dn-ps).
     Ps,
 }
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
         Cmd::Analyze(a) => dn_heap::cli::run(a),
         Cmd::Diff(d) => dn_heap::diff::run(d),
         Cmd::Report(r) => dn_heap::report::run(r),
+        Cmd::Gcdump(g) => dn_gcdump::cli::run(g),
         Cmd::Ps => {
             let rows = dn_core::ps::list_processes();
             print!(

@@ -4,6 +4,19 @@ pub mod table;
 
 pub use table::{Align, Table};
 
+/// Thousands separated by `,` (.NET's `N0` in the invariant culture, SOS's `n0`).
+pub fn n0(v: u64) -> String {
+    let digits = v.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// The width to lay text out in: the terminal's when stdout is one, else `$COLUMNS`, else none.
 pub fn output_width() -> Option<usize> {
     use std::io::IsTerminal;
@@ -17,4 +30,14 @@ pub fn output_width() -> Option<usize> {
         .parse()
         .ok()
         .filter(|w| *w > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn n0_groups_thousands() {
+        assert_eq!(super::n0(0), "0");
+        assert_eq!(super::n0(999), "999");
+        assert_eq!(super::n0(1_389_260), "1,389,260");
+    }
 }
