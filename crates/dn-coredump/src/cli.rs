@@ -22,6 +22,11 @@ pub struct CollectArgs {
     #[arg(long = "type", value_enum, default_value_t = DumpType::Full)]
     pub dump_type: DumpType,
 
+    /// Most memory to copy the target into while it is stopped (e.g. 512MB; 0 streams
+    /// everything to the file while it waits) [default: half of MemAvailable].
+    #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
+    pub max_buffer: Option<u64>,
+
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -50,14 +55,16 @@ fn mib(b: u64) -> f64 {
 
 pub fn human_summary(s: &CollectSummary) -> String {
     format!(
-        "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms",
+        "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({:.1} MiB copied to memory, {:.1} MiB written while stopped)",
         s.path.display(),
         mib(s.bytes_written),
         mib(s.bytes_on_disk),
         s.threads,
         s.regions,
         s.seconds,
-        s.target_stopped_ms
+        s.target_stopped_ms,
+        mib(s.staged_bytes),
+        mib(s.streamed_bytes)
     )
 }
 
@@ -67,6 +74,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let output = std::path::absolute(&output).unwrap_or(output);
     let mut opts = CollectOptions::new(args.pid, &output);
     opts.dump_type = args.dump_type;
+    opts.max_buffer = args.max_buffer;
 
     let interactive = std::io::stderr().is_terminal();
     if !args.json {

@@ -1,5 +1,6 @@
 //! One dump from start to end: checks, stop, registers, maps, selection,
-//! notes, memory copy, resume.
+//! notes, memory copy into the staging arena (streaming what does not fit),
+//! resume, then writing what was staged.
 
 use std::fs;
 use std::io;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use nix::errno::Errno;
 use serde::Serialize;
 
+use crate::arena::{self, Arena};
 use crate::copy::{Copier, CHUNK};
 use crate::elf::{self, LoadSegment};
 use crate::error::CollectError;
@@ -20,6 +22,7 @@ use crate::procinfo;
 use crate::regs::{self, ThreadRegs};
 use crate::select::{self, DumpType};
 use crate::signals;
+use crate::stage::Staged;
 use crate::writeback::WriteBehind;
 use dn_core::ptrace::{permission_hint, StoppedProcess};
 
@@ -32,6 +35,9 @@ pub struct CollectOptions {
     pub output: PathBuf,
     pub dump_type: DumpType,
     pub progress: Option<ProgressFn>,
+    /// Most bytes copied into our memory while the target is stopped (the rest is streamed to
+    /// the file while it waits); `None`: half of `MemAvailable`; 0: stream everything.
+    pub max_buffer: Option<u64>,
 }
 
 impl CollectOptions {
@@ -41,6 +47,7 @@ impl CollectOptions {
             output: output.into(),
             dump_type: DumpType::Full,
             progress: None,
+            max_buffer: None,
         }
     }
 }
@@ -51,6 +58,7 @@ impl std::fmt::Debug for CollectOptions {
             .field("pid", &self.pid)
             .field("output", &self.output)
             .field("dump_type", &self.dump_type)
+            .field("max_buffer", &self.max_buffer)
             .finish_non_exhaustive()
     }
 }
@@ -70,6 +78,12 @@ pub struct CollectSummary {
     pub seconds: f64,
     /// From the first PTRACE_INTERRUPT to the last PTRACE_DETACH.
     pub target_stopped_ms: f64,
+    /// Bytes copied into our memory while the target was stopped, written after its resume.
+    pub staged_bytes: u64,
+    /// Bytes written to the file while the target was stopped (the staging buffer was full).
+    pub streamed_bytes: u64,
+    /// Bytes of untouched file pages read from their files after the resume.
+    pub deferred_bytes: u64,
     /// libcoreclr.so is mapped in the target.
     pub runtime_found: bool,
     /// Resident pages that could not be read (left as zeros in the dump).
@@ -132,6 +146,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     let cmdline = read_or_empty(format!("/proc/{pid}/cmdline"));
 
     let out = OutputFile::create(&opts.output)?;
+    let mut arena = staging_arena(pid, opts.max_buffer);
     let interrupt = signals::guard();
 
     let mut stopped = StoppedProcess::stop(pid)?;
@@ -178,23 +193,46 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         }
         Ok(())
     };
-    std::thread::scope(|scope| {
-        let mut sink = WriteBehind::start(scope, &out, CHUNK);
+    let moved = std::thread::scope(|scope| {
+        let overflow = WriteBehind::start(scope, &out, CHUNK);
+        let mut staged = Staged::new(arena.as_mut_slice(), overflow);
         let copied = regions
             .iter()
             .zip(&layout.segment_offsets)
-            .try_for_each(|(r, &off)| copier.copy_region(r, off, &mut sink, &mut on_chunk));
+            .try_for_each(|(r, &off)| copier.copy_region(r, off, &mut staged, &mut on_chunk));
+        let (staged_bytes, streamed_bytes) = (staged.staged_bytes(), staged.streamed_bytes);
         // A write error (disk full) explains a failed copy better than the copy's own error.
-        let written = sink.finish();
-        written.and(copied)
+        let (written, staging) = staged.finish_streaming();
+        written.and(copied)?;
+        // A target killed during the copy reads as holes from then on; do not keep such a dump.
+        if !procinfo::is_alive(pid) {
+            return Err(CollectError::TargetExited(pid));
+        }
+        let stopped_for = stopped.resume();
+
+        let mut still_wanted = |_: u64| match interrupt.interrupted() {
+            Some(signal) => Err(CollectError::Interrupted(signal)),
+            None => Ok(()),
+        };
+        staging.write_pieces(&out, &mut still_wanted)?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut deferred_bytes = 0u64;
+        for d in &staging.deferred {
+            let b = &mut buf[..d.len];
+            copier.read_deferred(d, b);
+            out.write_sparse(d.at, b)?;
+            deferred_bytes += d.len as u64;
+            still_wanted(0)?;
+        }
+        Ok(Moved {
+            stopped_for,
+            staged_bytes,
+            streamed_bytes,
+            deferred_bytes,
+        })
     })?;
-    // A target killed during the copy reads as holes from then on; do not keep such a dump.
-    if !procinfo::is_alive(pid) {
-        return Err(CollectError::TargetExited(pid));
-    }
     let unreadable_bytes = copier.unreadable_bytes;
     let thread_count = stopped.tids().len();
-    let stopped_for = stopped.resume();
     drop(stopped);
     drop(interrupt);
 
@@ -208,10 +246,30 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         threads: thread_count,
         regions: regions.len(),
         seconds: began.elapsed().as_secs_f64(),
-        target_stopped_ms: stopped_for.as_secs_f64() * 1000.0,
+        target_stopped_ms: moved.stopped_for.as_secs_f64() * 1000.0,
+        staged_bytes: moved.staged_bytes,
+        streamed_bytes: moved.streamed_bytes,
+        deferred_bytes: moved.deferred_bytes,
         runtime_found,
         unreadable_bytes,
     })
+}
+
+/// What the copy moved, and how long the target waited for it.
+struct Moved {
+    stopped_for: std::time::Duration,
+    staged_bytes: u64,
+    streamed_bytes: u64,
+    deferred_bytes: u64,
+}
+
+/// The pre-faulted staging buffer: what the target may need, within the budget. When it cannot
+/// be had, the dump streams everything while the target is stopped (as with a budget of 0).
+fn staging_arena(pid: i32, max_buffer: Option<u64>) -> Arena {
+    let budget = max_buffer.unwrap_or_else(arena::default_budget);
+    let want = budget.min(arena::estimate_need(pid)) / CHUNK as u64 * CHUNK as u64;
+    let len = usize::try_from(want).unwrap_or(0);
+    Arena::populated(len).unwrap_or_else(|_| Arena::empty())
 }
 
 fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {

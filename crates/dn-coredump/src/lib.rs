@@ -6,6 +6,7 @@
 //! dump type, read only where /proc/PID/pagemap says pages exist, and
 //! written sparsely. The `cli` module is the `dn-dump collect` front end.
 
+mod arena;
 pub mod cli;
 mod collect;
 mod copy;
@@ -16,6 +17,8 @@ mod notes;
 mod output;
 mod select;
 mod signals;
+mod stage;
+pub mod units;
 mod writeback;
 
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
