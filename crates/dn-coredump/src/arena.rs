@@ -53,10 +53,9 @@ impl Arena {
             ptr: ptr.cast(),
             len,
         };
-        // SAFETY: the range is exactly the mapping made above. Huge pages make faulting it in
-        // (and the copy's TLB misses) cheaper; refusal is harmless.
-        unsafe { libc::madvise(ptr, len, libc::MADV_HUGEPAGE) };
-        // SAFETY: same range; MADV_POPULATE_WRITE (Linux 5.14) faults every page in writable.
+        // SAFETY: the range is exactly the mapping made above; MADV_POPULATE_WRITE (Linux 5.14)
+        // faults every page in writable. (Huge pages are not asked for: on a fragmented host,
+        // compacting memory for them took four times as long as small pages.)
         let populated = unsafe { libc::madvise(ptr, len, libc::MADV_POPULATE_WRITE) } == 0;
         if !populated {
             // Older kernels: touch one byte per page (the mapping is zero-filled already).

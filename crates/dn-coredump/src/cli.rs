@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::{collect, CollectOptions, CollectSummary, DumpType};
+use crate::{collect, CollectOptions, CollectSummary, DumpType, GcCheck};
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CollectArgs {
@@ -26,6 +26,11 @@ pub struct CollectArgs {
     /// everything to the file while it waits) [default: half of MemAvailable].
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_buffer: Option<u64>,
+
+    /// Do not ask the runtime whether a GC is under way (by default a dump that overlapped a GC
+    /// is taken again, up to 5 times).
+    #[arg(long)]
+    pub no_gc_check: bool,
 
     /// Print the summary as JSON on stdout.
     #[arg(long)]
@@ -75,6 +80,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let mut opts = CollectOptions::new(args.pid, &output);
     opts.dump_type = args.dump_type;
     opts.max_buffer = args.max_buffer;
+    opts.gc_check = !args.no_gc_check;
 
     let interactive = std::io::stderr().is_terminal();
     if !args.json {
@@ -101,6 +107,16 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     let summary = result.with_context(|| format!("dump of process {} failed", args.pid))?;
     if !summary.runtime_found {
         eprintln!("note: no .NET runtime (libcoreclr.so) is mapped in process {}; the dump holds native state only", args.pid);
+    }
+    if summary.gc_retries > 0 && !args.json {
+        eprintln!(
+            "note: a GC was under way during {} tr{}; the target was resumed and the dump taken again",
+            summary.gc_retries,
+            if summary.gc_retries == 1 { "y" } else { "ies" }
+        );
+    }
+    if summary.gc_check == GcCheck::InGc {
+        eprintln!("warning: a GC was under way during every try; the heap in this dump may not be walkable");
     }
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);

@@ -7,11 +7,13 @@
 //! written sparsely. The `cli` module is the `dn-dump collect` front end.
 
 mod arena;
+mod attempt;
 pub mod cli;
 mod collect;
 mod copy;
 mod elf;
 mod error;
+mod gc;
 mod memory;
 mod notes;
 mod output;
@@ -26,6 +28,7 @@ use dn_core::ptrace::{maps, procinfo, regs};
 
 pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
 pub use error::CollectError;
+pub use gc::GcCheck;
 pub use select::DumpType;
 
 /// Exit status for an error of [`cli::run`]: see [`CollectError::exit_code`]; 1 for others.
