@@ -2,10 +2,12 @@
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::trigger::{self, Rule, TriggerOptions};
 use crate::{collect, CollectOptions, CollectSummary, DumpType, GcCheck};
 
 #[derive(clap::Args, Debug, Clone)]
@@ -31,6 +33,29 @@ pub struct CollectArgs {
     /// is taken again, up to 5 times).
     #[arg(long)]
     pub no_gc_check: bool,
+
+    /// Wait until this condition over the target's counters holds, then dump:
+    /// `[PROVIDER/]COUNTER OP VALUE[UNIT] [for DURATION]`, e.g. `gc-heap-size > 500MB`,
+    /// `cpu-usage > 80 for 10s`, `exception-count > 100` (per 1 s interval). Repeatable.
+    #[arg(long = "when", value_name = "EXPR", value_parser = crate::trigger::parse_when)]
+    pub when: Vec<Rule>,
+
+    /// Dump when the GC heap (System.Runtime/gc-heap-size) grew by PCT percent over its first value.
+    #[arg(long, value_name = "PCT")]
+    pub on_gc_heap_growth: Option<f64>,
+
+    /// With conditions: how many dumps to take before exiting.
+    #[arg(short = 'n', long = "count", value_name = "COUNT", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+
+    /// With conditions: the least time between two dumps of the same condition.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = crate::units::parse_duration)]
+    pub cooldown: Duration,
+
+    /// With conditions: give up after this long without a dump (exit status 3).
+    #[arg(long, value_name = "DURATION", value_parser = crate::units::parse_duration)]
+    pub max_wait: Option<Duration>,
 
     /// Print the summary as JSON on stdout.
     #[arg(long)]
@@ -73,8 +98,54 @@ pub fn human_summary(s: &CollectSummary) -> String {
     )
 }
 
+/// Waits for the conditions, printing one line (or JSON document) per dump.
+fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
+    let mut rules = args.when.clone();
+    if let Some(p) = args.on_gc_heap_growth {
+        if !(p.is_finite() && p > 0.0) {
+            anyhow::bail!("--on-gc-heap-growth takes a percentage above 0, not {p}");
+        }
+        rules.push(Rule::GcHeapGrowth(p));
+    }
+    let opts = TriggerOptions {
+        pid: args.pid,
+        rules,
+        count: args.count,
+        cooldown: args.cooldown,
+        max_wait: args.max_wait,
+        dump_type: args.dump_type,
+        max_buffer: args.max_buffer,
+        gc_check: !args.no_gc_check,
+        output: args.output.clone(),
+    };
+    if !args.json {
+        let list: Vec<String> = opts.rules.iter().map(|r| r.to_string()).collect();
+        eprintln!(
+            "Waiting for process {}: {} ({} dump{})",
+            args.pid,
+            list.join("; "),
+            args.count,
+            if args.count == 1 { "" } else { "s" }
+        );
+    }
+    let json = args.json;
+    trigger::run(&opts, &mut |f| {
+        if json {
+            if let Ok(text) = serde_json::to_string(f) {
+                println!("{text}");
+            }
+        } else {
+            println!("{}", f.line());
+        }
+    })?;
+    Ok(())
+}
+
 /// Runs one collection as the command line asked.
 pub fn run(args: CollectArgs) -> anyhow::Result<()> {
+    if !args.when.is_empty() || args.on_gc_heap_growth.is_some() {
+        return run_triggers(args);
+    }
     let output = args.output.clone().unwrap_or_else(default_output_name);
     let output = std::path::absolute(&output).unwrap_or(output);
     let mut opts = CollectOptions::new(args.pid, &output);

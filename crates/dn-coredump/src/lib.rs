@@ -20,6 +20,7 @@ mod output;
 mod select;
 mod signals;
 mod stage;
+pub mod trigger;
 pub mod units;
 mod writeback;
 
@@ -33,6 +34,9 @@ pub use select::DumpType;
 
 /// Exit status for an error of [`cli::run`]: see [`CollectError::exit_code`]; 1 for others.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(t) = e.downcast_ref::<trigger::TriggerError>() {
+        return t.exit_code();
+    }
     e.downcast_ref::<CollectError>()
         .map_or(1, CollectError::exit_code)
 }

@@ -1,0 +1,193 @@
+//! Waiting for a condition, then dumping: the counters come from `dn-counters`' session
+//! ([`dn_counters::watch::Watch`], the one `dn-counters monitor` runs), so the target only
+//! publishes its counters once a second; nothing stops or slows it until a rule fires.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use dn_counters::plan::MetricsLimits;
+use dn_counters::spec::ProviderSpec;
+use dn_counters::watch::{ChildOutput, Msg, TargetSpec, Watch, WatchOptions};
+use serde::Serialize;
+
+use super::rule::{normalize, Armed, Rule};
+use crate::{collect, CollectOptions, CollectSummary, DumpType};
+
+/// How the waiting ends when nothing fired in time.
+#[derive(Debug, thiserror::Error)]
+pub enum TriggerError {
+    #[error("no condition held within {0:?}; no dump taken")]
+    MaxWaitExpired(Duration),
+    #[error("the target's counters session ended before a dump was taken{}", .0.as_deref().map(|r| format!(": {r}")).unwrap_or_default())]
+    SessionEnded(Option<String>),
+}
+
+impl TriggerError {
+    /// 3 for an expired `--max-wait` (distinct from 1, a failure).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            TriggerError::MaxWaitExpired(_) => 3,
+            TriggerError::SessionEnded(_) => 1,
+        }
+    }
+}
+
+pub struct TriggerOptions {
+    pub pid: i32,
+    pub rules: Vec<Rule>,
+    /// Dumps to take before returning.
+    pub count: u32,
+    pub cooldown: Duration,
+    pub max_wait: Option<Duration>,
+    pub dump_type: DumpType,
+    pub max_buffer: Option<u64>,
+    pub gc_check: bool,
+    /// `-o`: the file name (numbered `.1`, `.2`… when several dumps are asked for).
+    pub output: Option<PathBuf>,
+}
+
+/// One firing: what held, the value that made it hold, and the dump it took.
+#[derive(Debug, Clone, Serialize)]
+pub struct Firing {
+    pub time: String,
+    pub condition: String,
+    pub value: f64,
+    pub value_text: String,
+    pub file: PathBuf,
+    pub dump: CollectSummary,
+}
+
+impl Firing {
+    pub fn line(&self) -> String {
+        format!(
+            "{}  {}  (value {})  -> {}  (target stopped {:.0} ms)",
+            self.time,
+            self.condition,
+            self.value_text,
+            self.file.display(),
+            self.dump.target_stopped_ms
+        )
+    }
+}
+
+/// The providers and counters the rules need, as `dn-counters` specs.
+fn specs_of(rules: &[Rule]) -> Vec<ProviderSpec> {
+    let mut by_provider: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
+    for r in rules {
+        let (p, c) = r.counter();
+        by_provider.entry(p).or_default().insert(c.to_string());
+    }
+    by_provider
+        .into_iter()
+        .map(|(p, counters)| ProviderSpec {
+            name: p.to_string(),
+            counters: Some(counters),
+            event_counters_only: false,
+        })
+        .collect()
+}
+
+fn output_for(opts: &TriggerOptions, k: u32) -> PathBuf {
+    match &opts.output {
+        Some(p) if opts.count > 1 => PathBuf::from(format!("{}.{k}", p.display())),
+        Some(p) => p.clone(),
+        None => {
+            let base = crate::cli::default_output_name();
+            PathBuf::from(format!("{}_{k}", base.display()))
+        }
+    }
+}
+
+/// Waits for the rules and dumps each time one fires; `on_fire` sees every firing as it
+/// happens. Returns after `count` dumps.
+pub fn run(
+    opts: &TriggerOptions,
+    on_fire: &mut dyn FnMut(&Firing),
+) -> anyhow::Result<Vec<Firing>> {
+    let watch_opts = WatchOptions {
+        specs: specs_of(&opts.rules),
+        refresh_secs: 1,
+        limits: MetricsLimits::default(),
+        child_output: ChildOutput::Stderr,
+        resume_runtime: true,
+        percentiles: Vec::new(),
+    };
+    let watch = Watch::start(&TargetSpec::Pid(opts.pid), &watch_opts)?;
+    let mut armed: Vec<Armed> = opts.rules.iter().cloned().map(Armed::new).collect();
+    let deadline = opts.max_wait.map(|d| Instant::now() + d);
+    let mut fired = Vec::new();
+    while fired.len() < opts.count as usize {
+        let wait = match deadline {
+            Some(d) => match d.checked_duration_since(Instant::now()) {
+                Some(left) => left.min(Duration::from_millis(200)),
+                None => {
+                    return Err(TriggerError::MaxWaitExpired(opts.max_wait.unwrap_or_default()).into())
+                }
+            },
+            None => Duration::from_millis(200),
+        };
+        let samples = match watch.rx.recv_timeout(wait) {
+            Ok(Msg::Samples(s)) => s,
+            Ok(Msg::Ended(reason)) => return Err(TriggerError::SessionEnded(reason).into()),
+            Ok(_) | Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(TriggerError::SessionEnded(None).into())
+            }
+        };
+        let now = Instant::now();
+        for s in &samples {
+            for a in armed.iter_mut() {
+                if a.rule.counter() != (s.provider.as_str(), s.name.as_str()) {
+                    continue;
+                }
+                let value = normalize(s.value, &s.unit, a.rule.unit());
+                if !a.observe(value, now, opts.cooldown) || fired.len() >= opts.count as usize {
+                    continue;
+                }
+                let k = fired.len() as u32 + 1;
+                let mut c = CollectOptions::new(opts.pid, output_for(opts, k));
+                c.dump_type = opts.dump_type;
+                c.max_buffer = opts.max_buffer;
+                c.gc_check = opts.gc_check;
+                let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                let dump = collect(c)?;
+                let f = Firing {
+                    time,
+                    condition: a.rule.to_string(),
+                    value,
+                    value_text: a.rule.unit().show(value),
+                    file: dump.path.clone(),
+                    dump,
+                };
+                on_fire(&f);
+                fired.push(f);
+            }
+        }
+    }
+    drop(watch);
+    Ok(fired)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigger::rule::parse_when;
+
+    #[test]
+    fn rules_become_one_spec_per_provider() {
+        let rules = vec![
+            parse_when("gc-heap-size > 1MB").unwrap(),
+            parse_when("System.Runtime/cpu-usage > 5").unwrap(),
+            parse_when("A.B/c > 1").unwrap(),
+            Rule::GcHeapGrowth(10.0),
+        ];
+        let specs = specs_of(&rules);
+        assert_eq!(specs.len(), 2);
+        assert_eq!(specs[0].name, "A.B");
+        let rt = specs[1].counters.as_ref().unwrap();
+        assert_eq!(rt.len(), 2);
+        assert!(rt.contains("gc-heap-size") && rt.contains("cpu-usage"));
+    }
+}
