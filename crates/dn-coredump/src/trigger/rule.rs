@@ -123,11 +123,9 @@ impl fmt::Display for Rule {
                 }
                 Ok(())
             }
-            Rule::GcHeapGrowth(p) => write!(
-                f,
-                "{DEFAULT_PROVIDER}/{GC_HEAP_SIZE} grew by {}%",
-                trim(*p)
-            ),
+            Rule::GcHeapGrowth(p) => {
+                write!(f, "{DEFAULT_PROVIDER}/{GC_HEAP_SIZE} grew by {}%", trim(*p))
+            }
         }
     }
 }
@@ -153,7 +151,10 @@ pub fn parse_when(text: &str) -> Result<Rule, String> {
         return Err(format!("'{text}': no counter before the comparison"));
     }
     let (value, sustain) = match rest.split_once(" for ") {
-        Some((v, d)) => (v, Some(parse_duration(d).map_err(|e| format!("'{text}': {e}"))?)),
+        Some((v, d)) => (
+            v,
+            Some(parse_duration(d).map_err(|e| format!("'{text}': {e}"))?),
+        ),
         None => (rest, None),
     };
     let (threshold, unit) = parse_threshold(value).map_err(|e| format!("'{text}': {e}"))?;
@@ -179,7 +180,11 @@ fn parse_threshold(text: &str) -> Result<(f64, Unit), String> {
         "tb" | "tib" => (1099511627776.0, Unit::Bytes),
         "ms" => (0.001, Unit::Seconds),
         "s" => (1.0, Unit::Seconds),
-        _ => return Err(format!("unknown unit '{unit}' (use B, KB, MB, GB, TB, %, ms or s)")),
+        _ => {
+            return Err(format!(
+                "unknown unit '{unit}' (use B, KB, MB, GB, TB, %, ms or s)"
+            ))
+        }
     };
     Ok((num * mult, u))
 }
@@ -267,8 +272,14 @@ mod tests {
     #[test]
     fn parses_and_shows_conditions() {
         let c = when("System.Runtime/gc-heap-size > 500MB");
-        assert_eq!((c.provider.as_str(), c.counter.as_str()), ("System.Runtime", "gc-heap-size"));
-        assert_eq!((c.op, c.threshold, c.unit), (Op::Gt, 500.0 * 1048576.0, Unit::Bytes));
+        assert_eq!(
+            (c.provider.as_str(), c.counter.as_str()),
+            ("System.Runtime", "gc-heap-size")
+        );
+        assert_eq!(
+            (c.op, c.threshold, c.unit),
+            (Op::Gt, 500.0 * 1048576.0, Unit::Bytes)
+        );
         assert_eq!(
             Rule::When(c).to_string(),
             "System.Runtime/gc-heap-size > 500.00 MB"
@@ -277,11 +288,21 @@ mod tests {
         assert_eq!(c.provider, DEFAULT_PROVIDER);
         assert_eq!((c.op, c.threshold, c.unit), (Op::Ge, 80.0, Unit::Percent));
         assert_eq!(c.sustain, Some(Duration::from_secs(10)));
-        assert_eq!(Rule::When(c).to_string(), "System.Runtime/cpu-usage >= 80% for 10s");
+        assert_eq!(
+            Rule::When(c).to_string(),
+            "System.Runtime/cpu-usage >= 80% for 10s"
+        );
         let c = when("Microsoft.AspNetCore.Hosting/current-requests>200");
         assert_eq!(c.provider, "Microsoft.AspNetCore.Hosting");
         assert_eq!((c.threshold, c.unit), (200.0, Unit::Plain));
-        for bad in ["cpu-usage", "> 5", "x > y", "x > 5 parsecs", "x > 5 for ever", "/x > 1"] {
+        for bad in [
+            "cpu-usage",
+            "> 5",
+            "x > y",
+            "x > 5 parsecs",
+            "x > 5 for ever",
+            "/x > 1",
+        ] {
             assert!(parse_when(bad).is_err(), "{bad}");
         }
     }

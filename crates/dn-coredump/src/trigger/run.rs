@@ -102,10 +102,7 @@ fn output_for(opts: &TriggerOptions, k: u32) -> PathBuf {
 
 /// Waits for the rules and dumps each time one fires; `on_fire` sees every firing as it
 /// happens. Returns after `count` dumps.
-pub fn run(
-    opts: &TriggerOptions,
-    on_fire: &mut dyn FnMut(&Firing),
-) -> anyhow::Result<Vec<Firing>> {
+pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::Result<Vec<Firing>> {
     let watch_opts = WatchOptions {
         specs: specs_of(&opts.rules),
         refresh_secs: 1,
@@ -123,7 +120,9 @@ pub fn run(
             Some(d) => match d.checked_duration_since(Instant::now()) {
                 Some(left) => left.min(Duration::from_millis(200)),
                 None => {
-                    return Err(TriggerError::MaxWaitExpired(opts.max_wait.unwrap_or_default()).into())
+                    return Err(
+                        TriggerError::MaxWaitExpired(opts.max_wait.unwrap_or_default()).into(),
+                    )
                 }
             },
             None => Duration::from_millis(200),
@@ -151,7 +150,8 @@ pub fn run(
                 c.dump_type = opts.dump_type;
                 c.max_buffer = opts.max_buffer;
                 c.gc_check = opts.gc_check;
-                let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+                let time =
+                    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
                 let dump = collect(c)?;
                 let f = Firing {
                     time,
