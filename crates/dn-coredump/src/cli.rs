@@ -44,6 +44,11 @@ pub struct CollectArgs {
     #[arg(long, value_name = "PCT")]
     pub on_gc_heap_growth: Option<f64>,
 
+    /// Dump at a first-chance exception of TYPE (full name, or without its namespace), or of any
+    /// type when none is given, as the runtime's exception events report them.
+    #[arg(long, value_name = "TYPE", num_args = 0..=1, default_missing_value = "")]
+    pub on_exception: Option<String>,
+
     /// With conditions: how many dumps to take before exiting.
     #[arg(short = 'n', long = "count", value_name = "COUNT", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
@@ -107,6 +112,9 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
         }
         rules.push(Rule::GcHeapGrowth(p));
     }
+    if let Some(t) = &args.on_exception {
+        rules.push(Rule::Exception((!t.is_empty()).then(|| t.clone())));
+    }
     let opts = TriggerOptions {
         pid: args.pid,
         rules,
@@ -143,7 +151,7 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
 
 /// Runs one collection as the command line asked.
 pub fn run(args: CollectArgs) -> anyhow::Result<()> {
-    if !args.when.is_empty() || args.on_gc_heap_growth.is_some() {
+    if !args.when.is_empty() || args.on_gc_heap_growth.is_some() || args.on_exception.is_some() {
         return run_triggers(args);
     }
     let output = args.output.clone().unwrap_or_else(default_output_name);

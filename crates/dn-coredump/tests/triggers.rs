@@ -146,3 +146,62 @@ fn a_rule_that_never_holds_times_out_with_status_3_and_no_file() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown unit 'parsecs'"), "{err}");
 }
+
+#[test]
+fn exception_rules_fire_on_the_first_matching_exception_only() {
+    let mut target = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = target.pid();
+    let dir = tempfile::tempdir().unwrap();
+    let typed = dir.path().join("typed");
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&typed).unwrap();
+    std::fs::create_dir_all(&other).unwrap();
+    let mut waiting = start_waiting(
+        pid,
+        &[
+            "--on-exception",
+            "InvalidOperationException",
+            "--max-wait",
+            "90s",
+        ],
+        &typed.join("core"),
+    );
+    let mut never = start_waiting(
+        pid,
+        &[
+            "--on-exception",
+            "System.ArgumentException",
+            "--max-wait",
+            "20s",
+        ],
+        &other.join("core"),
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    still_waiting(&mut waiting, &typed);
+    still_waiting(&mut never, &other);
+
+    assert_eq!(target.command("throw 5"), "ok");
+    let (code, stdout, stderr) = finish(waiting, Duration::from_secs(60));
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(
+        v["condition"],
+        "first-chance exception InvalidOperationException"
+    );
+    assert!(
+        v["value_text"]
+            .as_str()
+            .unwrap()
+            .starts_with("System.InvalidOperationException: test exception"),
+        "{v}"
+    );
+    assert_eq!(std::fs::read_dir(&typed).unwrap().count(), 1);
+
+    let (code, _, stderr) = finish(never, Duration::from_secs(40));
+    assert_eq!(code, 3, "{stderr}");
+    assert_eq!(std::fs::read_dir(&other).unwrap().count(), 0);
+    assert_running(pid);
+    assert_eq!(target.command("ping"), "pong");
+}

@@ -1,5 +1,6 @@
 //! `dn-dump collect --when …`: dumps taken when a condition over the target's counters holds.
 
+pub mod exceptions;
 pub mod rule;
 pub mod run;
 

@@ -86,14 +86,17 @@ pub enum Rule {
     When(Condition),
     /// The GC heap grew by this many percent over its first value.
     GcHeapGrowth(f64),
+    /// A first-chance exception of this type (full name or name without namespace); `None`: any.
+    Exception(Option<String>),
 }
 
 impl Rule {
-    /// (provider, counter) the rule watches.
-    pub fn counter(&self) -> (&str, &str) {
+    /// (provider, counter) the rule watches; `None` for exception rules.
+    pub fn counter(&self) -> Option<(&str, &str)> {
         match self {
-            Rule::When(c) => (&c.provider, &c.counter),
-            Rule::GcHeapGrowth(_) => (DEFAULT_PROVIDER, GC_HEAP_SIZE),
+            Rule::When(c) => Some((&c.provider, &c.counter)),
+            Rule::GcHeapGrowth(_) => Some((DEFAULT_PROVIDER, GC_HEAP_SIZE)),
+            Rule::Exception(_) => None,
         }
     }
 
@@ -102,6 +105,7 @@ impl Rule {
         match self {
             Rule::When(c) => c.unit,
             Rule::GcHeapGrowth(_) => Unit::Bytes,
+            Rule::Exception(_) => Unit::Plain,
         }
     }
 }
@@ -126,6 +130,8 @@ impl fmt::Display for Rule {
             Rule::GcHeapGrowth(p) => {
                 write!(f, "{DEFAULT_PROVIDER}/{GC_HEAP_SIZE} grew by {}%", trim(*p))
             }
+            Rule::Exception(None) => f.write_str("any first-chance exception"),
+            Rule::Exception(Some(t)) => write!(f, "first-chance exception {t}"),
         }
     }
 }
@@ -236,6 +242,8 @@ impl Armed {
                 }
                 Some(b) => b > 0.0 && value >= b * (1.0 + pct / 100.0),
             },
+            // Fed only with the exceptions that match.
+            Rule::Exception(_) => true,
         };
         if !holds {
             self.since = None;
@@ -244,7 +252,7 @@ impl Armed {
         let since = *self.since.get_or_insert(now);
         let sustain = match &self.rule {
             Rule::When(c) => c.sustain.unwrap_or_default(),
-            Rule::GcHeapGrowth(_) => Duration::ZERO,
+            Rule::GcHeapGrowth(_) | Rule::Exception(_) => Duration::ZERO,
         };
         let cooled = self
             .last_fired

@@ -12,6 +12,7 @@ use dn_counters::spec::ProviderSpec;
 use dn_counters::watch::{ChildOutput, Msg, TargetSpec, Watch, WatchOptions};
 use serde::Serialize;
 
+use super::exceptions::{matches, ExceptionWatch};
 use super::rule::{normalize, Armed, Rule};
 use crate::{collect, CollectOptions, CollectSummary, DumpType};
 
@@ -76,7 +77,7 @@ impl Firing {
 fn specs_of(rules: &[Rule]) -> Vec<ProviderSpec> {
     let mut by_provider: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for r in rules {
-        let (p, c) = r.counter();
+        let Some((p, c)) = r.counter() else { continue };
         by_provider.entry(p).or_default().insert(c.to_string());
     }
     by_provider
@@ -100,34 +101,95 @@ fn output_for(opts: &TriggerOptions, k: u32) -> PathBuf {
     }
 }
 
+fn fire(
+    opts: &TriggerOptions,
+    rule: &Rule,
+    value: f64,
+    value_text: String,
+    k: u32,
+) -> anyhow::Result<Firing> {
+    let mut c = CollectOptions::new(opts.pid, output_for(opts, k));
+    c.dump_type = opts.dump_type;
+    c.max_buffer = opts.max_buffer;
+    c.gc_check = opts.gc_check;
+    let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
+    let dump = collect(c)?;
+    Ok(Firing {
+        time,
+        condition: rule.to_string(),
+        value,
+        value_text,
+        file: dump.path.clone(),
+        dump,
+    })
+}
+
+/// How long one turn of the loop waits for samples at most.
+const TURN: Duration = Duration::from_millis(50);
+
 /// Waits for the rules and dumps each time one fires; `on_fire` sees every firing as it
 /// happens. Returns after `count` dumps.
 pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::Result<Vec<Firing>> {
-    let watch_opts = WatchOptions {
-        specs: specs_of(&opts.rules),
-        refresh_secs: 1,
-        limits: MetricsLimits::default(),
-        child_output: ChildOutput::Stderr,
-        resume_runtime: true,
-        percentiles: Vec::new(),
+    let specs = specs_of(&opts.rules);
+    let watch = match specs.is_empty() {
+        true => None,
+        false => {
+            let watch_opts = WatchOptions {
+                specs,
+                refresh_secs: 1,
+                limits: MetricsLimits::default(),
+                child_output: ChildOutput::Stderr,
+                resume_runtime: true,
+                percentiles: Vec::new(),
+            };
+            Some(Watch::start(&TargetSpec::Pid(opts.pid), &watch_opts)?)
+        }
     };
-    let watch = Watch::start(&TargetSpec::Pid(opts.pid), &watch_opts)?;
+    let wants_exceptions = opts.rules.iter().any(|r| matches!(r, Rule::Exception(_)));
+    let thrown = match wants_exceptions {
+        true => Some(ExceptionWatch::start(opts.pid)?),
+        false => None,
+    };
     let mut armed: Vec<Armed> = opts.rules.iter().cloned().map(Armed::new).collect();
     let deadline = opts.max_wait.map(|d| Instant::now() + d);
-    let mut fired = Vec::new();
-    while fired.len() < opts.count as usize {
+    let mut fired: Vec<Firing> = Vec::new();
+    let want = opts.count as usize;
+    while fired.len() < want {
         let wait = match deadline {
             Some(d) => match d.checked_duration_since(Instant::now()) {
-                Some(left) => left.min(Duration::from_millis(200)),
+                Some(left) => left.min(TURN),
                 None => {
                     return Err(
                         TriggerError::MaxWaitExpired(opts.max_wait.unwrap_or_default()).into(),
                     )
                 }
             },
-            None => Duration::from_millis(200),
+            None => TURN,
         };
-        let samples = match watch.rx.recv_timeout(wait) {
+        if let Some(x) = &thrown {
+            while let Ok(t) = x.rx.try_recv() {
+                let now = Instant::now();
+                for a in armed.iter_mut() {
+                    let Rule::Exception(w) = &a.rule else {
+                        continue;
+                    };
+                    if fired.len() >= want || !matches(w.as_deref(), &t.type_name) {
+                        continue;
+                    }
+                    if a.observe(1.0, now, opts.cooldown) {
+                        let text = format!("{}: {}", t.type_name, t.message);
+                        let f = fire(opts, &a.rule, 1.0, text, fired.len() as u32 + 1)?;
+                        on_fire(&f);
+                        fired.push(f);
+                    }
+                }
+            }
+        }
+        let Some(w) = &watch else {
+            std::thread::sleep(wait);
+            continue;
+        };
+        let samples = match w.rx.recv_timeout(wait) {
             Ok(Msg::Samples(s)) => s,
             Ok(Msg::Ended(reason)) => return Err(TriggerError::SessionEnded(reason).into()),
             Ok(_) | Err(RecvTimeoutError::Timeout) => continue,
@@ -138,29 +200,15 @@ pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::R
         let now = Instant::now();
         for s in &samples {
             for a in armed.iter_mut() {
-                if a.rule.counter() != (s.provider.as_str(), s.name.as_str()) {
+                if a.rule.counter() != Some((s.provider.as_str(), s.name.as_str())) {
                     continue;
                 }
                 let value = normalize(s.value, &s.unit, a.rule.unit());
-                if !a.observe(value, now, opts.cooldown) || fired.len() >= opts.count as usize {
+                if fired.len() >= want || !a.observe(value, now, opts.cooldown) {
                     continue;
                 }
-                let k = fired.len() as u32 + 1;
-                let mut c = CollectOptions::new(opts.pid, output_for(opts, k));
-                c.dump_type = opts.dump_type;
-                c.max_buffer = opts.max_buffer;
-                c.gc_check = opts.gc_check;
-                let time =
-                    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
-                let dump = collect(c)?;
-                let f = Firing {
-                    time,
-                    condition: a.rule.to_string(),
-                    value,
-                    value_text: a.rule.unit().show(value),
-                    file: dump.path.clone(),
-                    dump,
-                };
+                let text = a.rule.unit().show(value);
+                let f = fire(opts, &a.rule, value, text, fired.len() as u32 + 1)?;
                 on_fire(&f);
                 fired.push(f);
             }
@@ -182,6 +230,7 @@ mod tests {
             parse_when("System.Runtime/cpu-usage > 5").unwrap(),
             parse_when("A.B/c > 1").unwrap(),
             Rule::GcHeapGrowth(10.0),
+            Rule::Exception(None),
         ];
         let specs = specs_of(&rules);
         assert_eq!(specs.len(), 2);
