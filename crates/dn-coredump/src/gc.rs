@@ -13,14 +13,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use dn_core::eventpipe::{Chunk, Provider, Session, SessionConfig, SharedChannel};
-use dn_core::ipc::DiagnosticsClient;
-use dn_nettrace::NettraceParser;
+use dn_core::eventpipe::Session;
 use serde::Serialize;
 
-const RUNTIME_PROVIDER: &str = "Microsoft-Windows-DotNETRuntime";
+use crate::runtime_events::{self, Feed};
+
 const GC_KEYWORD: u64 = 0x1;
-const LEVEL_INFORMATIONAL: u32 = 4;
 const GC_SUSPEND_EE_BEGIN: u32 = 9;
 const GC_RESTART_EE_END: u32 = 3;
 /// How long stopping the session may take before the check gives up.
@@ -69,40 +67,15 @@ pub fn monotonic_ns() -> i128 {
 impl GcWatch {
     /// Starts the session; `None` when the process has no diagnostics endpoint or refuses.
     pub fn start(pid: i32) -> Option<GcWatch> {
-        let client = DiagnosticsClient::for_pid(pid).ok()?;
-        let channel: SharedChannel = Arc::new(client);
-        let mut config = SessionConfig::new(vec![Provider::new(
-            RUNTIME_PROVIDER,
-            GC_KEYWORD,
-            LEVEL_INFORMATIONAL,
-        )]);
-        config.circular_buffer_mb = 16;
         let seen = Arc::new(Mutex::new(Seen::default()));
         let sink_seen = seen.clone();
-        let mut parser = NettraceParser::new();
-        let session = Session::start(channel, &config, move |chunk| {
+        let session = runtime_events::start(pid, GC_KEYWORD, move |feed| {
             let Ok(mut s) = sink_seen.lock() else { return };
-            match chunk {
-                Chunk::Data(bytes) if !s.broken => {
-                    if parser.feed(bytes).is_err() {
-                        s.broken = true;
-                        return;
-                    }
-                    loop {
-                        match parser.next_event() {
-                            Ok(Some(ev)) => note_event(&mut s, &ev),
-                            Ok(None) => break,
-                            Err(_) => {
-                                s.broken = true;
-                                break;
-                            }
-                        }
-                    }
-                }
-                Chunk::Data(_) => {}
-                Chunk::End(err) => {
+            match feed {
+                Feed::Event(ev) => note_event(&mut s, ev),
+                Feed::End { broken } => {
                     s.ended = true;
-                    s.broken |= err.is_some();
+                    s.broken |= broken;
                 }
             }
         })
@@ -151,9 +124,6 @@ impl GcWatch {
 }
 
 fn note_event(s: &mut Seen, ev: &dn_nettrace::Event) {
-    if ev.provider_name() != RUNTIME_PROVIDER {
-        return;
-    }
     let freq = i128::from(ev.trace.qpc_frequency);
     if freq <= 0 {
         return;

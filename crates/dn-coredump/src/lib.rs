@@ -17,6 +17,7 @@ mod gc;
 mod memory;
 mod notes;
 mod output;
+mod runtime_events;
 mod select;
 mod signals;
 mod stage;

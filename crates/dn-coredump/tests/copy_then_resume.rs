@@ -9,29 +9,9 @@ use std::process::Command;
 
 use common::*;
 use dn_coredump::{collect, CollectOptions, CollectSummary, GcCheck};
-use dn_testkit::{run_oracle, Fixture, Runtime, Target};
+use dn_testkit::{Fixture, Runtime, Target};
 
 const LEAKED: u64 = 3000;
-
-/// ClrMD's count of the fixture's leaked objects in `core`, and whether it can walk the heap.
-fn clrmd_count(target: &Target, core: &Path) -> (u64, bool) {
-    let dac = target.built().runtime_dir.join("libmscordaccore.so");
-    let out = run_oracle(
-        "HeapOracle",
-        &[
-            "count",
-            core.to_str().unwrap(),
-            dac.to_str().unwrap(),
-            "ConsoleTarget.LeakedItem",
-        ],
-    )
-    .expect("ClrMD reads the core");
-    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
-    (
-        v["count"].as_u64().unwrap_or(u64::MAX),
-        v["can_walk_heap"].as_bool().unwrap_or(false),
-    )
-}
 
 fn dump(pid: i32, core: &Path, max_buffer: Option<u64>) -> CollectSummary {
     let mut opts = CollectOptions::new(pid, core);
@@ -66,27 +46,7 @@ fn staged_partly_staged_and_streamed_cores_are_equally_valid() {
         }
         assert_eq!(s.gc_check, GcCheck::NotInGc, "{s:?}");
         assert_eq!(check_readelf(&core), s.threads, "{name}");
-        assert_eq!(clrmd_count(&target, &core), (LEAKED, true), "{name}");
-    }
-}
-
-/// A small tmpfs mounted for the test; unmounted on drop.
-struct TmpMount(tempfile::TempDir);
-impl TmpMount {
-    fn new(opts: &str) -> TmpMount {
-        let d = tempfile::tempdir().unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(d.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount tmpfs -o {opts} (tests run as root)");
-        TmpMount(d)
-    }
-}
-impl Drop for TmpMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
+        assert_eq!(clrmd_leaked(&target, &core), (LEAKED, true), "{name}");
     }
 }
 
@@ -138,7 +98,7 @@ fn a_dump_never_lands_in_a_gc() {
         retries += s.gc_retries;
         if s.gc_check == GcCheck::NotInGc {
             assert_eq!(
-                clrmd_count(&target, &core),
+                clrmd_leaked(&target, &core),
                 (LEAKED, true),
                 "dump {i} said no GC: {s:?}"
             );

@@ -3,16 +3,14 @@
 //! sent as its type name and message over a channel.
 
 use std::sync::mpsc::{channel, Receiver};
-use std::sync::Arc;
 
 use anyhow::Context;
-use dn_core::eventpipe::{Chunk, Provider, Session, SessionConfig, SharedChannel};
-use dn_core::ipc::DiagnosticsClient;
-use dn_nettrace::{NettraceParser, Value};
+use dn_core::eventpipe::Session;
+use dn_nettrace::Value;
 
-const RUNTIME_PROVIDER: &str = "Microsoft-Windows-DotNETRuntime";
+use crate::runtime_events::{self, Feed};
+
 const EXCEPTION_KEYWORD: u64 = 0x8000;
-const LEVEL_INFORMATIONAL: u32 = 4;
 const EXCEPTION_THROWN: u32 = 80;
 
 /// One thrown exception.
@@ -39,49 +37,32 @@ pub struct ExceptionWatch {
 
 impl ExceptionWatch {
     pub fn start(pid: i32) -> anyhow::Result<ExceptionWatch> {
-        let client = DiagnosticsClient::for_pid(pid)
-            .with_context(|| format!("cannot reach the .NET runtime of process {pid}"))?;
-        let ch: SharedChannel = Arc::new(client);
-        let mut config = SessionConfig::new(vec![Provider::new(
-            RUNTIME_PROVIDER,
-            EXCEPTION_KEYWORD,
-            LEVEL_INFORMATIONAL,
-        )]);
-        config.circular_buffer_mb = 16;
         let (tx, rx) = channel();
-        let mut parser = NettraceParser::new();
-        let mut broken = false;
-        let session = Session::start(ch, &config, move |chunk| {
-            let Chunk::Data(bytes) = chunk else { return };
-            if broken || parser.feed(bytes).is_err() {
-                broken = true;
+        let session = runtime_events::start(pid, EXCEPTION_KEYWORD, move |feed| {
+            let Feed::Event(ev) = feed else { return };
+            if ev.event_id() != EXCEPTION_THROWN {
                 return;
             }
-            while let Ok(Some(ev)) = parser.next_event() {
-                if ev.provider_name() != RUNTIME_PROVIDER || ev.event_id() != EXCEPTION_THROWN {
-                    continue;
-                }
-                let fields = ev.decode().unwrap_or_default();
-                let text = |name: &str| {
-                    fields.iter().find_map(|(k, v)| match v {
-                        Value::String(s) if k == name => Some(s.clone()),
-                        _ => None,
-                    })
-                };
-                let thrown = match (text("ExceptionType"), text("ExceptionMessage")) {
-                    (Some(type_name), message) => Some(Thrown {
-                        type_name,
-                        message: message.unwrap_or_default(),
-                    }),
-                    // Metadata without field names: the payload starts with the two strings.
-                    _ => from_payload(ev.payload.as_slice()),
-                };
-                if let Some(t) = thrown {
-                    let _ = tx.send(t);
-                }
+            let fields = ev.decode().unwrap_or_default();
+            let text = |name: &str| {
+                fields.iter().find_map(|(k, v)| match v {
+                    Value::String(s) if k == name => Some(s.clone()),
+                    _ => None,
+                })
+            };
+            let thrown = match (text("ExceptionType"), text("ExceptionMessage")) {
+                (Some(type_name), message) => Some(Thrown {
+                    type_name,
+                    message: message.unwrap_or_default(),
+                }),
+                // Metadata without field names: the payload starts with the two strings.
+                _ => from_payload(ev.payload.as_slice()),
+            };
+            if let Some(t) = thrown {
+                let _ = tx.send(t);
             }
         })
-        .with_context(|| format!("cannot start an exception session in process {pid}"))?;
+        .with_context(|| format!("cannot watch the exceptions of process {pid}"))?;
         Ok(ExceptionWatch {
             _session: session,
             rx,
