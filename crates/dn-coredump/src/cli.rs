@@ -9,12 +9,18 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::trigger::{self, Rule, TriggerOptions};
 use crate::{collect, CollectOptions, CollectSummary, DumpType, GcCheck};
+use dn_counters::watch::TargetSpec;
 
 #[derive(clap::Args, Debug, Clone)]
 pub struct CollectArgs {
     /// Process id of the target.
-    #[arg(short = 'p', long)]
-    pub pid: i32,
+    #[arg(short = 'p', long, required_unless_present = "command")]
+    pub pid: Option<i32>,
+
+    /// With conditions: start this command (a .NET app, suspended until the counters session
+    /// runs) and dump it when a condition holds; it is ended when the command exits.
+    #[arg(last = true, value_name = "COMMAND", conflicts_with = "pid")]
+    pub command: Vec<String>,
 
     /// Output file [default: ./core_YYYYMMDD_HHMMSS, local time]; never overwritten.
     #[arg(short = 'o', long)]
@@ -67,6 +73,18 @@ pub struct CollectArgs {
     pub json: bool,
 }
 
+impl CollectArgs {
+    /// The pid of a plain collection (a command is only started for conditions).
+    pub fn pid_or_error(&self) -> anyhow::Result<i32> {
+        match self.pid {
+            Some(pid) => Ok(pid),
+            None => anyhow::bail!(
+                "a command is started only to wait for a condition (--when, --on-exception, --on-gc-heap-growth); give -p PID to dump a running process"
+            ),
+        }
+    }
+}
+
 pub fn default_output_name() -> PathBuf {
     PathBuf::from(format!(
         "core_{}",
@@ -115,8 +133,12 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
     if let Some(t) = &args.on_exception {
         rules.push(Rule::Exception((!t.is_empty()).then(|| t.clone())));
     }
+    let target = match args.pid {
+        Some(pid) => TargetSpec::Pid(pid),
+        None => TargetSpec::Command(args.command.clone()),
+    };
     let opts = TriggerOptions {
-        pid: args.pid,
+        target,
         rules,
         count: args.count,
         cooldown: args.cooldown,
@@ -128,9 +150,12 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
     };
     if !args.json {
         let list: Vec<String> = opts.rules.iter().map(|r| r.to_string()).collect();
+        let who = match args.pid {
+            Some(pid) => format!("process {pid}"),
+            None => format!("'{}'", args.command.join(" ")),
+        };
         eprintln!(
-            "Waiting for process {}: {} ({} dump{})",
-            args.pid,
+            "Waiting for {who}: {} ({} dump{})",
             list.join("; "),
             args.count,
             if args.count == 1 { "" } else { "s" }
@@ -154,9 +179,10 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     if !args.when.is_empty() || args.on_gc_heap_growth.is_some() || args.on_exception.is_some() {
         return run_triggers(args);
     }
+    let pid = args.pid_or_error()?;
     let output = args.output.clone().unwrap_or_else(default_output_name);
     let output = std::path::absolute(&output).unwrap_or(output);
-    let mut opts = CollectOptions::new(args.pid, &output);
+    let mut opts = CollectOptions::new(pid, &output);
     opts.dump_type = args.dump_type;
     opts.max_buffer = args.max_buffer;
     opts.gc_check = !args.no_gc_check;
@@ -166,7 +192,7 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
         eprintln!(
             "Writing {} of process {} to {}",
             args.dump_type.describe(),
-            args.pid,
+            pid,
             output.display()
         );
     }
@@ -183,9 +209,9 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    let summary = result.with_context(|| format!("dump of process {} failed", args.pid))?;
+    let summary = result.with_context(|| format!("dump of process {} failed", pid))?;
     if !summary.runtime_found {
-        eprintln!("note: no .NET runtime (libcoreclr.so) is mapped in process {}; the dump holds native state only", args.pid);
+        eprintln!("note: no .NET runtime (libcoreclr.so) is mapped in process {}; the dump holds native state only", pid);
     }
     if summary.gc_retries > 0 && !args.json {
         eprintln!(

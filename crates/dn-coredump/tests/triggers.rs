@@ -205,3 +205,42 @@ fn exception_rules_fire_on_the_first_matching_exception_only() {
     assert_running(pid);
     assert_eq!(target.command("ping"), "pong");
 }
+
+#[test]
+fn launch_mode_starts_the_command_and_dumps_it_when_the_condition_holds() {
+    use std::io::Write;
+    let built = dn_testkit::build(Fixture::Console, Runtime::Net10).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let mut child = Command::new(collector())
+        .args([
+            "--when",
+            "gc-heap-size > 150MB",
+            "--max-wait",
+            "90s",
+            "--json",
+            "-o",
+        ])
+        .arg(&core)
+        .arg("--")
+        .arg(&built.program)
+        .args(&built.args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_secs(5));
+    still_waiting(&mut child, dir.path());
+    // The started app reads its commands from our stdin, which it shares.
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"alloc-mb 256\n").unwrap();
+    stdin.flush().unwrap();
+    let (code, stdout, stderr) = finish(child, Duration::from_secs(60));
+    drop(stdin);
+    assert_eq!(code, 0, "{stderr}");
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(v["condition"], "System.Runtime/gc-heap-size > 150.00 MB");
+    assert!(core.exists());
+    assert!(v["dump"]["runtime_found"].as_bool().unwrap());
+}

@@ -36,7 +36,8 @@ impl TriggerError {
 }
 
 pub struct TriggerOptions {
-    pub pid: i32,
+    /// A running process, or a command to start (and end when done).
+    pub target: TargetSpec,
     pub rules: Vec<Rule>,
     /// Dumps to take before returning.
     pub count: u32,
@@ -103,12 +104,13 @@ fn output_for(opts: &TriggerOptions, k: u32) -> PathBuf {
 
 fn fire(
     opts: &TriggerOptions,
+    pid: i32,
     rule: &Rule,
     value: f64,
     value_text: String,
     k: u32,
 ) -> anyhow::Result<Firing> {
-    let mut c = CollectOptions::new(opts.pid, output_for(opts, k));
+    let mut c = CollectOptions::new(pid, output_for(opts, k));
     c.dump_type = opts.dump_type;
     c.max_buffer = opts.max_buffer;
     c.gc_check = opts.gc_check;
@@ -130,7 +132,12 @@ const TURN: Duration = Duration::from_millis(50);
 /// Waits for the rules and dumps each time one fires; `on_fire` sees every firing as it
 /// happens. Returns after `count` dumps.
 pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::Result<Vec<Firing>> {
-    let specs = specs_of(&opts.rules);
+    let mut specs = specs_of(&opts.rules);
+    let launch = matches!(opts.target, TargetSpec::Command(_));
+    if launch && specs.is_empty() {
+        // The session is what starts the command; it needs something to ask for.
+        specs.push(ProviderSpec::all(super::rule::DEFAULT_PROVIDER));
+    }
     let watch = match specs.is_empty() {
         true => None,
         false => {
@@ -142,12 +149,17 @@ pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::R
                 resume_runtime: true,
                 percentiles: Vec::new(),
             };
-            Some(Watch::start(&TargetSpec::Pid(opts.pid), &watch_opts)?)
+            Some(Watch::start(&opts.target, &watch_opts)?)
         }
+    };
+    let pid = match (&watch, &opts.target) {
+        (Some(w), _) => w.pid,
+        (None, TargetSpec::Pid(p)) => *p,
+        (None, _) => anyhow::bail!("no process to watch"),
     };
     let wants_exceptions = opts.rules.iter().any(|r| matches!(r, Rule::Exception(_)));
     let thrown = match wants_exceptions {
-        true => Some(ExceptionWatch::start(opts.pid)?),
+        true => Some(ExceptionWatch::start(pid)?),
         false => None,
     };
     let mut armed: Vec<Armed> = opts.rules.iter().cloned().map(Armed::new).collect();
@@ -178,7 +190,7 @@ pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::R
                     }
                     if a.observe(1.0, now, opts.cooldown) {
                         let text = format!("{}: {}", t.type_name, t.message);
-                        let f = fire(opts, &a.rule, 1.0, text, fired.len() as u32 + 1)?;
+                        let f = fire(opts, pid, &a.rule, 1.0, text, fired.len() as u32 + 1)?;
                         on_fire(&f);
                         fired.push(f);
                     }
@@ -208,7 +220,7 @@ pub fn run(opts: &TriggerOptions, on_fire: &mut dyn FnMut(&Firing)) -> anyhow::R
                     continue;
                 }
                 let text = a.rule.unit().show(value);
-                let f = fire(opts, &a.rule, value, text, fired.len() as u32 + 1)?;
+                let f = fire(opts, pid, &a.rule, value, text, fired.len() as u32 + 1)?;
                 on_fire(&f);
                 fired.push(f);
             }
