@@ -84,8 +84,9 @@ fn via_runtime(args: CollectArgs) -> anyhow::Result<()> {
         DumpType::Mini => RuntimeDumpType::Mini,
         DumpType::Triage => RuntimeDumpType::Triage,
     };
+    let pid = args.pid_or_error()?;
     let output = args.output.unwrap_or_else(default_output_name);
-    let summary = collect_via_runtime(args.pid, &output, kind)?;
+    let summary = collect_via_runtime(pid, &output, kind)?;
     if args.json {
         println!("{}", serde_json::to_string(&summary)?);
     } else {

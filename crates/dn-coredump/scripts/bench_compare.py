@@ -3,11 +3,12 @@
 createdump on the same .NET process, in the same run.
 
     cargo build --release -p dn-coredump
-    sudo python3 crates/dn-coredump/scripts/bench_compare.py [--mb 1024] [--out DIR]
+    sudo python3 crates/dn-coredump/scripts/bench_compare.py [--mb 1024] [--leak N] [--out DIR]
+        [--tools dn,dn-stream,createdump-full] [--rounds 5]
 
 Starts the ConsoleTarget fixture (published here with `dotnet publish` unless
 --fixture-dll is given), makes it hold --mb MiB of managed objects, then dumps
-it with each tool in turn. For each dump it reports wall time, logical size,
+it (and --leak N small objects) with each tool in turn. For each dump it reports wall time, logical size,
 size on disk (du), how long the target's main thread was in ptrace stop
 (state 't', sampled every millisecond) and the target's VmRSS afterwards.
 Tools run in rounds (dn-coredump first in each); medians are reported.
@@ -113,7 +114,11 @@ def main():
     ap.add_argument("--out", default=None, help="directory for the dumps (default: a temp dir in /tmp)")
     ap.add_argument("--fixture-dll", default=None, help="ConsoleTarget.dll to run with dotnet")
     ap.add_argument("--collector", default=None, help="dn-coredump binary")
+    ap.add_argument("--leak", type=int, default=0, help="small objects the target also holds (ConsoleTarget `leak N`)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds over all tools (medians are reported)")
+    ap.add_argument("--tools", default="dn,dn-heap,createdump-full,createdump-withheap,gcore",
+                    help="comma-separated: dn, dn-stream (--max-buffer 0), dn-heap, createdump-full, "
+                         "createdump-withheap, gcore")
     args = ap.parse_args()
 
     target_dir = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target"))
@@ -140,7 +145,9 @@ def main():
             return target.stdout.readline().strip()
 
         assert command(f"alloc-mb {args.mb}") == "ok"
-        print(f"target pid {pid}, holds {args.mb} MiB, VmRSS {vm_rss_mib(pid):.0f} MiB, "
+        if args.leak:
+            assert command(f"leak {args.leak}").startswith("ok"), "leak failed"
+        print(f"target pid {pid}, holds {args.mb} MiB and {args.leak} leaked objects, VmRSS {vm_rss_mib(pid):.0f} MiB, "
               f"{len(os.listdir(f'/proc/{pid}/task'))} threads", file=sys.stderr)
         rt_dir = None
         with open(f"/proc/{pid}/maps") as f:
@@ -150,13 +157,16 @@ def main():
                     break
         createdump = os.path.join(rt_dir, "createdump")
 
-        runs = [
-            ("dn-coredump full", lambda p: [collector, "-p", str(pid), "-o", p, "--json"]),
-            ("dn-coredump heap", lambda p: [collector, "-p", str(pid), "-o", p, "--type", "heap", "--json"]),
-            ("createdump --full", lambda p: [createdump, "--full", "-f", p, str(pid)]),
-            ("createdump --withheap", lambda p: [createdump, "--withheap", "-f", p, str(pid)]),
-            ("gdb gcore", lambda p: ["gdb", "-batch", "-nx", "-p", str(pid), "-ex", f"gcore {p}"]),
-        ]
+        known = {
+            "dn": ("dn-coredump full", lambda p: [collector, "-p", str(pid), "-o", p, "--json"]),
+            "dn-stream": ("dn-coredump full --max-buffer 0",
+                          lambda p: [collector, "-p", str(pid), "-o", p, "--max-buffer", "0", "--json"]),
+            "dn-heap": ("dn-coredump heap", lambda p: [collector, "-p", str(pid), "-o", p, "--type", "heap", "--json"]),
+            "createdump-full": ("createdump --full", lambda p: [createdump, "--full", "-f", p, str(pid)]),
+            "createdump-withheap": ("createdump --withheap", lambda p: [createdump, "--withheap", "-f", p, str(pid)]),
+            "gcore": ("gdb gcore", lambda p: ["gdb", "-batch", "-nx", "-p", str(pid), "-ex", f"gcore {p}"]),
+        }
+        runs = [known[t] for t in args.tools.split(",")]
         results = {name: [] for name, _ in runs}
         for rnd in range(args.rounds):
             for i, (name, mk) in enumerate(runs):

@@ -1,27 +1,21 @@
-//! One dump from start to end: checks, stop, registers, maps, selection,
-//! notes, memory copy, resume.
+//! One dump from start to end: checks, the staging buffer, the GC watch, and
+//! the tries ([`attempt`](crate::attempt)) until one did not overlap a GC.
 
 use std::fs;
 use std::io;
 use std::path::PathBuf;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use serde::Serialize;
 
-use crate::copy::{Copier, CHUNK};
-use crate::elf::{self, LoadSegment};
+use crate::arena::{self, Arena};
+use crate::attempt::{attempt, Job};
+use crate::copy::CHUNK;
 use crate::error::CollectError;
-use crate::maps::{self, Mapping};
-use crate::memory::RemoteMemory;
-use crate::notes::{self, ProcessFacts, ThreadFacts};
-use crate::output::OutputFile;
+use crate::gc::{GcCheck, GcWatch};
 use crate::procinfo;
-use crate::regs::{self, ThreadRegs};
-use crate::select::{self, DumpType};
+use crate::select::DumpType;
 use crate::signals;
-use crate::writeback::WriteBehind;
-use dn_core::ptrace::{permission_hint, StoppedProcess};
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
@@ -32,6 +26,12 @@ pub struct CollectOptions {
     pub output: PathBuf,
     pub dump_type: DumpType,
     pub progress: Option<ProgressFn>,
+    /// Most bytes copied into our memory while the target is stopped (the rest is streamed to
+    /// the file while it waits); `None`: half of `MemAvailable`; 0: stream everything.
+    pub max_buffer: Option<u64>,
+    /// Ask the runtime (EventPipe GC events) whether a GC was under way during the stop, and
+    /// take the dump again if so.
+    pub gc_check: bool,
 }
 
 impl CollectOptions {
@@ -41,6 +41,8 @@ impl CollectOptions {
             output: output.into(),
             dump_type: DumpType::Full,
             progress: None,
+            max_buffer: None,
+            gc_check: true,
         }
     }
 }
@@ -51,6 +53,8 @@ impl std::fmt::Debug for CollectOptions {
             .field("pid", &self.pid)
             .field("output", &self.output)
             .field("dump_type", &self.dump_type)
+            .field("max_buffer", &self.max_buffer)
+            .field("gc_check", &self.gc_check)
             .finish_non_exhaustive()
     }
 }
@@ -70,10 +74,20 @@ pub struct CollectSummary {
     pub seconds: f64,
     /// From the first PTRACE_INTERRUPT to the last PTRACE_DETACH.
     pub target_stopped_ms: f64,
+    /// Bytes copied into our memory while the target was stopped, written after its resume.
+    pub staged_bytes: u64,
+    /// Bytes written to the file while the target was stopped (the staging buffer was full).
+    pub streamed_bytes: u64,
+    /// Bytes of untouched file pages read from their files after the resume.
+    pub deferred_bytes: u64,
     /// libcoreclr.so is mapped in the target.
     pub runtime_found: bool,
     /// Resident pages that could not be read (left as zeros in the dump).
     pub unreadable_bytes: u64,
+    /// Whether the runtime was in a GC suspension during the stop.
+    pub gc_check: GcCheck,
+    /// Tries given up because a GC overlapped the stop.
+    pub gc_retries: u32,
 }
 
 fn not_found_or(pid: i32, e: io::Error, what: &str) -> CollectError {
@@ -81,18 +95,6 @@ fn not_found_or(pid: i32, e: io::Error, what: &str) -> CollectError {
         CollectError::NoSuchProcess(pid)
     } else {
         CollectError::proc(format!("/proc/{pid}/{what}"), e)
-    }
-}
-
-/// Maps failures to read ptrace-protected /proc files once attached.
-fn attached_read_error(pid: i32, e: io::Error, what: &str) -> CollectError {
-    match e.raw_os_error() {
-        Some(libc::EACCES) | Some(libc::EPERM) => CollectError::PermissionDenied {
-            pid,
-            hint: permission_hint(None),
-        },
-        Some(libc::ESRCH) | Some(libc::ENOENT) => CollectError::TargetExited(pid),
-        _ => CollectError::proc(format!("/proc/{pid}/{what}"), e),
     }
 }
 
@@ -131,133 +133,76 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     }
     let cmdline = read_or_empty(format!("/proc/{pid}/cmdline"));
 
-    let out = OutputFile::create(&opts.output)?;
+    let mut arena = staging_arena(pid, opts.max_buffer);
     let interrupt = signals::guard();
-
-    let mut stopped = StoppedProcess::stop(pid)?;
-    let auxv =
-        fs::read(format!("/proc/{pid}/auxv")).map_err(|e| attached_read_error(pid, e, "auxv"))?;
-    let remote = RemoteMemory::open(pid).map_err(|e| attached_read_error(pid, e, "pagemap"))?;
-
-    let threads = thread_states(pid, &mut stopped)?;
-    let maps = maps::read_mappings(pid).map_err(|e| attached_read_error(pid, e, "smaps"))?;
-    let runtime_found = maps.iter().any(select::is_runtime);
-
-    let mut copier = Copier::new(pid, &maps, remote);
-    let sps: Vec<u64> = threads.iter().map(|(r, _)| r.sp()).collect();
-    let regions = select::select_regions(&maps, opts.dump_type, &sps, &mut |i, a, b| {
-        copier.read_small(i, a, b)
-    });
-
-    let facts = ProcessFacts {
-        pid,
-        stat,
-        uid: procinfo::status_first_u32(&status, "Uid").unwrap_or(0),
-        gid: procinfo::status_first_u32(&status, "Gid").unwrap_or(0),
-        comm: String::from_utf8_lossy(&comm).into_owned(),
-        cmdline,
-        auxv,
-    };
-    let note_bytes =
-        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second())?;
-    let segments: Vec<LoadSegment> = regions.iter().map(|r| segment(r, &maps[r.map])).collect();
-    let layout = elf::layout(&segments, note_bytes.len() as u64);
-    out.write_at(0, &layout.headers)?;
-    out.write_at(layout.notes_offset, &note_bytes)?;
-
-    let total: u64 = regions.iter().map(|r| r.end - r.start).sum();
-    let mut done = 0u64;
     let mut progress = opts.progress.take();
-    let mut on_chunk = |n: u64| {
-        if let Some(signal) = interrupt.interrupted() {
-            return Err(CollectError::Interrupted(signal));
+    let mut gc_retries = 0u32;
+    let done = loop {
+        let gc = if opts.gc_check {
+            GcWatch::start(pid)
+        } else {
+            None
+        };
+        let checked = gc.is_some();
+        if let Some(w) = &gc {
+            w.wait_quiet(GC_WAIT);
         }
-        done += n;
-        if let Some(p) = progress.as_mut() {
-            p(done, total);
+        let job = Job {
+            pid,
+            output: &opts.output,
+            dump_type: opts.dump_type,
+            stat: &stat,
+            status: &status,
+            comm: &comm,
+            cmdline: &cmdline,
+            arena: &mut arena,
+            progress: &mut progress,
+            interrupt: &interrupt,
+            gc,
+            retry_if_in_gc: checked && gc_retries < GC_MAX_RETRIES,
+        };
+        match attempt(job)? {
+            Some(d) => break d,
+            None => {
+                gc_retries += 1;
+                std::thread::sleep(GC_BACKOFF);
+            }
         }
-        Ok(())
     };
-    std::thread::scope(|scope| {
-        let mut sink = WriteBehind::start(scope, &out, CHUNK);
-        let copied = regions
-            .iter()
-            .zip(&layout.segment_offsets)
-            .try_for_each(|(r, &off)| copier.copy_region(r, off, &mut sink, &mut on_chunk));
-        // A write error (disk full) explains a failed copy better than the copy's own error.
-        let written = sink.finish();
-        written.and(copied)
-    })?;
-    // A target killed during the copy reads as holes from then on; do not keep such a dump.
-    if !procinfo::is_alive(pid) {
-        return Err(CollectError::TargetExited(pid));
-    }
-    let unreadable_bytes = copier.unreadable_bytes;
-    let thread_count = stopped.tids().len();
-    let stopped_for = stopped.resume();
-    drop(stopped);
     drop(interrupt);
-
-    let (path, bytes_on_disk) = out.finish(layout.total_size)?;
+    let m = &done.moved;
     Ok(CollectSummary {
-        path,
+        path: done.path.clone(),
         pid,
         dump_type: opts.dump_type,
-        bytes_written: layout.total_size,
-        bytes_on_disk,
-        threads: thread_count,
-        regions: regions.len(),
+        bytes_written: done.bytes_written,
+        bytes_on_disk: done.bytes_on_disk,
+        threads: m.thread_count,
+        regions: done.regions,
         seconds: began.elapsed().as_secs_f64(),
-        target_stopped_ms: stopped_for.as_secs_f64() * 1000.0,
-        runtime_found,
-        unreadable_bytes,
+        target_stopped_ms: m.stopped_for.as_secs_f64() * 1000.0,
+        staged_bytes: m.staged_bytes,
+        streamed_bytes: m.streamed_bytes,
+        deferred_bytes: m.deferred_bytes,
+        runtime_found: done.runtime_found,
+        unreadable_bytes: done.unreadable_bytes,
+        gc_check: m.gc,
+        gc_retries,
     })
 }
 
-fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {
-    LoadSegment {
-        vaddr: r.start,
-        size: r.end - r.start,
-        read: m.read,
-        write: m.write,
-        exec: m.exec,
-    }
-}
+/// How long to wait before a try while a GC suspension is under way (as far as we know).
+const GC_WAIT: Duration = Duration::from_secs(2);
+/// Tries given up for a GC before the next one is kept whatever it overlaps.
+const GC_MAX_RETRIES: u32 = 5;
+/// The pause between tries.
+const GC_BACKOFF: Duration = Duration::from_millis(50);
 
-/// Registers and per-thread facts of every stopped thread, main thread first.
-fn thread_states(
-    pid: i32,
-    stopped: &mut StoppedProcess,
-) -> Result<Vec<(ThreadRegs, ThreadFacts)>, CollectError> {
-    let mut out = Vec::new();
-    for tid in stopped.tids().to_vec() {
-        let regs = match regs::read_thread_regs(tid) {
-            Ok(r) => r,
-            Err(Errno::ESRCH) => {
-                // Killed while stopped (SIGKILL cannot be held off).
-                stopped.forget(tid);
-                continue;
-            }
-            Err(source) => {
-                return Err(CollectError::Ptrace {
-                    op: "GETREGSET",
-                    tid,
-                    source,
-                })
-            }
-        };
-        let st = procinfo::read_task_status(pid, tid).unwrap_or_default();
-        let ts = procinfo::read_task_stat(pid, tid).unwrap_or_default();
-        let facts = ThreadFacts {
-            sigpend: procinfo::status_hex(&st, "SigPnd"),
-            sighold: procinfo::status_hex(&st, "SigBlk"),
-            utime_ticks: ts.utime_ticks,
-            stime_ticks: ts.stime_ticks,
-        };
-        out.push((regs, facts));
-    }
-    if out.is_empty() {
-        return Err(CollectError::TargetExited(pid));
-    }
-    Ok(out)
+/// The pre-faulted staging buffer: what the target may need, within the budget. When it cannot
+/// be had, the dump streams everything while the target is stopped (as with a budget of 0).
+fn staging_arena(pid: i32, max_buffer: Option<u64>) -> Arena {
+    let budget = max_buffer.unwrap_or_else(arena::default_budget);
+    let want = budget.min(arena::estimate_need(pid)) / CHUNK as u64 * CHUNK as u64;
+    let len = usize::try_from(want).unwrap_or(0);
+    Arena::populated(len).unwrap_or_else(|_| Arena::empty())
 }

@@ -10,7 +10,7 @@ use crate::maps::{Mapping, PAGE};
 use crate::memory::{BackingFile, RemoteMemory};
 use crate::procinfo;
 use crate::select::Region;
-use crate::writeback::WriteBehind;
+use crate::stage::{Deferred, Sink};
 
 /// Bytes per read from the target (≥ 1 MiB keeps syscall cost negligible).
 pub const CHUNK: usize = 4 << 20;
@@ -131,13 +131,20 @@ impl<'a> Copier<'a> {
         done
     }
 
+    /// Reads deferred file pages (after the resume) into `buf` (`d.len` bytes).
+    pub fn read_deferred(&mut self, d: &Deferred, buf: &mut [u8]) {
+        if !self.fill_absent(d.map, d.addr, buf) {
+            buf.fill(0);
+        }
+    }
+
     /// Copies one region to `file_offset`; `progress(bytes)` is called after
     /// every chunk and may abort the copy.
     pub fn copy_region(
         &mut self,
         r: &Region,
         file_offset: u64,
-        out: &mut WriteBehind,
+        out: &mut dyn Sink,
         progress: &mut dyn FnMut(u64) -> Result<(), CollectError>,
     ) -> Result<(), CollectError> {
         let total_pages = ((r.end - r.start) / PAGE) as usize;
@@ -170,20 +177,25 @@ impl<'a> Copier<'a> {
                 let addr = batch_addr + i as u64 * PAGE;
                 let len = (j - i) * PAGE as usize;
                 let at = file_offset + (addr - r.start);
-                let untouched_anonymous = !res && self.maps[r.map].is_private_anonymous();
-                if !untouched_anonymous {
-                    let mut buf = out.buffer()?;
-                    let has_data = if res {
-                        self.fill_resident(addr, &mut buf[..len])?;
-                        true
-                    } else {
-                        self.fill_absent(r.map, addr, &mut buf[..len])
-                    };
-                    if has_data {
-                        out.write(at, buf, len)?;
-                    } else {
-                        out.give_back(buf);
-                    }
+                let m = &self.maps[r.map];
+                let untouched_anonymous = !res && m.is_private_anonymous();
+                // Untouched pages of a private file mapping are the file's bytes: they can be
+                // read after the resume, if the file can be opened.
+                let file_pages = !res && m.is_file_backed() && !m.shared;
+                let deferred = !untouched_anonymous
+                    && file_pages
+                    && self.backing(r.map).is_some()
+                    && out.defer(at, r.map, addr, len);
+                if !untouched_anonymous && !deferred {
+                    let map = r.map;
+                    out.chunk(at, len, &mut |buf| {
+                        if res {
+                            self.fill_resident(addr, buf)?;
+                            Ok(true)
+                        } else {
+                            Ok(self.fill_absent(map, addr, buf))
+                        }
+                    })?;
                 }
                 progress(len as u64)?;
                 i = j;

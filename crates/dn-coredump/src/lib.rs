@@ -6,16 +6,23 @@
 //! dump type, read only where /proc/PID/pagemap says pages exist, and
 //! written sparsely. The `cli` module is the `dn-dump collect` front end.
 
+mod arena;
+mod attempt;
 pub mod cli;
 mod collect;
 mod copy;
 mod elf;
 mod error;
+mod gc;
 mod memory;
 mod notes;
 mod output;
+mod runtime_events;
 mod select;
 mod signals;
+mod stage;
+pub mod trigger;
+pub mod units;
 mod writeback;
 
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
@@ -23,10 +30,14 @@ use dn_core::ptrace::{maps, procinfo, regs};
 
 pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
 pub use error::CollectError;
+pub use gc::GcCheck;
 pub use select::DumpType;
 
 /// Exit status for an error of [`cli::run`]: see [`CollectError::exit_code`]; 1 for others.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if let Some(t) = e.downcast_ref::<trigger::TriggerError>() {
+        return t.exit_code();
+    }
     e.downcast_ref::<CollectError>()
         .map_or(1, CollectError::exit_code)
 }

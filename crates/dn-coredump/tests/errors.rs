@@ -85,26 +85,6 @@ fn existing_output_file_is_never_touched() {
     assert_running(target.pid());
 }
 
-/// A small tmpfs mounted for the test; unmounted on drop.
-struct TmpMount(tempfile::TempDir);
-impl TmpMount {
-    fn new(opts: &str) -> TmpMount {
-        let d = tempfile::tempdir().unwrap();
-        let st = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
-            .arg(d.path())
-            .status()
-            .unwrap();
-        assert!(st.success(), "mount tmpfs -o {opts} (tests run as root)");
-        TmpMount(d)
-    }
-}
-impl Drop for TmpMount {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.0.path()).status();
-    }
-}
-
 #[test]
 fn full_disk_and_read_only_dir_leave_no_file_and_a_running_target() {
     let mut target = Target::start(Fixture::Console, Runtime::Net10);

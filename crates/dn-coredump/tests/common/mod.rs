@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use dn_testkit::{run_oracle, Target};
+
 /// The stand-alone collector built from this crate (same path as `dn-dump collect`).
 pub fn collector() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_dn-coredump"))
@@ -170,4 +172,45 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n.max(1)
     }
+}
+
+/// A small tmpfs mounted for a test; unmounted on drop.
+pub struct TmpMount(pub tempfile::TempDir);
+impl TmpMount {
+    pub fn new(opts: &str) -> TmpMount {
+        let d = tempfile::tempdir().unwrap();
+        let st = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", opts, "tmpfs"])
+            .arg(d.path())
+            .status()
+            .unwrap();
+        assert!(st.success(), "mount tmpfs -o {opts} (tests run as root)");
+        TmpMount(d)
+    }
+}
+impl Drop for TmpMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+/// ClrMD's count of the ConsoleTarget's leaked objects in `core` (through the target's own
+/// DAC), and whether ClrMD can walk the heap (false when the GC state says a GC is under way).
+pub fn clrmd_leaked(target: &Target, core: &Path) -> (u64, bool) {
+    let dac = target.built().runtime_dir.join("libmscordaccore.so");
+    let out = run_oracle(
+        "HeapOracle",
+        &[
+            "count",
+            core.to_str().unwrap(),
+            dac.to_str().unwrap(),
+            "ConsoleTarget.LeakedItem",
+        ],
+    )
+    .expect("ClrMD reads the core");
+    let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    (
+        v["count"].as_u64().unwrap_or(u64::MAX),
+        v["can_walk_heap"].as_bool().unwrap_or(false),
+    )
 }

@@ -1,0 +1,246 @@
+//! One try at a dump: stop, registers, maps, selection, notes, copy into the
+//! staging arena (streaming what does not fit), resume, then — unless a GC
+//! overlapped the stop and the caller wants another try — write what was
+//! staged and read the deferred file pages.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::errno::Errno;
+
+use crate::arena::Arena;
+use crate::collect::ProgressFn;
+use crate::copy::{Copier, CHUNK};
+use crate::elf::{self, LoadSegment};
+use crate::error::CollectError;
+use crate::gc::{self, GcCheck, GcWatch};
+use crate::maps::{self, Mapping};
+use crate::memory::RemoteMemory;
+use crate::notes::{self, ProcessFacts, ThreadFacts};
+use crate::output::OutputFile;
+use crate::procinfo::{self, Stat};
+use crate::regs::{self, ThreadRegs};
+use crate::select::{self, DumpType};
+use crate::signals::InterruptGuard;
+use crate::stage::Staged;
+use crate::writeback::WriteBehind;
+use dn_core::ptrace::{permission_hint, StoppedProcess};
+
+/// What one try needs; facts read before the stop are shared by every try.
+pub struct Job<'a> {
+    pub pid: i32,
+    pub output: &'a Path,
+    pub dump_type: DumpType,
+    pub stat: &'a Stat,
+    pub status: &'a str,
+    pub comm: &'a [u8],
+    pub cmdline: &'a [u8],
+    pub arena: &'a mut Arena,
+    pub progress: &'a mut Option<ProgressFn>,
+    pub interrupt: &'a InterruptGuard,
+    /// The GC watch for this try, consumed by its verdict after the resume.
+    pub gc: Option<GcWatch>,
+    /// Give up this try (nothing kept) when a GC overlapped the stop.
+    pub retry_if_in_gc: bool,
+}
+
+/// What the copy moved, and how long the target waited for it.
+pub struct Moved {
+    pub stopped_for: Duration,
+    pub thread_count: usize,
+    pub gc: GcCheck,
+    pub staged_bytes: u64,
+    pub streamed_bytes: u64,
+    pub deferred_bytes: u64,
+}
+
+/// A finished core.
+pub struct Done {
+    pub path: PathBuf,
+    pub bytes_written: u64,
+    pub bytes_on_disk: u64,
+    pub regions: usize,
+    pub runtime_found: bool,
+    pub unreadable_bytes: u64,
+    pub moved: Moved,
+}
+
+/// Maps failures to read ptrace-protected /proc files once attached.
+fn attached_read_error(pid: i32, e: io::Error, what: &str) -> CollectError {
+    match e.raw_os_error() {
+        Some(libc::EACCES) | Some(libc::EPERM) => CollectError::PermissionDenied {
+            pid,
+            hint: permission_hint(None),
+        },
+        Some(libc::ESRCH) | Some(libc::ENOENT) => CollectError::TargetExited(pid),
+        _ => CollectError::proc(format!("/proc/{pid}/{what}"), e),
+    }
+}
+
+/// Takes the dump once. `Ok(None)`: a GC overlapped the stop and `retry_if_in_gc` was set;
+/// the target runs again and no file was left.
+pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
+    let pid = job.pid;
+    let out = OutputFile::create(job.output)?;
+    let interrupt = job.interrupt;
+
+    let stop_began = gc::monotonic_ns();
+    let mut stopped = StoppedProcess::stop(pid)?;
+    let auxv =
+        fs::read(format!("/proc/{pid}/auxv")).map_err(|e| attached_read_error(pid, e, "auxv"))?;
+    let remote = RemoteMemory::open(pid).map_err(|e| attached_read_error(pid, e, "pagemap"))?;
+
+    let threads = thread_states(pid, &mut stopped)?;
+    let maps = maps::read_mappings(pid).map_err(|e| attached_read_error(pid, e, "smaps"))?;
+    let runtime_found = maps.iter().any(select::is_runtime);
+
+    let mut copier = Copier::new(pid, &maps, remote);
+    let sps: Vec<u64> = threads.iter().map(|(r, _)| r.sp()).collect();
+    let regions = select::select_regions(&maps, job.dump_type, &sps, &mut |i, a, b| {
+        copier.read_small(i, a, b)
+    });
+
+    let facts = ProcessFacts {
+        pid,
+        stat: job.stat.clone(),
+        uid: procinfo::status_first_u32(job.status, "Uid").unwrap_or(0),
+        gid: procinfo::status_first_u32(job.status, "Gid").unwrap_or(0),
+        comm: String::from_utf8_lossy(job.comm).into_owned(),
+        cmdline: job.cmdline.to_vec(),
+        auxv,
+    };
+    let note_bytes =
+        notes::build_notes(&facts, &maps, &threads, procinfo::clock_ticks_per_second())?;
+    let segments: Vec<LoadSegment> = regions.iter().map(|r| segment(r, &maps[r.map])).collect();
+    let layout = elf::layout(&segments, note_bytes.len() as u64);
+    out.write_at(0, &layout.headers)?;
+    out.write_at(layout.notes_offset, &note_bytes)?;
+
+    let total: u64 = regions.iter().map(|r| r.end - r.start).sum();
+    let mut done = 0u64;
+    let progress = &mut *job.progress;
+    let mut on_chunk = |n: u64| {
+        if let Some(signal) = interrupt.interrupted() {
+            return Err(CollectError::Interrupted(signal));
+        }
+        done += n;
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+        Ok(())
+    };
+    let moved = std::thread::scope(|scope| {
+        let overflow = WriteBehind::start(scope, &out, CHUNK);
+        let mut staged = Staged::new(job.arena.as_mut_slice(), overflow);
+        let copied = regions
+            .iter()
+            .zip(&layout.segment_offsets)
+            .try_for_each(|(r, &off)| copier.copy_region(r, off, &mut staged, &mut on_chunk));
+        let (staged_bytes, streamed_bytes) = (staged.staged_bytes(), staged.streamed_bytes);
+        // A write error (disk full) explains a failed copy better than the copy's own error.
+        let (written, staging) = staged.finish_streaming();
+        written.and(copied)?;
+        // A target killed during the copy reads as holes from then on; do not keep such a dump.
+        if !procinfo::is_alive(pid) {
+            return Err(CollectError::TargetExited(pid));
+        }
+        let stopped_for = stopped.resume();
+        let stop_ended = gc::monotonic_ns();
+        let thread_count = stopped.tids().len();
+        let gc = match job.gc.take() {
+            Some(w) => w.verdict(stop_began, stop_ended),
+            None => GcCheck::NotChecked,
+        };
+        if gc == GcCheck::InGc && job.retry_if_in_gc {
+            return Ok(None);
+        }
+
+        let mut still_wanted = |_: u64| match interrupt.interrupted() {
+            Some(signal) => Err(CollectError::Interrupted(signal)),
+            None => Ok(()),
+        };
+        staging.write_pieces(&out, &mut still_wanted)?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut deferred_bytes = 0u64;
+        for d in &staging.deferred {
+            let b = &mut buf[..d.len];
+            copier.read_deferred(d, b);
+            out.write_sparse(d.at, b)?;
+            deferred_bytes += d.len as u64;
+            still_wanted(0)?;
+        }
+        Ok(Some(Moved {
+            stopped_for,
+            thread_count,
+            gc,
+            staged_bytes,
+            streamed_bytes,
+            deferred_bytes,
+        }))
+    })?;
+    let Some(moved) = moved else {
+        return Ok(None);
+    };
+    drop(stopped);
+
+    let (path, bytes_on_disk) = out.finish(layout.total_size)?;
+    Ok(Some(Done {
+        path,
+        bytes_written: layout.total_size,
+        bytes_on_disk,
+        regions: regions.len(),
+        runtime_found,
+        unreadable_bytes: copier.unreadable_bytes,
+        moved,
+    }))
+}
+
+fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {
+    LoadSegment {
+        vaddr: r.start,
+        size: r.end - r.start,
+        read: m.read,
+        write: m.write,
+        exec: m.exec,
+    }
+}
+
+/// Registers and per-thread facts of every stopped thread, main thread first.
+fn thread_states(
+    pid: i32,
+    stopped: &mut StoppedProcess,
+) -> Result<Vec<(ThreadRegs, ThreadFacts)>, CollectError> {
+    let mut out = Vec::new();
+    for tid in stopped.tids().to_vec() {
+        let regs = match regs::read_thread_regs(tid) {
+            Ok(r) => r,
+            Err(Errno::ESRCH) => {
+                // Killed while stopped (SIGKILL cannot be held off).
+                stopped.forget(tid);
+                continue;
+            }
+            Err(source) => {
+                return Err(CollectError::Ptrace {
+                    op: "GETREGSET",
+                    tid,
+                    source,
+                })
+            }
+        };
+        let st = procinfo::read_task_status(pid, tid).unwrap_or_default();
+        let ts = procinfo::read_task_stat(pid, tid).unwrap_or_default();
+        let facts = ThreadFacts {
+            sigpend: procinfo::status_hex(&st, "SigPnd"),
+            sighold: procinfo::status_hex(&st, "SigBlk"),
+            utime_ticks: ts.utime_ticks,
+            stime_ticks: ts.stime_ticks,
+        };
+        out.push((regs, facts));
+    }
+    if out.is_empty() {
+        return Err(CollectError::TargetExited(pid));
+    }
+    Ok(out)
+}
