@@ -19,29 +19,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
 fn main() {
-    let root = dn_testkit::workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "dn-dump",
-            "-p",
-            "dn",
-            "--quiet",
-        ])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dn_dump = target_dir.join("release/dn-dump");
+    let target_dir = common::target_dir();
+    let dn_dump = common::dn_dump();
     let only = std::env::args().nth(1).filter(|a| !a.starts_with('-'));
     let wants = |step: &str| only.as_deref().is_none_or(|o| o == step);
 

@@ -13,43 +13,15 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+mod common;
+
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
 fn main() {
-    let root = dn_testkit::workspace_root();
-    let target_dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"));
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "--bin",
-            "dn-dump",
-            "-p",
-            "dn",
-            "--quiet",
-        ])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = Command::new(env!("CARGO"))
-        .args([
-            "build",
-            "--release",
-            "-p",
-            "dn-heap",
-            "--example",
-            "bench_heap",
-            "--quiet",
-        ])
-        .current_dir(&root)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dn_dump = target_dir.join("release/dn-dump");
+    let target_dir = common::target_dir();
+    let dn_dump = common::dn_dump();
+    common::cargo_release(&["-p", "dn-heap", "--example", "bench_heap"]);
     let oracle = dn_testkit::oracle("HeapOracle").expect("HeapOracle");
 
     let mut t = Target::start(Fixture::Console, Runtime::Net10);

@@ -224,30 +224,12 @@ pub fn ser_hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Err
     }
 }
 
-/// Thousands separators, as SOS's `n0` format.
-pub fn n0(v: u64) -> String {
-    let s = v.to_string();
-    let mut out = String::with_capacity(s.len() + s.len() / 3);
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
+/// Thousands separators, as SOS's `n0` format (one implementation, in dn-core).
+pub use dn_core::render::n0;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn n0_groups_thousands() {
-        assert_eq!(n0(0), "0");
-        assert_eq!(n0(999), "999");
-        assert_eq!(n0(1000), "1,000");
-        assert_eq!(n0(1234567), "1,234,567");
-    }
 
     #[test]
     fn addresses_parse_with_or_without_prefix() {
