@@ -135,6 +135,16 @@ fn agrees_with_dotnet_gcdump_net10() {
     agrees_with_dotnet_gcdump(Runtime::Net10);
 }
 
+#[test]
+fn agrees_with_dotnet_gcdump_netcore31() {
+    agrees_with_dotnet_gcdump(Runtime::NetCore31);
+}
+
+#[test]
+fn agrees_with_dotnet_gcdump_net11() {
+    agrees_with_dotnet_gcdump(Runtime::Net11);
+}
+
 /// One line on stderr, non-zero exit.
 fn fails_with(out: &Output, needle: &str) {
     let err = stderr(out);
