@@ -135,12 +135,24 @@ fn agrees_with_dotnet_gcdump_net10() {
     agrees_with_dotnet_gcdump(Runtime::Net10);
 }
 
-/// One line on stderr, non-zero exit.
+#[test]
+fn agrees_with_dotnet_gcdump_netcore31() {
+    agrees_with_dotnet_gcdump(Runtime::NetCore31);
+}
+
+#[test]
+fn agrees_with_dotnet_gcdump_net11() {
+    agrees_with_dotnet_gcdump(Runtime::Net11);
+}
+
+/// Non-zero exit with one error line (after the progress lines, if any) that says `needle`.
 fn fails_with(out: &Output, needle: &str) {
     let err = stderr(out);
     assert!(!out.status.success(), "should fail: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
-    assert!(err.contains(needle), "{err}");
+    let errors: Vec<&str> = err.lines().filter(|l| l.starts_with("dn-dump: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(errors[0].contains(needle), "{err}");
+    assert_eq!(err.trim_end().lines().last(), Some(errors[0]), "{err}");
 }
 
 #[test]
@@ -200,8 +212,24 @@ fn non_dotnet_pid_and_timeout_leave_no_file() {
         "--timeout",
         "2",
     ]);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
     assert!(!out.status.success(), "{}", stderr(&out));
+    assert!(!out_file.exists());
+
+    // Ctrl-C while the (stopped) runtime has not answered: out at once, no file.
+    let started = std::time::Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_dn-dump"))
+        .args(["gcdump", "collect", "-p", &t.pid().to_string(), "-o"])
+        .arg(&out_file)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let child_pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(child_pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGCONT).unwrap();
+    fails_with(&out, "interrupted");
     assert!(!out_file.exists());
     let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert!(names.is_empty(), "left behind: {names:?}");

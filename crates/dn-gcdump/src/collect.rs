@@ -64,6 +64,12 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     let started = Instant::now();
     let (client, pid) = connect(&opts.target, opts.timeout)?;
     let name = process_name(&client, pid);
+    let client = client.with_timeouts(Timeouts {
+        connect: Duration::from_secs(3),
+        // The CollectTracing reply comes after the whole heap walk on .NET 10 and older; our
+        // own deadline is checked while it waits.
+        io: opts.timeout + Duration::from_secs(5),
+    });
     let output = output_path(opts.output.as_deref(), &name, pid);
     eprintln!(
         "Collecting a heap snapshot of process {pid} ({name}): its runtime runs one blocking gen2 GC and streams the heap."
@@ -91,7 +97,7 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     config.circular_buffer_mb = BUFFER_MB;
     config.request_rundown = true;
     let channel: SharedChannel = Arc::new(client);
-    let mut session = Session::start(channel, &config, sink)
+    let mut session = start(channel, config, sink, opts.timeout, started, interrupted)
         .with_context(|| format!("cannot start the heap snapshot session in process {pid}"))?;
     let outcome = wait(&session, &progress, opts, started, interrupted);
     // Stop in every case; the rundown that follows names the modules.
@@ -149,6 +155,39 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     })
 }
 
+/// Starts the session on a thread of its own: on .NET 10 and older the runtime answers only after
+/// the whole heap walk, and Ctrl-C or the timeout must not wait for that. An abandoned start
+/// ends with our process (closing the socket ends the session in the runtime), or, should the
+/// reply still come, with the session's drop, which stops it.
+fn start(
+    channel: SharedChannel,
+    config: SessionConfig,
+    sink: impl FnMut(Chunk<'_>) + Send + 'static,
+    timeout: Duration,
+    started: Instant,
+    interrupted: &AtomicBool,
+) -> Result<Session> {
+    let handle = std::thread::Builder::new()
+        .name("gcdump-start".into())
+        .spawn(move || Session::start(channel, &config, sink))?;
+    while !handle.is_finished() {
+        if interrupted.load(Ordering::Acquire) {
+            bail!("interrupted while the runtime walked its heap; no file written");
+        }
+        if started.elapsed() > timeout {
+            bail!(
+                "timed out after {} s waiting for the runtime to start the session; no file written",
+                timeout.as_secs()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    match handle.join() {
+        Ok(r) => Ok(r?),
+        Err(_) => bail!("the session start failed unexpectedly"),
+    }
+}
+
 fn loss_text(l: &Losses) -> String {
     format!(
         "events lost: {} (sequence gaps), {} batches missing, {} unreadable",
@@ -196,10 +235,10 @@ fn wait(
 }
 
 fn connect(target: &Target, timeout: Duration) -> Result<(DiagnosticsClient, i32)> {
+    // Questions before the session get short answers: a stopped runtime must not hold us.
     let timeouts = Timeouts {
         connect: Duration::from_secs(3),
-        // The CollectTracing reply comes after the whole heap walk on .NET 10 and older.
-        io: timeout.max(Duration::from_secs(1)),
+        io: Duration::from_secs(2).min(timeout),
     };
     let (client, pid) = match target {
         Target::Pid(pid) => (DiagnosticsClient::for_pid(*pid)?, Some(*pid)),
