@@ -16,6 +16,7 @@ use crate::gc::{GcCheck, GcWatch};
 use crate::procinfo;
 use crate::select::DumpType;
 use crate::signals;
+use crate::warm;
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
@@ -204,5 +205,10 @@ fn staging_arena(pid: i32, max_buffer: Option<u64>) -> Arena {
     let budget = max_buffer.unwrap_or_else(arena::default_budget);
     let want = budget.min(arena::estimate_need(pid)) / CHUNK as u64 * CHUNK as u64;
     let len = usize::try_from(want).unwrap_or(0);
-    Arena::populated(len).unwrap_or_else(|_| Arena::empty())
+    let Ok(mut arena) = Arena::reserve(len) else {
+        return Arena::empty();
+    };
+    let warmed = warm::prefill(pid, arena.as_mut_slice());
+    arena.populate(warmed);
+    arena
 }
