@@ -151,13 +151,12 @@ impl DirectFile<'_> {
     }
 }
 
+/// Writes one run of bytes at a file offset.
+type WriteRun<'w> = dyn FnMut(u64, &[u8]) -> Result<(), CollectError> + 'w;
+
 /// Calls `write` for each run of `data` that is not whole pages of zeros; returns the bytes
 /// written.
-fn sparse_runs(
-    offset: u64,
-    data: &[u8],
-    write: &mut dyn FnMut(u64, &[u8]) -> Result<(), CollectError>,
-) -> Result<u64, CollectError> {
+fn sparse_runs(offset: u64, data: &[u8], write: &mut WriteRun<'_>) -> Result<u64, CollectError> {
     let page = PAGE as usize;
     let mut written = 0u64;
     let mut run_start: Option<usize> = None;
