@@ -16,8 +16,9 @@ use crate::memory::RemoteMemory;
 const BATCH: usize = 64 * 1024;
 
 /// Fills `buf` from the front with the target's resident anonymous pages (wrapping never);
-/// returns how many bytes of `buf` were written. Any failure just ends the pass.
-pub fn prefill(pid: i32, buf: &mut [u8]) -> usize {
+/// returns how many bytes of `buf` were written. Any failure, or `stop()` turning true (checked
+/// between chunks), just ends the pass.
+pub fn prefill(pid: i32, buf: &mut [u8], stop: &dyn Fn() -> bool) -> usize {
     let (Ok(maps), Ok(mut remote)) = (maps::read_mappings(pid), RemoteMemory::open(pid)) else {
         return 0;
     };
@@ -48,6 +49,9 @@ pub fn prefill(pid: i32, buf: &mut [u8]) -> usize {
                 let Some(dst) = buf.get_mut(used..used + len) else {
                     return used;
                 };
+                if stop() {
+                    return used;
+                }
                 remote.read(base + i as u64 * PAGE, dst);
                 used += len;
                 i = j;
