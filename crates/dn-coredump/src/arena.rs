@@ -29,9 +29,9 @@ impl Arena {
         }
     }
 
-    /// An arena of `len` bytes, every page faulted in (its content is not zero). `len` 0 gives
-    /// an empty arena.
-    pub fn populated(len: usize) -> io::Result<Arena> {
+    /// An arena of `len` bytes, not yet faulted in; see [`Arena::populate`]. `len` 0 gives an
+    /// empty arena.
+    pub fn reserve(len: usize) -> io::Result<Arena> {
         if len == 0 {
             return Ok(Arena::empty());
         }
@@ -50,16 +50,20 @@ impl Arena {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        let mut arena = Arena {
+        Ok(Arena {
             ptr: ptr.cast(),
             len,
-        };
-        // Write every byte, not one per page: on a virtual machine whose host reclaims the
-        // guest's free memory (free page reporting), a page written once was still slow to fill
-        // the first time (the copy into it ran at a fifth of the speed of a warm buffer), and
-        // MADV_POPULATE_WRITE's zero-filled pages were no better. Paid here, before the stop.
-        arena.as_mut_slice().fill(0xa5);
-        Ok(arena)
+        })
+    }
+
+    /// Faults in every byte from `from` on. Every byte, not one per page: on a virtual machine
+    /// whose host reclaims the guest's free memory (free page reporting), a page written once
+    /// was still slow to fill the first time (the copy into it ran at a fifth of the speed of a
+    /// warm buffer), and MADV_POPULATE_WRITE's zero-filled pages were no better.
+    pub fn populate(&mut self, from: usize) {
+        if let Some(rest) = self.as_mut_slice().get_mut(from..) {
+            rest.fill(0xa5);
+        }
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
@@ -111,12 +115,13 @@ mod tests {
 
     #[test]
     fn arena_is_writable() {
-        let mut a = Arena::populated(3 << 20).unwrap();
+        let mut a = Arena::reserve(3 << 20).unwrap();
+        a.populate(1 << 20);
         assert_eq!(a.as_mut_slice().len(), 3 << 20);
         let s = a.as_mut_slice();
         s[12345] = 7;
         assert_eq!(a.as_mut_slice()[12345], 7);
-        assert_eq!(Arena::populated(0).unwrap().as_mut_slice().len(), 0);
+        assert_eq!(Arena::reserve(0).unwrap().as_mut_slice().len(), 0);
         assert_eq!(Arena::empty().as_mut_slice().len(), 0);
     }
 

@@ -16,6 +16,7 @@ use crate::gc::{GcCheck, GcWatch};
 use crate::procinfo;
 use crate::select::DumpType;
 use crate::signals;
+use crate::warm;
 
 /// Progress callback: (bytes of address space processed, total).
 pub type ProgressFn = Box<dyn FnMut(u64, u64)>;
@@ -133,8 +134,11 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     }
     let cmdline = read_or_empty(format!("/proc/{pid}/cmdline"));
 
-    let mut arena = staging_arena(pid, opts.max_buffer);
     let interrupt = signals::guard();
+    let mut arena = staging_arena(pid, opts.max_buffer, &|| interrupt.interrupted().is_some());
+    if let Some(signal) = interrupt.interrupted() {
+        return Err(CollectError::Interrupted(signal));
+    }
     let mut progress = opts.progress.take();
     let mut gc_retries = 0u32;
     let done = loop {
@@ -200,9 +204,16 @@ const GC_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The pre-faulted staging buffer: what the target may need, within the budget. When it cannot
 /// be had, the dump streams everything while the target is stopped (as with a budget of 0).
-fn staging_arena(pid: i32, max_buffer: Option<u64>) -> Arena {
+fn staging_arena(pid: i32, max_buffer: Option<u64>, stop: &dyn Fn() -> bool) -> Arena {
     let budget = max_buffer.unwrap_or_else(arena::default_budget);
     let want = budget.min(arena::estimate_need(pid)) / CHUNK as u64 * CHUNK as u64;
     let len = usize::try_from(want).unwrap_or(0);
-    Arena::populated(len).unwrap_or_else(|_| Arena::empty())
+    let Ok(mut arena) = Arena::reserve(len) else {
+        return Arena::empty();
+    };
+    let warmed = warm::prefill(pid, arena.as_mut_slice(), stop);
+    if !stop() {
+        arena.populate(warmed);
+    }
+    arena
 }

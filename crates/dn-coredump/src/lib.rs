@@ -23,6 +23,7 @@ mod signals;
 mod stage;
 pub mod trigger;
 pub mod units;
+mod warm;
 mod writeback;
 
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.

@@ -83,29 +83,20 @@ impl OutputFile {
     /// `data` and `offset` are page-aligned in practice; a partial last page is
     /// handled like a full one.
     pub fn write_sparse(&self, offset: u64, data: &[u8]) -> Result<u64, CollectError> {
-        let page = PAGE as usize;
-        let mut written = 0u64;
-        let mut run_start: Option<usize> = None;
-        let mut i = 0;
-        while i < data.len() {
-            let end = (i + page).min(data.len());
-            let zero = is_zero(&data[i..end]);
-            match (zero, run_start) {
-                (false, None) => run_start = Some(i),
-                (true, Some(s)) => {
-                    self.write_at(offset + s as u64, &data[s..i])?;
-                    written += (i - s) as u64;
-                    run_start = None;
-                }
-                _ => {}
-            }
-            i = end;
-        }
-        if let Some(s) = run_start {
-            self.write_at(offset + s as u64, &data[s..])?;
-            written += (data.len() - s) as u64;
-        }
-        Ok(written)
+        sparse_runs(offset, data, &mut |at, run| self.write_at(at, run))
+    }
+
+    /// A second descriptor on the file that bypasses the page cache (`O_DIRECT`), for writing
+    /// page-aligned memory after the target runs again without filling the page cache with
+    /// fresh pages; `None` where the file system refuses it (tmpfs).
+    pub fn direct(&self) -> Option<DirectFile<'_>> {
+        let fd = format!("/proc/self/fd/{}", self.file.as_raw_fd());
+        let file = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT | libc::O_CLOEXEC)
+            .open(fd)
+            .ok()?;
+        Some(DirectFile { file, out: self })
     }
 
     /// Sets the logical size (trailing holes), hands the file to the invoking user when run
@@ -136,6 +127,59 @@ impl OutputFile {
         }
         Ok((self.path.clone(), blocks))
     }
+}
+
+/// See [`OutputFile::direct`].
+pub struct DirectFile<'a> {
+    file: File,
+    out: &'a OutputFile,
+}
+
+impl DirectFile<'_> {
+    /// As [`OutputFile::write_sparse`]; `data` and `offset` must be page-aligned (a run the
+    /// device refuses is written through the page cache instead).
+    pub fn write_sparse(&self, offset: u64, data: &[u8]) -> Result<u64, CollectError> {
+        sparse_runs(
+            offset,
+            data,
+            &mut |at, run| match self.file.write_all_at(run, at) {
+                Ok(()) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => self.out.write_at(at, run),
+                Err(e) => Err(CollectError::write(&self.out.path, e)),
+            },
+        )
+    }
+}
+
+/// Writes one run of bytes at a file offset.
+type WriteRun<'w> = dyn FnMut(u64, &[u8]) -> Result<(), CollectError> + 'w;
+
+/// Calls `write` for each run of `data` that is not whole pages of zeros; returns the bytes
+/// written.
+fn sparse_runs(offset: u64, data: &[u8], write: &mut WriteRun<'_>) -> Result<u64, CollectError> {
+    let page = PAGE as usize;
+    let mut written = 0u64;
+    let mut run_start: Option<usize> = None;
+    let mut i = 0;
+    while i < data.len() {
+        let end = (i + page).min(data.len());
+        let zero = is_zero(&data[i..end]);
+        match (zero, run_start) {
+            (false, None) => run_start = Some(i),
+            (true, Some(s)) => {
+                write(offset + s as u64, &data[s..i])?;
+                written += (i - s) as u64;
+                run_start = None;
+            }
+            _ => {}
+        }
+        i = end;
+    }
+    if let Some(s) = run_start {
+        write(offset + s as u64, &data[s..])?;
+        written += (data.len() - s) as u64;
+    }
+    Ok(written)
 }
 
 impl Drop for OutputFile {

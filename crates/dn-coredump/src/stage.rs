@@ -133,8 +133,15 @@ impl Staging<'_> {
         out: &OutputFile,
         progress: &mut dyn FnMut(u64) -> Result<(), CollectError>,
     ) -> Result<(), CollectError> {
+        // The arena is page-aligned and so are the pieces: write them past the page cache where
+        // the file system allows, so that the dump does not need as much fresh memory again.
+        let direct = out.direct();
         for p in &self.pieces {
-            out.write_sparse(p.at, &self.arena[p.from..p.from + p.len])?;
+            let data = &self.arena[p.from..p.from + p.len];
+            match &direct {
+                Some(d) => d.write_sparse(p.at, data)?,
+                None => out.write_sparse(p.at, data)?,
+            };
             progress(p.len as u64)?;
         }
         Ok(())
