@@ -130,7 +130,7 @@ fn chain_box(out: &mut String, b: &ChainBox) {
 
 /// The dominator tree as nested `<details>` (expands without JavaScript), first level open.
 pub fn dominators(r: &Report, out: &mut String) {
-    out.push_str("<section id=\"dominators\"><h2>Dominator tree</h2><p>Who keeps the memory alive: each object retains what only it keeps alive. Top levels, biggest first.</p><p class=\"tools\"><button type=\"button\" id=\"expand-all\">Expand all</button> <button type=\"button\" id=\"collapse-all\">Collapse all</button></p><div class=\"domtree\">");
+    out.push_str("<section id=\"dominators\"><h2>Dominator tree</h2><p>Who keeps the memory alive: each object retains what only it keeps alive. Top levels, biggest first.</p><p class=\"tools\"><button type=\"button\" id=\"expand-all\">Expand all</button> <button type=\"button\" id=\"collapse-all\">Collapse all</button></p><div class=\"domtree\"><div class=\"leaf head\"><span>Retained</span><span>%</span><span>Shallow</span><span>Type (address)</span></div>");
     // An explicit stack instead of recursion: nodes to open, "… N more" rows, closing tags.
     enum Item<'a> {
         Open(&'a DominatorNode, usize),
@@ -148,7 +148,7 @@ pub fn dominators(r: &Report, out: &mut String) {
                 let addr = n.address.map(|a| format!(" {a:x}")).unwrap_or_default();
                 let has_children = !n.children.is_empty() || n.more_children > 0;
                 let head = format!(
-                    "<span class=\"ret\">{}</span><span class=\"pct\">{:.2}%</span><span class=\"sh\">{}</span><span class=\"type\">{}</span><span class=\"addr\">{}</span>",
+                    "<span class=\"ret\">{}</span><span class=\"pct\">{:.2}%</span><span class=\"sh\">{}</span><span class=\"tcell\"><span class=\"type\">{}</span><span class=\"addr\">{}</span></span>",
                     n0(n.retained),
                     n.percent,
                     n0(n.size),
