@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::charts::{growth_bars, line_chart, Mark};
-use super::model::{suspect_title, BoxKind, ChainBox, Growth, Report};
+use super::model::{BoxKind, ChainBox, Growth, Report};
 use super::svg::esc;
 use crate::commands::{n0, DominatorNode, Suspect, SuspectShape};
 
@@ -82,6 +82,18 @@ fn suspect(out: &mut String, i: usize, sus: &Suspect, chain: &[ChainBox]) {
         out.push_str("</tbody></table>");
     }
     out.push_str("</article>");
+}
+
+/// How a suspect is described in one line, as `suspects` words it.
+fn suspect_title(sus: &Suspect) -> String {
+    match sus.kind {
+        SuspectShape::Single => format!("One instance of \"{}\"", sus.type_name),
+        SuspectShape::Group => format!(
+            "{} instances of \"{}\"",
+            n0(sus.count.unwrap_or(0)),
+            sus.type_name
+        ),
+    }
 }
 
 fn chain_box(out: &mut String, b: &ChainBox) {
