@@ -51,7 +51,8 @@ article.suspect{border:1px solid var(--line);border-radius:8px;padding:4px 14px 
 .domtree .leaf::before{content:""}
 .domtree .more{display:block;color:var(--mute)}
 .domtree .ret,.domtree .pct,.domtree .sh{text-align:right}
-.domtree .type{word-break:break-all}.domtree .addr{display:none}
+.domtree .tcell{word-break:break-all}.domtree .addr{color:var(--mute)}
+.domtree .head{font-weight:600;color:var(--mute)}.domtree .head span{text-align:right}.domtree .head span:last-child{text-align:left}
 svg.growth{width:100%;height:auto;font:11px system-ui,"DejaVu Sans",sans-serif}
 svg.growth .up{fill:var(--up)}svg.growth .down{fill:var(--down)}
 svg.growth .axis{stroke:#999}svg.growth .head{font-weight:600}

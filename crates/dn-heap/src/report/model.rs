@@ -7,7 +7,7 @@ use std::time::SystemTime;
 
 use crate::commands::{
     dominators, dumpheap_stat, eeheap, suspects, DominatorTree, DominatorsOptions, DumpHeapOptions,
-    DumpHeapStat, Session, Suspect, SuspectShape, Suspects, TypeStat,
+    DumpHeapStat, Session, Suspect, Suspects, TypeStat,
 };
 use crate::diff::{core_pid, diff_stats, identity_warnings, DumpIdentity, HeapDiff, TypeGrowth};
 
@@ -436,18 +436,6 @@ pub fn treemap_model(types: &[TypeStat], live_bytes: u64) -> TreemapModel {
 /// The GC's free-space filler is not a type anyone allocated.
 fn is_free(name: &str) -> bool {
     name == "Free"
-}
-
-/// How a suspect is described in one line, as `suspects` words it.
-pub fn suspect_title(sus: &Suspect) -> String {
-    match sus.kind {
-        SuspectShape::Single => format!("One instance of \"{}\"", sus.type_name),
-        SuspectShape::Group => format!(
-            "{} instances of \"{}\"",
-            crate::commands::n0(sus.count.unwrap_or(0)),
-            sus.type_name
-        ),
-    }
 }
 
 #[cfg(test)]

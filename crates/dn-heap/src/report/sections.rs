@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use super::charts::{growth_bars, line_chart, Mark};
-use super::model::{suspect_title, BoxKind, ChainBox, Growth, Report};
+use super::model::{BoxKind, ChainBox, Growth, Report};
 use super::svg::esc;
 use crate::commands::{n0, DominatorNode, Suspect, SuspectShape};
 
@@ -84,6 +84,18 @@ fn suspect(out: &mut String, i: usize, sus: &Suspect, chain: &[ChainBox]) {
     out.push_str("</article>");
 }
 
+/// How a suspect is described in one line, as `suspects` words it.
+fn suspect_title(sus: &Suspect) -> String {
+    match sus.kind {
+        SuspectShape::Single => format!("One instance of \"{}\"", sus.type_name),
+        SuspectShape::Group => format!(
+            "{} instances of \"{}\"",
+            n0(sus.count.unwrap_or(0)),
+            sus.type_name
+        ),
+    }
+}
+
 fn chain_box(out: &mut String, b: &ChainBox) {
     let (class, tag) = match b.kind {
         BoxKind::Root => ("root", "GC root"),
@@ -130,7 +142,7 @@ fn chain_box(out: &mut String, b: &ChainBox) {
 
 /// The dominator tree as nested `<details>` (expands without JavaScript), first level open.
 pub fn dominators(r: &Report, out: &mut String) {
-    out.push_str("<section id=\"dominators\"><h2>Dominator tree</h2><p>Who keeps the memory alive: each object retains what only it keeps alive. Top levels, biggest first.</p><p class=\"tools\"><button type=\"button\" id=\"expand-all\">Expand all</button> <button type=\"button\" id=\"collapse-all\">Collapse all</button></p><div class=\"domtree\">");
+    out.push_str("<section id=\"dominators\"><h2>Dominator tree</h2><p>Who keeps the memory alive: each object retains what only it keeps alive. Top levels, biggest first.</p><p class=\"tools\"><button type=\"button\" id=\"expand-all\">Expand all</button> <button type=\"button\" id=\"collapse-all\">Collapse all</button></p><div class=\"domtree\"><div class=\"leaf head\"><span>Retained</span><span>%</span><span>Shallow</span><span>Type (address)</span></div>");
     // An explicit stack instead of recursion: nodes to open, "… N more" rows, closing tags.
     enum Item<'a> {
         Open(&'a DominatorNode, usize),
@@ -148,7 +160,7 @@ pub fn dominators(r: &Report, out: &mut String) {
                 let addr = n.address.map(|a| format!(" {a:x}")).unwrap_or_default();
                 let has_children = !n.children.is_empty() || n.more_children > 0;
                 let head = format!(
-                    "<span class=\"ret\">{}</span><span class=\"pct\">{:.2}%</span><span class=\"sh\">{}</span><span class=\"type\">{}</span><span class=\"addr\">{}</span>",
+                    "<span class=\"ret\">{}</span><span class=\"pct\">{:.2}%</span><span class=\"sh\">{}</span><span class=\"tcell\"><span class=\"type\">{}</span><span class=\"addr\">{}</span></span>",
                     n0(n.retained),
                     n.percent,
                     n0(n.size),
