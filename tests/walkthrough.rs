@@ -522,8 +522,9 @@ fn normalize(text: &str) -> Vec<String> {
             l.split_whitespace()
                 .map(|tok| {
                     let after_thread = std::mem::replace(&mut after_thread, tok == "Thread");
-                    let core =
-                        tok.trim_matches(|c: char| matches!(c, '\'' | '"' | ':' | ',' | '(' | ')'));
+                    let core = tok.trim_matches(|c: char| {
+                        matches!(c, '\'' | '"' | ':' | ',' | '(' | ')' | '.')
+                    });
                     let (prefixed, hex) = match core.strip_prefix("0x") {
                         Some(h) => (true, h),
                         None => (false, core),
