@@ -38,7 +38,13 @@ fn launch(rt: Runtime) {
     // The child's own output goes to our stderr, the exit is reported there too.
     assert!(err.contains("READY "), "{err}");
     assert!(err.contains("exited (exit code 0)"), "{err}");
-    assert!(took < Duration::from_secs(20));
+    // The tool ends when its child does (about 6 s of scripted input here), not at some later
+    // timeout; the bound is loose because test binaries run side by side on small machines.
+    assert!(
+        took < Duration::from_secs(60),
+        "{}: took {took:?}",
+        rt.label()
+    );
     let samples: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).expect("JSON line"))
