@@ -101,7 +101,20 @@ fn check(rt: Runtime, server_gc: bool) {
         assert_eq!(o["type"], t["type"], "{what}: type");
         assert_eq!(o["size"], t["size"], "{what}: size");
         if let Some(st) = t["string"].as_str() {
-            assert_eq!(o["string"].as_str(), Some(st), "{what}: string");
+            let ours = o["string"].as_str().unwrap_or("");
+            let at = ours
+                .chars()
+                .zip(st.chars())
+                .position(|(a, b)| a != b)
+                .unwrap_or(ours.chars().count().min(st.chars().count()));
+            assert!(
+                ours == st,
+                "{what}: string differs at char {at} (ours {} chars, ClrMD {}): ours {:?} ClrMD {:?}",
+                ours.chars().count(),
+                st.chars().count(),
+                ours.chars().skip(at.saturating_sub(20)).take(60).collect::<String>(),
+                st.chars().skip(at.saturating_sub(20)).take(60).collect::<String>()
+            );
         }
         let mt = s
             .execute(&format!("dumpmt {}", t["mt"].as_str().unwrap()))
