@@ -2,7 +2,6 @@
 //! DAC calls; objects are walked by reading target memory directly, with one DAC call per
 //! distinct MethodTable.
 
-mod objset;
 mod refs;
 mod walk;
 
@@ -14,7 +13,6 @@ use rustc_hash::FxHashMap;
 use crate::dac::{self, Dac, DataTarget, RuntimeModule, UsefulGlobals};
 use crate::dump::CoreDump;
 
-pub use objset::ObjectSet;
 use refs::GcDesc;
 pub use refs::RefsRead;
 pub use walk::{HeapObject, WalkError, WalkIssue};

@@ -29,16 +29,6 @@ pub enum RefsRead {
 }
 
 impl GcHeap {
-    /// Size of the object at `addr` with MethodTable info `info` (unaligned).
-    pub fn object_size(&self, addr: u64, info: &MtInfo) -> u64 {
-        let mut size = info.base_size as u64;
-        if info.component_size != 0 {
-            let n = self.mem.read_u32(addr + 8).unwrap_or(0) as u64;
-            size += n * info.component_size as u64;
-        }
-        size.max(MIN_OBJECT_SIZE)
-    }
-
     /// Reads an object's header quickly (MT + size) without walking: for references.
     pub fn object_at(&self, dac: &Dac, addr: u64) -> Option<(Arc<MtInfo>, u64)> {
         // MethodTable and length in one read (zero-copy from a core file).
