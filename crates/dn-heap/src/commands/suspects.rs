@@ -161,7 +161,8 @@ pub fn suspects(s: &Session, threshold: f64) -> anyhow::Result<Suspects> {
             }
         };
         let (path, root) = root_path(s, &g, &statics, node);
-        let point = dom.accumulation_point(node).map(|p| AccumulationPoint {
+        let point_node = dom.accumulation_point(node);
+        let point = point_node.map(|p| AccumulationPoint {
             address: g.address(p),
             type_name: name(p),
             retained: dom.retained(p),
@@ -172,10 +173,8 @@ pub fn suspects(s: &Session, threshold: f64) -> anyhow::Result<Suspects> {
                 retained: dom.retained(o),
             }),
         });
-        let accumulated = match (&point, shape) {
-            (Some(p), SuspectShape::Single) => {
-                accumulated(s, &g, &dom, &[g.node(p.address).unwrap_or(node)])
-            }
+        let accumulated = match (point_node, shape) {
+            (Some(p), SuspectShape::Single) => accumulated(s, &g, &dom, &[p]),
             _ => accumulated(s, &g, &dom, &members),
         };
         out.push(Suspect {
