@@ -7,6 +7,10 @@ use dn_core::ipc::dump::{collect_via_runtime, RuntimeDumpType};
 use dn_coredump::cli::{default_output_name, CollectArgs};
 use dn_coredump::DumpType;
 
+/// Huge pages for the heap graph's big arrays (see `dn_core::hugealloc`).
+#[global_allocator]
+static ALLOC: dn_core::hugealloc::HugePageAlloc = dn_core::hugealloc::HugePageAlloc;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "dn-dump",
