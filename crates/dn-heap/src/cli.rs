@@ -13,13 +13,15 @@ use rustyline::hint::Hinter;
 use rustyline::validate::Validator;
 use rustyline::{Context, Helper};
 
-use crate::commands::{Session, COMMANDS};
+use crate::commands::{RunCommand, Session, COMMANDS};
 use crate::heap::Runtime;
+use crate::snapshot::{is_snapshot, SnapshotSession};
 
 /// Arguments of `analyze`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct AnalyzeArgs {
-    /// Core dump to analyze (an ELF core file of a .NET process).
+    /// Core dump to analyze (an ELF core file of a .NET process), or a heap snapshot
+    /// (`.gcdump`, from `dn-dump gcdump collect` or dotnet-gcdump).
     #[arg(required_unless_present = "pid")]
     pub dump: Option<PathBuf>,
     /// Analyze a running process instead: its threads are paused (ptrace) while the analysis
@@ -74,6 +76,14 @@ pub fn run_with(
     input: &mut dyn BufRead,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
+    if let Some(dump) = args.dump.as_deref().filter(|d| is_snapshot(d)) {
+        if !args.json {
+            eprintln!("Loading heap snapshot: {} ...", dump.display());
+        }
+        let session = SnapshotSession::open(dump)?;
+        install_ctrlc(session.cancel.clone());
+        return drive(&session, &args, interactive, input, out);
+    }
     let runtime = match (&args.dump, args.pid) {
         (Some(dump), _) => {
             if !args.json {
@@ -92,13 +102,23 @@ pub fn run_with(
     let mut session = Session::new(runtime);
     session.progress = !args.json;
     install_ctrlc(session.cancel.clone());
+    drive(&session, &args, interactive, input, out)
+}
 
+/// Runs the `-c` commands, then the piped ones or the prompt.
+fn drive(
+    session: &dyn RunCommand,
+    args: &AnalyzeArgs,
+    interactive: bool,
+    input: &mut dyn BufRead,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let mut failures = 0usize;
     for c in &args.commands {
         if is_exit(c) {
             return finish(failures);
         }
-        if !run_one(&session, c, args.json, out) {
+        if !run_one(session, c, args.json, out) {
             failures += 1;
         }
     }
@@ -112,13 +132,13 @@ pub fn run_with(
             if is_exit(&line) {
                 break;
             }
-            if !line.trim().is_empty() && !run_one(&session, &line, args.json, out) {
+            if !line.trim().is_empty() && !run_one(session, &line, args.json, out) {
                 failures += 1;
             }
         }
         return finish(failures);
     }
-    repl(&session, args.json, out)
+    repl(session, args.json, out)
 }
 
 fn finish(failures: usize) -> anyhow::Result<()> {
@@ -136,8 +156,8 @@ fn is_exit(line: &str) -> bool {
 }
 
 /// Runs one command and prints its result; false if it failed.
-fn run_one(session: &Session, line: &str, json: bool, out: &mut dyn Write) -> bool {
-    let result = session.execute(line);
+fn run_one(session: &dyn RunCommand, line: &str, json: bool, out: &mut dyn Write) -> bool {
+    let result = session.run_command(line);
     match result {
         Ok(Some(o)) => {
             let text = if json { o.to_json_line() } else { o.to_text() };
@@ -165,7 +185,7 @@ fn history_file() -> Option<PathBuf> {
     Some(dir.join("dn-dump.history"))
 }
 
-fn repl(session: &Session, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+fn repl(session: &dyn RunCommand, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
     if !json {
         writeln!(
             out,

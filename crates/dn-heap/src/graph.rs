@@ -311,6 +311,27 @@ impl ObjectGraph {
         })
     }
 
+    /// A graph built elsewhere (a heap snapshot): `roots[i]` is the record of the graph root
+    /// whose tag is `i`; `mts` and `arrays` are per type index. Nothing is frozen.
+    pub fn from_parts(
+        graph: HeapGraph,
+        roots: Vec<RootRecord>,
+        mts: Vec<u64>,
+        arrays: Vec<bool>,
+        warnings: Vec<String>,
+    ) -> ObjectGraph {
+        ObjectGraph {
+            graph,
+            roots,
+            mts,
+            arrays,
+            warnings,
+            frozen: Vec::new(),
+            dominators: Mutex::new(None),
+            predecessors: OnceLock::new(),
+        }
+    }
+
     /// The dominator tree, computed on first use.
     pub fn dominators(&self, cancel: &AtomicBool) -> anyhow::Result<Arc<Dominators>> {
         let mut slot = self.dominators.lock().unwrap_or_else(|e| e.into_inner());

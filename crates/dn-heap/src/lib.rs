@@ -8,6 +8,7 @@
 //! * [`heap`] walks the GC heap by reading memory directly (one DAC call per MethodTable).
 //! * [`commands`] implements SOS-style commands returning typed, serializable results.
 //! * [`names`] turns the DAC's type names into SOS's.
+//! * [`snapshot`] answers the graph commands on a `.gcdump` heap snapshot.
 //! * [`cli`] is the `analyze` front end (`-c`, `--json`, piped commands, a prompt).
 
 pub mod cli;
@@ -21,3 +22,4 @@ pub mod memory;
 pub mod names;
 pub mod report;
 pub mod roots;
+pub mod snapshot;

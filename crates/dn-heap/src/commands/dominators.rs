@@ -5,7 +5,7 @@ use anyhow::bail;
 use dn_graph::{Dominators, NodeId};
 use serde::Serialize;
 
-use super::{n0, parse_addr, parse_num, ser_hex_opt, Render, Session};
+use super::{n0, parse_addr, parse_num, ser_hex_opt, GraphSession, Render};
 use crate::graph::ObjectGraph;
 
 /// Parsed `dominators` options.
@@ -89,9 +89,9 @@ pub struct DominatorTree {
 /// Name of the virtual root in text and JSON.
 pub const VIRTUAL_ROOT: &str = "<GC roots>";
 
-pub fn dominators(s: &Session, o: &DominatorsOptions) -> anyhow::Result<DominatorTree> {
+pub fn dominators(s: &dyn GraphSession, o: &DominatorsOptions) -> anyhow::Result<DominatorTree> {
     let g = s.graph()?;
-    let dom = g.dominators(&s.cancel)?;
+    let dom = g.dominators(s.cancel_flag())?;
     let start = match o.address {
         None => None,
         Some(a) => {
@@ -119,7 +119,7 @@ pub fn dominators(s: &Session, o: &DominatorsOptions) -> anyhow::Result<Dominato
 }
 
 struct View<'a> {
-    s: &'a Session,
+    s: &'a dyn GraphSession,
     g: &'a ObjectGraph,
     dom: &'a Dominators,
     o: &'a DominatorsOptions,
@@ -157,7 +157,7 @@ impl View<'_> {
     /// levels would need parent links; the depth is a user-given small number, so this recursion
     /// is bounded by `-depth` (capped below).
     fn fill(&self, node: &mut DominatorNode, id: Option<NodeId>, level: u32) -> anyhow::Result<()> {
-        if self.s.cancelled() {
+        if self.s.is_cancelled() {
             bail!("cancelled");
         }
         let children = self.dom.children(id);
@@ -190,8 +190,8 @@ impl View<'_> {
 /// Deepest tree `dominators` prints (the recursion in [`View::fill`] is bounded by it).
 const MAX_DEPTH: u32 = 64;
 
-fn type_name(s: &Session, mt: u64) -> String {
-    s.runtime.heap.type_name(&s.runtime.dac, mt)
+fn type_name(s: &dyn GraphSession, mt: u64) -> String {
+    s.type_name(mt)
 }
 
 /// `part` as a percentage of `whole`, two decimals.

@@ -11,7 +11,7 @@ use dn_graph::RootKind;
 use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
-use super::{n0, ser_hex, ser_hex_opt, Render, Session};
+use super::{n0, ser_hex, ser_hex_opt, GraphSession, Render};
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
 use crate::roots::RootDetail;
@@ -63,16 +63,14 @@ pub struct GcRoot {
     pub roots: Vec<RootPath>,
 }
 
-pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> {
-    let rt = &s.runtime;
-    let (heap, dac) = (&rt.heap, &rt.dac);
+pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result<GcRoot> {
     let g = s.graph()?;
     let Some(node) = g.node(target) else {
         bail!("0x{target:x} is not a valid object");
     };
     let paths = g
         .graph
-        .paths_to(g.predecessors(), node, &s.cancel)
+        .paths_to(g.predecessors(), node, s.cancel_flag())
         .map_err(|_| anyhow::anyhow!("cancelled"))?;
     let statics = static_fields(&g);
     // SOS's roots: handles, the finalizer queue and stacks; a static field is reached through
@@ -100,11 +98,13 @@ pub fn gcroot(s: &Session, target: u64, stacks: bool) -> anyhow::Result<GcRoot> 
             .iter()
             .map(|&id| PathNode {
                 address: g.address(id),
-                type_name: heap.type_name(dac, g.mt(id)),
+                type_name: s.type_name(g.mt(id)),
                 static_field: None,
             })
             .collect();
-        annotate_statics(rt, &statics, &mut path);
+        if let Some(rt) = s.runtime() {
+            annotate_statics(rt, &statics, &mut path);
+        }
         if let (RootDetail::Static { field }, Some(first)) = (&rec.detail, path.first_mut()) {
             first.static_field = Some(field.clone());
         }

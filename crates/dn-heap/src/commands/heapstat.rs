@@ -4,7 +4,7 @@
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::{n0, ser_hex, Session};
+use super::{n0, ser_hex, GraphSession};
 
 /// One row of the statistics table.
 #[derive(Debug, Clone, Serialize)]
@@ -21,15 +21,14 @@ pub struct TypeStat {
 }
 
 pub(crate) fn stats_from(
-    s: &Session,
+    s: &dyn GraphSession,
     per_mt: FxHashMap<u64, (u64, u64)>,
 ) -> (Vec<TypeStat>, u64, u64) {
-    let rt = &s.runtime;
     let mut types: Vec<TypeStat> = per_mt
         .into_iter()
         .map(|(mt, (count, size))| TypeStat {
             mt,
-            name: rt.heap.type_name(&rt.dac, mt),
+            name: s.type_name(mt),
             count,
             size,
             retained: None,

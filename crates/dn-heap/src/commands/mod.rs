@@ -4,11 +4,11 @@
 mod dominators;
 mod dumpheap;
 mod dumpobj;
-mod gcroot;
-mod heapstat;
+pub(crate) mod gcroot;
+pub(crate) mod heapstat;
 mod info;
 mod objects;
-mod suspects;
+pub(crate) mod suspects;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -76,6 +76,50 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
+
+/// What the commands that answer from the heap graph alone (`dominators`, `suspects`,
+/// `gcroot`, `-retained`) need from a session: a core's [`Session`] and a heap snapshot's
+/// [`crate::snapshot::SnapshotSession`] both provide it.
+pub trait GraphSession {
+    /// The heap graph, built on first use and kept.
+    fn graph(&self) -> anyhow::Result<Arc<ObjectGraph>>;
+    /// The name of a graph type (`ObjectGraph::mts` value).
+    fn type_name(&self, mt: u64) -> String;
+    /// Set by Ctrl-C.
+    fn cancel_flag(&self) -> &AtomicBool;
+    /// The runtime behind a dump; `None` for a heap snapshot, which has no memory contents.
+    fn runtime(&self) -> Option<&Runtime>;
+    fn is_cancelled(&self) -> bool {
+        self.cancel_flag().load(Ordering::Relaxed)
+    }
+}
+
+/// A session the command line and the prompt can drive.
+pub trait RunCommand {
+    /// Runs one command line. `Ok(None)` for an empty line.
+    fn run_command(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>>;
+}
+
+impl GraphSession for Session {
+    fn graph(&self) -> anyhow::Result<Arc<ObjectGraph>> {
+        Session::graph(self)
+    }
+    fn type_name(&self, mt: u64) -> String {
+        self.runtime.heap.type_name(&self.runtime.dac, mt)
+    }
+    fn cancel_flag(&self) -> &AtomicBool {
+        &self.cancel
+    }
+    fn runtime(&self) -> Option<&Runtime> {
+        Some(&self.runtime)
+    }
+}
+
+impl RunCommand for Session {
+    fn run_command(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        self.execute(line)
+    }
+}
 
 /// An analysis session: the runtime, a cancellation flag for Ctrl-C, and the heap graph once
 /// a command has needed it.
@@ -191,7 +235,7 @@ impl Session {
 }
 
 /// The first argument that is not an option, as a hex address.
-fn first_addr(args: &[&str], usage: &str) -> anyhow::Result<u64> {
+pub(crate) fn first_addr(args: &[&str], usage: &str) -> anyhow::Result<u64> {
     parse_addr(args.iter().find(|a| !a.starts_with('-')).copied(), usage)
 }
 

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::dominators::percent;
 use super::gcroot::{annotate_statics, static_fields, PathNode};
-use super::{n0, ser_hex, ser_hex_opt, Render, Session};
+use super::{n0, ser_hex, ser_hex_opt, GraphSession, Render};
 use crate::graph::ObjectGraph;
 use crate::roots::RootDetail;
 
@@ -136,16 +136,16 @@ pub fn parse_threshold(args: &[&str]) -> anyhow::Result<f64> {
     Ok(pct)
 }
 
-pub fn suspects(s: &Session, threshold: f64) -> anyhow::Result<Suspects> {
+pub fn suspects(s: &dyn GraphSession, threshold: f64) -> anyhow::Result<Suspects> {
     let g = s.graph()?;
-    let dom = g.dominators(&s.cancel)?;
+    let dom = g.dominators(s.cancel_flag())?;
     let live = dom.live_bytes();
     let found = dn_graph::suspects(&g.graph, &dom, threshold);
     let statics = static_fields(&g);
-    let name = |id: NodeId| s.runtime.heap.type_name(&s.runtime.dac, g.mt(id));
+    let name = |id: NodeId| s.type_name(g.mt(id));
     let mut out = Vec::with_capacity(found.len());
     for sus in found {
-        if s.cancelled() {
+        if s.is_cancelled() {
             bail!("cancelled");
         }
         // The node the description hangs on: the suspect, or a group's biggest instance.
@@ -201,7 +201,7 @@ pub fn suspects(s: &Session, threshold: f64) -> anyhow::Result<Suspects> {
 
 /// The shortest path from a GC root to `node` (non-finalizer roots preferred), with the root.
 fn root_path(
-    s: &Session,
+    s: &dyn GraphSession,
     g: &ObjectGraph,
     statics: &rustc_hash::FxHashMap<u64, String>,
     node: NodeId,
@@ -214,11 +214,13 @@ fn root_path(
         .iter()
         .map(|&id| PathNode {
             address: g.address(id),
-            type_name: s.runtime.heap.type_name(&s.runtime.dac, g.mt(id)),
+            type_name: s.type_name(g.mt(id)),
             static_field: None,
         })
         .collect();
-    annotate_statics(&s.runtime, statics, &mut path);
+    if let Some(rt) = s.runtime() {
+        annotate_statics(rt, statics, &mut path);
+    }
     let (field, thread, frame) = match &rec.detail {
         RootDetail::Static { field } => {
             // The first object is the static's value: name the field on it, as gcroot does
@@ -258,7 +260,7 @@ fn collection_owner(g: &ObjectGraph, dom: &Dominators, point: NodeId) -> Option<
 
 /// The dominator subtrees of `tops` by type, biggest retained first, top rows only.
 fn accumulated(
-    s: &Session,
+    s: &dyn GraphSession,
     g: &ObjectGraph,
     dom: &Dominators,
     tops: &[NodeId],
@@ -269,10 +271,7 @@ fn accumulated(
             let e = by_type
                 .entry(row.type_index)
                 .or_insert_with(|| Accumulated {
-                    type_name: s
-                        .runtime
-                        .heap
-                        .type_name(&s.runtime.dac, g.mts[row.type_index as usize]),
+                    type_name: s.type_name(g.mts[row.type_index as usize]),
                     count: 0,
                     size: 0,
                     retained: 0,
