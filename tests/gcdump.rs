@@ -54,7 +54,10 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn ours(t: &Target, file: &Path) {
+/// Our snapshot of `t` into `file`; its JSON summary. Every runtime loses nothing here: .NET 11
+/// is asked for a blocking (lossless) session with CollectTracing6, the older ones get the
+/// circular buffer of CollectTracing2 (CollectTracing on 3.1).
+fn ours(t: &Target, file: &Path) -> Value {
     let pid = t.pid().to_string();
     let out = dn_dump(&[
         "gcdump",
@@ -63,9 +66,21 @@ fn ours(t: &Target, file: &Path) {
         &pid,
         "-o",
         file.to_str().unwrap(),
+        "--json",
     ]);
     assert!(out.status.success(), "collect failed: {}", stderr(&out));
     assert!(stderr(&out).contains(" 0 events lost"), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).expect("collect JSON");
+    let (buffering, command) = match t.runtime() {
+        Runtime::Net11 => ("block", "CollectTracing6"),
+        Runtime::NetCore31 => ("drop", "CollectTracing"),
+        _ => ("drop", "CollectTracing2"),
+    };
+    assert_eq!(v["buffering"], buffering, "{v}");
+    assert_eq!(v["start_command"], command, "{v}");
+    assert_eq!(v["attempts"], 1, "{v}");
+    assert_eq!(v["losses"]["events"], 0, "{v}");
+    v
 }
 
 fn agrees_with_dotnet_gcdump(rt: Runtime) {
