@@ -251,3 +251,144 @@ fn non_dotnet_pid_and_timeout_leave_no_file() {
     // The target is unharmed.
     assert!(t.command("ping").starts_with("pong"));
 }
+
+/// Our JSON report of `file`.
+fn report_json(file: &Path) -> Value {
+    let out = dn_dump(&["gcdump", "report", "--json", file.to_str().unwrap()]);
+    assert!(out.status.success(), "report failed: {}", stderr(&out));
+    serde_json::from_slice(&out.stdout).expect("report JSON")
+}
+
+/// Count of `ConsoleTarget.SmallNode` (the fixture's `objects N` chain) in a report.
+fn small_nodes(report: &Value) -> u64 {
+    report["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["type_name"] == "ConsoleTarget.SmallNode")
+        .map(|r| r["count"].as_u64().unwrap())
+        .sum()
+}
+
+fn collect_args<'a>(pid: &'a str, file: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["gcdump", "collect", "-p", pid, "-o", file.to_str().unwrap()];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// .NET 10 answers CollectTracing2 only after the whole walk, so a walk bigger than the session
+/// buffer always overflows it (1 M SmallNodes are about 40 MB of events): the collector sees the
+/// loss, retries with 4x the buffer, and gives up (no file) or keeps the file (`--allow-loss`)
+/// when the loss persists.
+#[test]
+fn a_lossy_snapshot_is_retried_with_a_bigger_buffer() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Target::start(Fixture::Console, Runtime::Net10);
+    assert!(t.command("objects 1000000").starts_with("ok"));
+    let pid = t.pid().to_string();
+
+    // 8, 32, then 128 MB: the last holds the whole walk.
+    let file = dir.path().join("retried.gcdump");
+    let out = dn_dump(&collect_args(&pid, &file, &["--buffer-mb", "8", "--json"]));
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("lost events with a 8 MB buffer")
+            && err.contains("retrying the snapshot with 32 MB"),
+        "{err}"
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["attempts"].as_u64().unwrap() >= 2, "{v}");
+    assert_eq!(v["buffering"], "drop", "{v}");
+    for k in ["events", "batches", "malformed", "unfinished"] {
+        assert_eq!(v["losses"][k], 0, "{v}");
+    }
+    let report = report_json(&file);
+    assert_eq!(small_nodes(&report), 1_000_000);
+    assert!(report["collection_log"].is_null(), "{report}");
+
+    // 1, 4, 16 MB: still lost. No file, one line that says so.
+    let lost = dir.path().join("lost.gcdump");
+    let out = dn_dump(&collect_args(&pid, &lost, &["--buffer-mb", "1"]));
+    let err = stderr(&out);
+    assert!(err.contains("retrying the snapshot with 4 MB"), "{err}");
+    assert!(err.contains("retrying the snapshot with 16 MB"), "{err}");
+    fails_with(
+        &out,
+        "after 3 attempt(s), the last with a 16 MB buffer; no file written",
+    );
+    assert!(!lost.exists());
+
+    // With --allow-loss the incomplete snapshot is kept and says what it lacks.
+    let out = dn_dump(&collect_args(
+        &pid,
+        &lost,
+        &["--buffer-mb", "1", "--allow-loss", "--json"],
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["attempts"], 3, "{v}");
+    assert!(v["losses"]["events"].as_u64().unwrap() > 0, "{v}");
+    let report = report_json(&lost);
+    let log = report["collection_log"].as_str().expect("collection log");
+    assert!(log.starts_with("events lost: "), "{log}");
+    assert!(small_nodes(&report) < 1_000_000);
+    assert!(t.command("ping").starts_with("pong"));
+}
+
+/// The target dies while its heap streams to us: one line, non-zero exit, no file and no
+/// temporary file left. Our process is held (SIGSTOP) from the first streamed nodes until the
+/// target is killed, so the kill lands mid-stream whatever the machine's speed.
+#[test]
+fn a_target_exiting_mid_snapshot_leaves_no_file() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = Target::start(Fixture::Console, Runtime::Net10);
+    assert!(t.command("objects 3000000").starts_with("ok"));
+    let file = dir.path().join("x.gcdump");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dn-dump"))
+        .args(["gcdump", "collect", "-p", &t.pid().to_string(), "-o"])
+        .arg(&file)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ours = nix::unistd::Pid::from_raw(child.id() as i32);
+    let target = nix::unistd::Pid::from_raw(t.pid());
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        seen.push(line.clone());
+        let streaming = line
+            .trim()
+            .strip_prefix("received ")
+            .and_then(|r| r.split(' ').next())
+            .is_some_and(|n| n != "0");
+        if streaming {
+            nix::sys::signal::kill(ours, nix::sys::signal::Signal::SIGSTOP).unwrap();
+            nix::sys::signal::kill(target, nix::sys::signal::Signal::SIGKILL).unwrap();
+            break;
+        }
+    }
+    assert!(
+        seen.last().is_some_and(|l| l.contains("received")),
+        "the snapshot ended before it streamed: {seen:?}"
+    );
+    // Reaped here (its status is the signal's, with no exit code); then it is gone.
+    t.wait_exit(std::time::Duration::from_secs(10));
+    assert!(!Path::new(&format!("/proc/{}", t.pid())).exists());
+    nix::sys::signal::kill(ours, nix::sys::signal::Signal::SIGCONT).unwrap();
+    seen.extend(lines.map(|l| l.unwrap()));
+    let status = child.wait().unwrap();
+    let err = seen.join("\n");
+    assert!(!status.success(), "{err}");
+    let errors: Vec<&String> = seen.iter().filter(|l| l.starts_with("dn-dump: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("ended before the heap walk finished") && errors[0].contains("exit"),
+        "{err}"
+    );
+    let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(names.is_empty(), "left behind: {names:?}");
+}

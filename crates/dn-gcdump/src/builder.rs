@@ -20,6 +20,10 @@ pub struct Progress {
     pub complete: AtomicBool,
     /// The induced GC started.
     pub started: AtomicBool,
+    /// Stream bytes received.
+    pub bytes: AtomicU64,
+    /// Events and batches known lost so far.
+    pub lost: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +62,8 @@ pub struct RawHeap {
     pub edges_announced: u64,
     /// Events whose payload could not be read.
     pub malformed: u64,
+    /// 1 when the walk's end (the induced GC's GCStop) never arrived: lost with other events.
+    pub unfinished: u64,
 }
 
 impl RawHeap {
@@ -115,11 +121,13 @@ pub struct Losses {
     pub batches: u64,
     /// Events whose payload could not be read.
     pub malformed: u64,
+    /// 1 when the walk's end (the induced GC's GCStop) never arrived: lost with other events.
+    pub unfinished: u64,
 }
 
 impl Losses {
     pub fn any(&self) -> bool {
-        self.events + self.batches + self.malformed > 0
+        self.events + self.batches + self.malformed + self.unfinished > 0
     }
 }
 
@@ -159,6 +167,7 @@ impl Collector {
             events: self.walk.loss.events_lost,
             batches: self.walk.batches.iter().map(|b| b.missing).sum(),
             malformed: self.walk.heap.malformed,
+            unfinished: u64::from(!self.is_complete()),
         }
     }
 
@@ -183,6 +192,13 @@ impl Collector {
                 self.walk.loss.sequence_point(&sp.threads);
             }
         }
+        let p = &self.walk.progress;
+        p.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let missing: u64 = self.walk.batches.iter().map(|b| b.missing).sum();
+        p.lost.store(
+            self.walk.loss.events_lost.saturating_add(missing),
+            Ordering::Relaxed,
+        );
     }
 }
 

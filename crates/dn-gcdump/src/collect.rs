@@ -205,6 +205,8 @@ fn walk_once(
     .with_context(|| format!("cannot start the heap snapshot session in process {pid}"))?;
     let (buffering, command) = (session.buffering(), session.start_command());
     let outcome = wait(&session, &progress, opts, started, interrupted);
+    // The stream closed by the runtime, not by our StopTracing: the process went away.
+    let ended_by_target = session.has_ended() && !progress.complete.load(Ordering::Acquire);
     // Stop in every case; the rundown that follows names the modules.
     let stopped = session.stop(STOP_TIMEOUT);
     let (collector, stream_error) = rx
@@ -215,7 +217,8 @@ fn walk_once(
     if let Some(e) = &collector.error {
         bail!("cannot read the event stream of process {pid}: {e}");
     }
-    if !collector.is_complete() {
+    let lost_end = !collector.is_complete() && !ended_by_target && collector.losses().any();
+    if !collector.is_complete() && !lost_end {
         let detail = stream_error.map(|e| format!(" ({e})")).unwrap_or_default();
         bail!(
             "the event stream of process {pid} ended before the heap walk finished{detail}: did the process exit?{}",
@@ -274,11 +277,20 @@ fn start(
 }
 
 fn loss_text(l: &Losses) -> String {
+    let end = if l.unfinished > 0 {
+        ", the walk's end event lost"
+    } else {
+        ""
+    };
     format!(
-        "events lost: {} (sequence gaps), {} batches missing, {} unreadable",
+        "events lost: {} (sequence gaps), {} batches missing, {} unreadable{end}",
         l.events, l.batches, l.malformed
     )
 }
+
+/// A stream that has lost events and then stays this long without a byte has lost the walk's
+/// end too (the runtime flushes its buffers every 100 ms or so).
+const QUIET_AFTER_LOSS: Duration = Duration::from_secs(3);
 
 /// Waits for the walk to end, printing progress; `Err` on timeout, Ctrl-C or an early end.
 fn wait(
@@ -289,8 +301,18 @@ fn wait(
     interrupted: &AtomicBool,
 ) -> Result<()> {
     let mut last_print = Instant::now();
+    let (mut last_bytes, mut last_change) = (0, Instant::now());
     loop {
         if progress.complete.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let bytes = progress.bytes.load(Ordering::Relaxed);
+        if bytes != last_bytes {
+            (last_bytes, last_change) = (bytes, Instant::now());
+        } else if progress.lost.load(Ordering::Relaxed) > 0
+            && last_change.elapsed() > QUIET_AFTER_LOSS
+        {
+            // The caller counts the missing end as a loss (and may retry).
             return Ok(());
         }
         if interrupted.load(Ordering::Acquire) {
