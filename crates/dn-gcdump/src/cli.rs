@@ -115,7 +115,7 @@ fn run_collect(a: CollectArgs) -> Result<()> {
 }
 
 fn run_report(a: ReportArgs) -> Result<()> {
-    let bytes = std::fs::read(&a.file)
+    let bytes = crate::map::open(&a.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;
     let (snap, hist) = crate::read::read_histogram(&bytes)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;

@@ -11,7 +11,8 @@ use crate::snapshot::{cint, Meta, Snapshot, TypeEntry};
 /// Reads the file at `path`.
 pub fn read_file(path: &Path) -> anyhow::Result<Snapshot> {
     use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        crate::map::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     read_gcdump(&bytes).with_context(|| format!("cannot read {}", path.display()))
 }
 
