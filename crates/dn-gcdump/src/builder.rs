@@ -42,10 +42,10 @@ pub struct RawHeap {
     pub size: Vec<u32>,
     /// Index into `type_ids`.
     pub slot: Vec<u32>,
-    /// EdgeCount per node; 255 means "see `big_edge_counts`" (most objects have few).
-    pub edge_count: Vec<u8>,
-    /// (node, EdgeCount) of the nodes with 255 references or more, in node order.
-    pub big_edge_counts: Vec<(u32, u64)>,
+    /// Per node, the sum of the EdgeCounts announced before it (saturating at `u32::MAX`): its
+    /// first reference's index, and with the next node's its reference count. Kept in the final
+    /// form of the file's child offsets, so the conversion adds no column.
+    pub edge_starts: Vec<u32>,
     /// Low halves of the referenced addresses.
     pub edges_lo: Vec<u32>,
     /// High halves as runs: (first reference index, high half); they rarely change.
@@ -83,20 +83,11 @@ impl RawHeap {
         self.edges_lo.push(target as u32);
     }
 
-    /// EdgeCount of every node, in order.
-    pub fn edge_counts(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut big = self.big_edge_counts.iter().peekable();
-        self.edge_count.iter().enumerate().map(move |(i, &c)| {
-            if c == u8::MAX {
-                if let Some(&&(node, n)) = big.peek() {
-                    if node as usize == i {
-                        big.next();
-                        return n;
-                    }
-                }
-            }
-            u64::from(c)
-        })
+    /// Records node references announced by a node's EdgeCount.
+    pub fn announce_edges(&mut self, count: u64) {
+        self.edge_starts
+            .push(self.edges_announced.min(u64::from(u32::MAX)) as u32);
+        self.edges_announced = self.edges_announced.saturating_add(count);
     }
 
     fn clear_walk(&mut self) {
@@ -304,14 +295,7 @@ impl Walk {
             h.addr.push(n.address);
             h.size.push(n.size.min(i32::MAX as u64) as u32);
             h.slot.push(slot);
-            if n.edge_count >= u64::from(u8::MAX) {
-                h.big_edge_counts
-                    .push((h.edge_count.len() as u32, n.edge_count));
-                h.edge_count.push(u8::MAX);
-            } else {
-                h.edge_count.push(n.edge_count as u8);
-            }
-            h.edges_announced += n.edge_count;
+            h.announce_edges(n.edge_count);
         }
         self.progress
             .nodes
