@@ -73,6 +73,7 @@ fn parse(
     }
     if t.version == 8 || t.version < 4 {
         return Err(FormatError::Unsupported {
+            offset: p.r.pos() as u64,
             what: format!("GCHeapDump version {}", t.version),
         });
     }
@@ -192,6 +193,7 @@ impl Parser<'_> {
         }
         if t.min_reader >= 1 {
             return Err(FormatError::Unsupported {
+                offset: self.r.pos() as u64,
                 what: "a MemoryGraph with deferred (Project N) type names".into(),
             });
         }
