@@ -55,8 +55,8 @@ fn stderr(o: &Output) -> String {
 }
 
 /// Our snapshot of `t` into `file`; its JSON summary. Every runtime loses nothing here: .NET 11
-/// is asked for a blocking (lossless) session with CollectTracing6, the older ones get the
-/// circular buffer of CollectTracing2 (CollectTracing on 3.1).
+/// is asked for a blocking (lossless) session with CollectTracing6, the older ones (3.1.3
+/// included) refuse it and get the circular buffer of CollectTracing2.
 fn ours(t: &Target, file: &Path) -> Value {
     let pid = t.pid().to_string();
     let out = dn_dump(&[
@@ -73,7 +73,6 @@ fn ours(t: &Target, file: &Path) -> Value {
     let v: Value = serde_json::from_slice(&out.stdout).expect("collect JSON");
     let (buffering, command) = match t.runtime() {
         Runtime::Net11 => ("block", "CollectTracing6"),
-        Runtime::NetCore31 => ("drop", "CollectTracing"),
         _ => ("drop", "CollectTracing2"),
     };
     assert_eq!(v["buffering"], buffering, "{v}");
