@@ -20,6 +20,10 @@ pub struct Progress {
     pub complete: AtomicBool,
     /// The induced GC started.
     pub started: AtomicBool,
+    /// Stream bytes received.
+    pub bytes: AtomicU64,
+    /// Events and batches known lost so far.
+    pub lost: AtomicU64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +42,10 @@ pub struct RawHeap {
     pub size: Vec<u32>,
     /// Index into `type_ids`.
     pub slot: Vec<u32>,
-    /// EdgeCount per node; 255 means "see `big_edge_counts`" (most objects have few).
-    pub edge_count: Vec<u8>,
-    /// (node, EdgeCount) of the nodes with 255 references or more, in node order.
-    pub big_edge_counts: Vec<(u32, u64)>,
+    /// Per node, the sum of the EdgeCounts announced before it (saturating at `u32::MAX`): its
+    /// first reference's index, and with the next node's its reference count. Kept in the final
+    /// form of the file's child offsets, so the conversion adds no column.
+    pub edge_starts: Vec<u32>,
     /// Low halves of the referenced addresses.
     pub edges_lo: Vec<u32>,
     /// High halves as runs: (first reference index, high half); they rarely change.
@@ -58,6 +62,8 @@ pub struct RawHeap {
     pub edges_announced: u64,
     /// Events whose payload could not be read.
     pub malformed: u64,
+    /// 1 when the walk's end (the induced GC's GCStop) never arrived: lost with other events.
+    pub unfinished: u64,
 }
 
 impl RawHeap {
@@ -77,20 +83,11 @@ impl RawHeap {
         self.edges_lo.push(target as u32);
     }
 
-    /// EdgeCount of every node, in order.
-    pub fn edge_counts(&self) -> impl Iterator<Item = u64> + '_ {
-        let mut big = self.big_edge_counts.iter().peekable();
-        self.edge_count.iter().enumerate().map(move |(i, &c)| {
-            if c == u8::MAX {
-                if let Some(&&(node, n)) = big.peek() {
-                    if node as usize == i {
-                        big.next();
-                        return n;
-                    }
-                }
-            }
-            u64::from(c)
-        })
+    /// Records node references announced by a node's EdgeCount.
+    pub fn announce_edges(&mut self, count: u64) {
+        self.edge_starts
+            .push(self.edges_announced.min(u64::from(u32::MAX)) as u32);
+        self.edges_announced = self.edges_announced.saturating_add(count);
     }
 
     fn clear_walk(&mut self) {
@@ -115,11 +112,13 @@ pub struct Losses {
     pub batches: u64,
     /// Events whose payload could not be read.
     pub malformed: u64,
+    /// 1 when the walk's end (the induced GC's GCStop) never arrived: lost with other events.
+    pub unfinished: u64,
 }
 
 impl Losses {
     pub fn any(&self) -> bool {
-        self.events + self.batches + self.malformed > 0
+        self.events + self.batches + self.malformed + self.unfinished > 0
     }
 }
 
@@ -159,6 +158,7 @@ impl Collector {
             events: self.walk.loss.events_lost,
             batches: self.walk.batches.iter().map(|b| b.missing).sum(),
             malformed: self.walk.heap.malformed,
+            unfinished: u64::from(!self.is_complete()),
         }
     }
 
@@ -183,6 +183,13 @@ impl Collector {
                 self.walk.loss.sequence_point(&sp.threads);
             }
         }
+        let p = &self.walk.progress;
+        p.bytes.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        let missing: u64 = self.walk.batches.iter().map(|b| b.missing).sum();
+        p.lost.store(
+            self.walk.loss.events_lost.saturating_add(missing),
+            Ordering::Relaxed,
+        );
     }
 }
 
@@ -288,14 +295,7 @@ impl Walk {
             h.addr.push(n.address);
             h.size.push(n.size.min(i32::MAX as u64) as u32);
             h.slot.push(slot);
-            if n.edge_count >= u64::from(u8::MAX) {
-                h.big_edge_counts
-                    .push((h.edge_count.len() as u32, n.edge_count));
-                h.edge_count.push(u8::MAX);
-            } else {
-                h.edge_count.push(n.edge_count as u8);
-            }
-            h.edges_announced += n.edge_count;
+            h.announce_edges(n.edge_count);
         }
         self.progress
             .nodes

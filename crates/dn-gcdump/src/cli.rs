@@ -10,6 +10,7 @@ use clap::{Args, Subcommand};
 
 use crate::collect::{collect, CollectOptions, Target};
 use crate::report::{render, report_of};
+use dn_core::eventpipe::BufferingMode;
 
 #[derive(Subcommand, Debug)]
 pub enum GcdumpCmd {
@@ -40,6 +41,11 @@ pub struct CollectArgs {
     /// Keep a snapshot even when events were lost (it is then incomplete, and says so).
     #[arg(long)]
     pub allow_loss: bool,
+    /// The session buffer of the first attempt in MB; after a loss the snapshot is retried with
+    /// 4x the buffer, twice at most (up to 8192 MB). .NET 11 and later are asked for a lossless
+    /// (blocking) session instead.
+    #[arg(long, default_value_t = crate::collect::DEFAULT_BUFFER_MB, value_parser = clap::value_parser!(u32).range(1..=8192))]
+    pub buffer_mb: u32,
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -80,6 +86,8 @@ fn run_collect(a: CollectArgs) -> Result<()> {
         output: a.output,
         timeout: Duration::from_secs(a.timeout.max(1)),
         allow_loss: a.allow_loss,
+        buffer_mb: a.buffer_mb,
+        buffering: BufferingMode::Block,
         verbose: true,
     };
     let s = collect(&opts, &interrupted)?;
@@ -87,7 +95,7 @@ fn run_collect(a: CollectArgs) -> Result<()> {
         println!("{}", serde_json::to_string(&s)?);
     }
     eprintln!(
-        "Wrote {}: {} objects, {} edges, {} types, {} heap bytes, {} file bytes, {} events lost, in {:.2} s",
+        "Wrote {}: {} objects, {} edges, {} types, {} heap bytes, {} file bytes, {} events lost ({} session, {} MB buffer, {} attempt(s)), in {:.2} s",
         s.path.display(),
         s.objects,
         s.edges,
@@ -95,13 +103,19 @@ fn run_collect(a: CollectArgs) -> Result<()> {
         s.heap_bytes,
         s.file_bytes,
         s.losses.events,
+        match s.buffering {
+            BufferingMode::Block => "lossless",
+            BufferingMode::Drop => "lossy",
+        },
+        s.buffer_mb,
+        s.attempts,
         s.seconds
     );
     Ok(())
 }
 
 fn run_report(a: ReportArgs) -> Result<()> {
-    let bytes = std::fs::read(&a.file)
+    let bytes = crate::map::open(&a.file)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;
     let (snap, hist) = crate::read::read_histogram(&bytes)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", a.file.display()))?;

@@ -10,14 +10,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use dn_core::eventpipe::{Chunk, Provider, Session, SessionConfig, SharedChannel};
+use dn_core::eventpipe::{BufferingMode, Chunk, Provider, Session, SessionConfig, SharedChannel};
 use dn_core::ipc::client::{DiagnosticsClient, Timeouts};
 use dn_core::ipc::process::process_info;
 
 use crate::builder::{Collector, Losses, Progress};
 use crate::convert::to_snapshot;
 use crate::events::{HEAP_SNAPSHOT_KEYWORDS, RUNTIME_PROVIDER};
-use crate::snapshot::Meta;
+use crate::snapshot::{Meta, Snapshot};
 use crate::write::write_file_atomic;
 
 /// Which process to snapshot.
@@ -36,6 +36,10 @@ pub struct CollectOptions {
     pub output: Option<PathBuf>,
     pub timeout: Duration,
     pub allow_loss: bool,
+    /// The first attempt's session buffer; retries after a loss ask for more.
+    pub buffer_mb: u32,
+    /// Block (lossless, .NET 11's CollectTracing6) where the runtime has it; Drop otherwise.
+    pub buffering: BufferingMode,
     /// Progress lines on stderr.
     pub verbose: bool,
 }
@@ -51,11 +55,25 @@ pub struct CollectSummary {
     pub heap_bytes: u64,
     pub file_bytes: u64,
     pub losses: Losses,
+    /// Sessions run (1, or more after retries with bigger buffers).
+    pub attempts: u32,
+    /// The last attempt's buffer.
+    pub buffer_mb: u32,
+    /// What the runtime agreed to: `block` (CollectTracing6) or `drop`.
+    pub buffering: BufferingMode,
+    /// The command that started the last session.
+    pub start_command: &'static str,
     pub seconds: f64,
 }
 
 /// Session buffer: the whole walk is written before streaming starts on .NET 10 and older.
-const BUFFER_MB: u32 = 1024;
+pub const DEFAULT_BUFFER_MB: u32 = 1024;
+/// The largest buffer a retry asks for.
+const MAX_BUFFER_MB: u32 = 8192;
+/// Each retry after a loss multiplies the buffer by this.
+const RETRY_FACTOR: u32 = 4;
+/// Retries after the first attempt.
+const MAX_RETRIES: u32 = 2;
 /// How long the runtime gets to finish the stream (rundown included) once stopped.
 const STOP_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -74,6 +92,83 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     eprintln!(
         "Collecting a heap snapshot of process {pid} ({name}): its runtime runs one blocking gen2 GC and streams the heap."
     );
+    let channel: SharedChannel = Arc::new(client);
+    let mut buffer_mb = opts.buffer_mb.clamp(1, MAX_BUFFER_MB);
+    let mut attempts = 0u32;
+    let (walked, losses) = loop {
+        attempts += 1;
+        let walked = walk_once(&channel, pid, buffer_mb, opts, interrupted)?;
+        let losses = walked.losses;
+        if !losses.any() || walked.buffering == BufferingMode::Block {
+            break (walked, losses);
+        }
+        let bigger = buffer_mb.saturating_mul(RETRY_FACTOR).min(MAX_BUFFER_MB);
+        if attempts > MAX_RETRIES || bigger == buffer_mb {
+            break (walked, losses);
+        }
+        eprintln!(
+            "The runtime lost events with a {buffer_mb} MB buffer ({}); retrying the snapshot with {bigger} MB.",
+            loss_text(&losses)
+        );
+        drop(walked);
+        buffer_mb = bigger;
+    };
+    let Walked {
+        mut snap,
+        buffering,
+        command,
+        ..
+    } = walked;
+    snap.meta.process_name = Some(name);
+    if losses.any() {
+        let text = loss_text(&losses);
+        if !opts.allow_loss {
+            bail!("{text} after {attempts} attempt(s), the last with a {buffer_mb} MB buffer; no file written (rerun, or pass --allow-loss to keep an incomplete snapshot)");
+        }
+        eprintln!("Warning: {text}; the snapshot is incomplete");
+        snap.meta.collection_log = Some(text);
+    }
+    let file_bytes = write_file_atomic(&snap, &output)
+        .with_context(|| format!("cannot write {}", output.display()))?;
+    let objects = (0..snap.node_count() as u32)
+        .filter(|&i| snap.is_object(i))
+        .count() as u64;
+    let heap_bytes = snap.total_size.max(0) as u64;
+    Ok(CollectSummary {
+        path: output,
+        pid,
+        objects,
+        edges: snap.children.len() as u64,
+        types: snap.types.len() as u64,
+        heap_bytes,
+        file_bytes,
+        losses,
+        attempts,
+        buffer_mb,
+        buffering,
+        start_command: command,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// One session's snapshot.
+struct Walked {
+    snap: Snapshot,
+    losses: Losses,
+    buffering: BufferingMode,
+    command: &'static str,
+}
+
+/// One session: start it, wait for the walk's end, stop it, build the snapshot. `--timeout` counts
+/// from the start of each attempt.
+fn walk_once(
+    channel: &SharedChannel,
+    pid: i32,
+    buffer_mb: u32,
+    opts: &CollectOptions,
+    interrupted: &AtomicBool,
+) -> Result<Walked> {
+    let started = Instant::now();
     let progress = Arc::new(Progress::default());
     let (tx, rx) = mpsc::channel();
     let mut collector = Some(Collector::new(progress.clone()));
@@ -94,12 +189,24 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
         HEAP_SNAPSHOT_KEYWORDS,
         5,
     )]);
-    config.circular_buffer_mb = BUFFER_MB;
+    config.circular_buffer_mb = buffer_mb;
     config.request_rundown = true;
-    let channel: SharedChannel = Arc::new(client);
-    let mut session = start(channel, config, sink, opts.timeout, started, interrupted)
-        .with_context(|| format!("cannot start the heap snapshot session in process {pid}"))?;
+    // Heap events come from the GC, not from managed frames: stacks would only cost bytes.
+    config.stackwalk = false;
+    config.buffering = opts.buffering;
+    let mut session = start(
+        channel.clone(),
+        config,
+        sink,
+        opts.timeout,
+        started,
+        interrupted,
+    )
+    .with_context(|| format!("cannot start the heap snapshot session in process {pid}"))?;
+    let (buffering, command) = (session.buffering(), session.start_command());
     let outcome = wait(&session, &progress, opts, started, interrupted);
+    // The stream closed by the runtime, not by our StopTracing: the process went away.
+    let ended_by_target = session.has_ended() && !progress.complete.load(Ordering::Acquire);
     // Stop in every case; the rundown that follows names the modules.
     let stopped = session.stop(STOP_TIMEOUT);
     let (collector, stream_error) = rx
@@ -110,7 +217,8 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     if let Some(e) = &collector.error {
         bail!("cannot read the event stream of process {pid}: {e}");
     }
-    if !collector.is_complete() {
+    let lost_end = !collector.is_complete() && !ended_by_target && collector.losses().any();
+    if !collector.is_complete() && !lost_end {
         let detail = stream_error.map(|e| format!(" ({e})")).unwrap_or_default();
         bail!(
             "the event stream of process {pid} ended before the heap walk finished{detail}: did the process exit?{}",
@@ -119,39 +227,19 @@ pub fn collect(opts: &CollectOptions, interrupted: &AtomicBool) -> Result<Collec
     }
     let mut losses = collector.losses();
     let meta = Meta {
-        process_name: Some(name),
+        process_name: None,
         process_id: pid,
         time_ticks: now_ticks(),
         creation_tool: Some("dn-dump".into()),
         collection_log: None,
     };
-    let (mut snap, balance) =
-        to_snapshot(collector.into_heap(), meta).map_err(anyhow::Error::msg)?;
+    let (snap, balance) = to_snapshot(collector.into_heap(), meta).map_err(anyhow::Error::msg)?;
     losses.batches += u64::from(balance.missing_edges > 0 || balance.extra_edges > 0);
-    if losses.any() {
-        let text = loss_text(&losses);
-        if !opts.allow_loss {
-            bail!("{text}; no file written (rerun, or pass --allow-loss to keep an incomplete snapshot)");
-        }
-        eprintln!("Warning: {text}; the snapshot is incomplete");
-        snap.meta.collection_log = Some(text);
-    }
-    let file_bytes = write_file_atomic(&snap, &output)
-        .with_context(|| format!("cannot write {}", output.display()))?;
-    let objects = (0..snap.node_count() as u32)
-        .filter(|&i| snap.is_object(i))
-        .count() as u64;
-    let heap_bytes = snap.total_size.max(0) as u64;
-    Ok(CollectSummary {
-        path: output,
-        pid,
-        objects,
-        edges: snap.children.len() as u64,
-        types: snap.types.len() as u64,
-        heap_bytes,
-        file_bytes,
+    Ok(Walked {
+        snap,
         losses,
-        seconds: started.elapsed().as_secs_f64(),
+        buffering,
+        command,
     })
 }
 
@@ -189,11 +277,20 @@ fn start(
 }
 
 fn loss_text(l: &Losses) -> String {
+    let end = if l.unfinished > 0 {
+        ", the walk's end event lost"
+    } else {
+        ""
+    };
     format!(
-        "events lost: {} (sequence gaps), {} batches missing, {} unreadable",
+        "events lost: {} (sequence gaps), {} batches missing, {} unreadable{end}",
         l.events, l.batches, l.malformed
     )
 }
+
+/// A stream that has lost events and then stays this long without a byte has lost the walk's
+/// end too (the runtime flushes its buffers every 100 ms or so).
+const QUIET_AFTER_LOSS: Duration = Duration::from_secs(3);
 
 /// Waits for the walk to end, printing progress; `Err` on timeout, Ctrl-C or an early end.
 fn wait(
@@ -204,8 +301,18 @@ fn wait(
     interrupted: &AtomicBool,
 ) -> Result<()> {
     let mut last_print = Instant::now();
+    let (mut last_bytes, mut last_change) = (0, Instant::now());
     loop {
         if progress.complete.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let bytes = progress.bytes.load(Ordering::Relaxed);
+        if bytes != last_bytes {
+            (last_bytes, last_change) = (bytes, Instant::now());
+        } else if progress.lost.load(Ordering::Relaxed) > 0
+            && last_change.elapsed() > QUIET_AFTER_LOSS
+        {
+            // The caller counts the missing end as a loss (and may retry).
             return Ok(());
         }
         if interrupted.load(Ordering::Acquire) {

@@ -41,28 +41,14 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
         missing_edges: raw.edges_announced.saturating_sub(received),
         extra_edges: received.saturating_sub(raw.edges_announced),
     };
-    // Address order for the lookups; not needed when the walk came in address order.
-    let perm: Option<Vec<u32>> = (!raw.addr.is_sorted()).then(|| {
-        let mut p: Vec<u32> = (0..n as u32).collect();
-        p.sort_unstable_by_key(|&i| (raw.addr[i as usize], i));
-        p
-    });
+    // Address lookups without a copy of the addresses (see `AddrIndex`).
+    let index = AddrIndex::new(&raw.addr);
     let mut undefined: FxHashMap<u64, u32> = FxHashMap::default();
     let mut undefined_addrs: Vec<u64> = Vec::new();
     let mut resolve = |addr: u64, raw_addr: &[u64]| -> u32 {
-        let found = match &perm {
-            Some(perm) => {
-                let k = perm.partition_point(|&i| raw_addr[i as usize] < addr);
-                perm.get(k).copied()
-            }
-            None => {
-                let k = raw_addr.partition_point(|&a| a < addr);
-                (k < raw_addr.len()).then_some(k as u32)
-            }
-        };
-        match found {
-            Some(i) if raw_addr[i as usize] == addr => i,
-            _ => *undefined.entry(addr).or_insert_with(|| {
+        match index.find(raw_addr, addr) {
+            Some(i) => i,
+            None => *undefined.entry(addr).or_insert_with(|| {
                 undefined_addrs.push(addr);
                 (n + undefined_addrs.len() - 1) as u32
             }),
@@ -83,7 +69,7 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
     raw.edges_lo.truncate(m);
     raw.edges_hi = Vec::new();
     let roots = RootTree::build(&raw, &mut |a| resolve(a, &raw.addr));
-    drop(perm);
+    drop(index);
     let total: u64 = raw.size.iter().map(|&s| u64::from(s)).sum();
     let types = file_types(&mut raw);
     let mut s = Snapshot {
@@ -93,23 +79,28 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
         meta,
         ..Snapshot::default()
     };
-    // Offsets: the announced counts, clipped to the references received.
-    let mut offsets = Vec::with_capacity(n + 1);
-    let mut sum: u64 = 0;
-    for c in raw.edge_counts() {
-        offsets.push(sum.min(m as u64) as u32);
-        sum += c;
-    }
-    offsets.push(m as u32);
-    raw.edge_count = Vec::new();
+    // Offsets: where each node's announced references start, clipped to the references
+    // received. Every column gets room for the undefined and pseudo nodes now: growing a full
+    // column later would copy it.
     if m > u32::MAX as usize {
         return Err("more references than a .gcdump file can hold".into());
     }
+    let extra = undefined_addrs.len() + roots.node_count();
+    let mut offsets = std::mem::take(&mut raw.edge_starts);
+    for o in &mut offsets {
+        *o = (*o).min(m as u32);
+    }
+    offsets.reserve(1 + extra);
+    offsets.push(m as u32);
     s.node_types = std::mem::take(&mut raw.slot);
     s.node_sizes = std::mem::take(&mut raw.size);
     s.addresses = std::mem::take(&mut raw.addr);
     s.children = std::mem::take(&mut raw.edges_lo);
     s.child_offsets = offsets;
+    s.node_types.reserve(extra);
+    s.node_sizes.reserve(extra);
+    s.addresses.reserve(extra);
+    s.children.reserve(roots.child_count());
     for a in undefined_addrs {
         s.node_types.push(0);
         s.node_sizes.push(0);
@@ -118,6 +109,57 @@ pub fn to_snapshot(mut raw: RawHeap, meta: Meta) -> Result<(Snapshot, Balance), 
     }
     roots.append_to(&mut s);
     Ok((s, balance))
+}
+
+/// Address → node index over the stream's addresses. The walk lists each generation's regions
+/// in address order, so the addresses are a few ascending runs (8 for a 6 M-object .NET 10
+/// heap) whose ranges interleave: a lookup binary-searches the runs whose range holds the
+/// address. Past [`MAX_RUNS`] runs, a permutation in address order (4 bytes per object) instead.
+enum AddrIndex {
+    /// (first node, end node, lowest address, highest address) of each ascending run.
+    Runs(Vec<(u32, u32, u64, u64)>),
+    Perm(Vec<u32>),
+}
+
+/// Beyond this many runs a lookup would search too many of them.
+const MAX_RUNS: usize = 64;
+
+impl AddrIndex {
+    fn new(addr: &[u64]) -> AddrIndex {
+        let mut runs = Vec::new();
+        let mut start = 0usize;
+        for i in 1..=addr.len() {
+            if i == addr.len() || addr[i] <= addr[i - 1] {
+                if runs.len() == MAX_RUNS {
+                    let mut p: Vec<u32> = (0..addr.len() as u32).collect();
+                    p.sort_unstable_by_key(|&i| (addr[i as usize], i));
+                    return AddrIndex::Perm(p);
+                }
+                runs.push((start as u32, i as u32, addr[start], addr[i - 1]));
+                start = i;
+            }
+        }
+        AddrIndex::Runs(runs)
+    }
+
+    /// The node at `target`, if one starts there (the first in stream order).
+    fn find(&self, addr: &[u64], target: u64) -> Option<u32> {
+        match self {
+            AddrIndex::Runs(runs) => runs
+                .iter()
+                .filter(|r| (r.2..=r.3).contains(&target))
+                .find_map(|&(a, b, _, _)| {
+                    let run = &addr[a as usize..b as usize];
+                    let k = run.partition_point(|&x| x < target);
+                    (run.get(k) == Some(&target)).then_some(a + k as u32)
+                }),
+            AddrIndex::Perm(perm) => {
+                let k = perm.partition_point(|&i| addr[i as usize] < target);
+                let i = *perm.get(k)?;
+                (addr[i as usize] == target).then_some(i)
+            }
+        }
+    }
 }
 
 /// Assigns file type indexes (interned by module and name, size buckets apart) and rewrites
@@ -228,6 +270,32 @@ impl RootTree {
         t
     }
 
+    /// Pseudo nodes [`RootTree::append_to`] adds.
+    fn node_count(&self) -> usize {
+        // [.NET Roots], [static vars], [COM/WinRT Objects], then the optional groups.
+        3 + usize::from(!self.thread_statics.is_empty())
+            + usize::from(!self.locals.is_empty())
+            + if self.other.is_empty() {
+                0
+            } else {
+                1 + self.other.len()
+            }
+            + self.statics.len()
+            + self.thread_statics.len()
+    }
+
+    /// References from the pseudo nodes (an upper bound: the top-level ones included).
+    fn child_count(&self) -> usize {
+        8 + self.locals.len()
+            + self.other.iter().map(|(_, v)| v.len() + 1).sum::<usize>()
+            + self.statics.iter().map(|(_, v)| v.len() + 1).sum::<usize>()
+            + self
+                .thread_statics
+                .iter()
+                .map(|(_, v)| v.len() + 1)
+                .sum::<usize>()
+    }
+
     fn other_child(&mut self, group: &'static str, node: u32) {
         match self.other.iter_mut().find(|(g, _)| *g == group) {
             Some((_, v)) => v.push(node),
@@ -297,5 +365,45 @@ impl RootTree {
             s.child_offsets.push(s.children.len() as u32);
         }
         s.root = base;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every address of `addr` is found at its first position; addresses between are not.
+    fn check(addr: &[u64]) -> AddrIndex {
+        let index = AddrIndex::new(addr);
+        for (i, &a) in addr.iter().enumerate() {
+            let first = addr.iter().position(|&x| x == a).unwrap() as u32;
+            assert_eq!(
+                index.find(addr, a),
+                Some(first),
+                "address {a:#x} (node {i})"
+            );
+            assert_eq!(index.find(addr, a + 1), None, "{:#x}", a + 1);
+        }
+        assert_eq!(index.find(addr, 0), None);
+        assert_eq!(index.find(addr, u64::MAX), None);
+        index
+    }
+
+    #[test]
+    fn interleaved_runs_are_searched_where_their_range_holds_the_address() {
+        // Two generations whose regions interleave, plus one object repeated.
+        let addr = [0x100, 0x500, 0x900, 0x300, 0x700, 0xb00, 0xb00, 0x10];
+        assert!(matches!(check(&addr), AddrIndex::Runs(r) if r.len() == 4));
+        assert!(matches!(check(&[]), AddrIndex::Runs(r) if r.is_empty()));
+    }
+
+    #[test]
+    fn many_runs_fall_back_to_a_permutation() {
+        // Descending: every object starts a run of its own.
+        let addr: Vec<u64> = (0..(MAX_RUNS as u64 + 10))
+            .rev()
+            .map(|i| 0x1000 + i * 0x20)
+            .collect();
+        assert!(matches!(check(&addr), AddrIndex::Perm(_)));
     }
 }

@@ -10,6 +10,6 @@ pub enum FormatError {
     Truncated { offset: u64, what: String, len: u64 },
     #[error("corrupt .gcdump file: {what} at offset {offset}")]
     Corrupt { offset: u64, what: String },
-    #[error("unsupported .gcdump file: {what}")]
-    Unsupported { what: String },
+    #[error("unsupported .gcdump file: {what} at offset {offset}")]
+    Unsupported { offset: u64, what: String },
 }

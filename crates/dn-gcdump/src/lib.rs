@@ -12,12 +12,13 @@
 //! | `snapshot` | the file graph's columns, compressed ints |
 //! | `fastser` | FastSerialization primitives |
 //! | `write` / `read` | the `.gcdump` layout |
+//! | `map` | the file's bytes, memory-mapped (the crate's one `unsafe`) |
 //! | `report` | the per-type table |
 //! | `graph` | snapshot → `dn_graph::HeapGraph` with typed roots |
 //! | `collect` | the session, timeouts, Ctrl-C, the atomic file |
 //! | `cli` | arguments and output of `dn-dump gcdump` |
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 
 pub mod builder;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod events;
 pub mod fastser;
 pub mod graph;
 pub mod loss;
+pub mod map;
 pub mod names;
 pub mod read;
 pub mod report;

@@ -11,7 +11,8 @@ use crate::snapshot::{cint, Meta, Snapshot, TypeEntry};
 /// Reads the file at `path`.
 pub fn read_file(path: &Path) -> anyhow::Result<Snapshot> {
     use anyhow::Context;
-    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let bytes =
+        crate::map::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     read_gcdump(&bytes).with_context(|| format!("cannot read {}", path.display()))
 }
 
@@ -72,6 +73,7 @@ fn parse(
     }
     if t.version == 8 || t.version < 4 {
         return Err(FormatError::Unsupported {
+            offset: p.r.pos() as u64,
             what: format!("GCHeapDump version {}", t.version),
         });
     }
@@ -191,6 +193,7 @@ impl Parser<'_> {
         }
         if t.min_reader >= 1 {
             return Err(FormatError::Unsupported {
+                offset: self.r.pos() as u64,
                 what: "a MemoryGraph with deferred (Project N) type names".into(),
             });
         }

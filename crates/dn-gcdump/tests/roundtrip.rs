@@ -38,8 +38,7 @@ fn heap() -> RawHeap {
         h.addr.push(addr);
         h.size.push(size);
         h.slot.push(slot);
-        h.edge_count.push(edges.len() as u8);
-        h.edges_announced += edges.len() as u64;
+        h.announce_edges(edges.len() as u64);
         for e in edges {
             h.edges_hi.push((h.edges_lo.len() as u64, (e >> 32) as u32));
             h.edges_lo.push(e as u32);

@@ -6,5 +6,5 @@
 pub mod config;
 pub mod session;
 
-pub use config::{Provider, SessionConfig};
+pub use config::{BufferingMode, Provider, SessionConfig};
 pub use session::{Chunk, Session, SharedChannel, DEFAULT_STOP_TIMEOUT};

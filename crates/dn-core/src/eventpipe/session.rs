@@ -1,5 +1,5 @@
 //! A live EventPipe session: started with CollectTracing2 (or CollectTracing on runtimes that do
-//! not know it), its stream drained on a thread of its own, stopped with StopTracing on a new
+//! not know it; CollectTracing6 first when the config asks for Block mode), its stream drained on a thread of its own, stopped with StopTracing on a new
 //! connection. Dropping a [`Session`] stops it, so every exit path of a tool ends the session.
 //!
 //! Draining matters: the runtime answers StopTracing only once it has written out the rest of the
@@ -12,7 +12,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use super::config::{encode_collect_tracing, encode_collect_tracing2, SessionConfig};
+use super::config::{
+    encode_collect_tracing, encode_collect_tracing2, encode_collect_tracing6, BufferingMode,
+    SessionConfig,
+};
 use crate::ipc::process::CommandChannel;
 use crate::ipc::protocol::{commands, PayloadReader, PayloadWriter};
 use crate::ipc::IpcError;
@@ -49,6 +52,7 @@ pub struct Session {
     drain: Option<JoinHandle<()>>,
     stopped: bool,
     command: &'static str,
+    buffering: BufferingMode,
 }
 
 impl Session {
@@ -62,15 +66,7 @@ impl Session {
     where
         F: FnMut(Chunk<'_>) + Send + 'static,
     {
-        let (reply, command) =
-            match channel.exchange(commands::COLLECT_TRACING2, &encode_collect_tracing2(config)) {
-                Ok(r) => (r, commands::COLLECT_TRACING2.name),
-                Err(e) if e.is_unknown_command() => (
-                    channel.exchange(commands::COLLECT_TRACING, &encode_collect_tracing(config))?,
-                    commands::COLLECT_TRACING.name,
-                ),
-                Err(e) => return Err(e),
-            };
+        let (reply, command, buffering) = start_command(channel.as_ref(), config)?;
         let id = PayloadReader::new(&reply.payload, "CollectTracing").u64("the session id")?;
         let shared = Arc::new(Shared {
             ended: AtomicBool::new(false),
@@ -89,7 +85,13 @@ impl Session {
             drain: Some(drain),
             stopped: false,
             command,
+            buffering,
         })
+    }
+
+    /// The mode the runtime agreed to: Block only when CollectTracing6 was asked for and known.
+    pub fn buffering(&self) -> BufferingMode {
+        self.buffering
     }
 
     /// The runtime's id for this session.
@@ -97,7 +99,8 @@ impl Session {
         self.id
     }
 
-    /// Which command started it (`CollectTracing2`, or `CollectTracing` on old runtimes).
+    /// Which command started it (`CollectTracing6`, `CollectTracing2`, or `CollectTracing` on old
+    /// runtimes).
     pub fn start_command(&self) -> &'static str {
         self.command
     }
@@ -151,6 +154,32 @@ impl Session {
 impl Drop for Session {
     fn drop(&mut self) {
         let _ = self.stop(DEFAULT_STOP_TIMEOUT);
+    }
+}
+
+type Started = (crate::ipc::client::Reply, &'static str, BufferingMode);
+
+/// Sends the newest command the config needs, falling back to older ones on runtimes that answer
+/// "unknown command" (each attempt is a connection of its own; a refused one starts nothing).
+fn start_command(
+    channel: &dyn CommandChannel,
+    config: &SessionConfig,
+) -> Result<Started, IpcError> {
+    if config.buffering == BufferingMode::Block {
+        match channel.exchange(commands::COLLECT_TRACING6, &encode_collect_tracing6(config)) {
+            Ok(r) => return Ok((r, commands::COLLECT_TRACING6.name, BufferingMode::Block)),
+            Err(e) if e.is_unknown_command() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    match channel.exchange(commands::COLLECT_TRACING2, &encode_collect_tracing2(config)) {
+        Ok(r) => Ok((r, commands::COLLECT_TRACING2.name, BufferingMode::Drop)),
+        Err(e) if e.is_unknown_command() => Ok((
+            channel.exchange(commands::COLLECT_TRACING, &encode_collect_tracing(config))?,
+            commands::COLLECT_TRACING.name,
+            BufferingMode::Drop,
+        )),
+        Err(e) => Err(e),
     }
 }
 

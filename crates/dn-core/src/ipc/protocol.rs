@@ -31,6 +31,7 @@ pub mod commands {
     pub const STOP_TRACING: Command = Command::new(0x02, 0x01, "StopTracing");
     pub const COLLECT_TRACING: Command = Command::new(0x02, 0x02, "CollectTracing");
     pub const COLLECT_TRACING2: Command = Command::new(0x02, 0x03, "CollectTracing2");
+    pub const COLLECT_TRACING6: Command = Command::new(0x02, 0x07, "CollectTracing6");
     pub const PROCESS_INFO: Command = Command::new(0x04, 0x00, "ProcessInfo");
     pub const RESUME_RUNTIME: Command = Command::new(0x04, 0x01, "ResumeRuntime");
     pub const PROCESS_ENVIRONMENT: Command = Command::new(0x04, 0x02, "ProcessEnvironment");

@@ -43,13 +43,13 @@ pub struct GenerationData {
 }
 
 impl GenerationData {
-    pub(super) fn parse(b: &[u8]) -> GenerationData {
-        GenerationData {
-            start_segment: le_u64(b, 0),
-            allocation_start: le_u64(b, 8),
-            alloc_context_ptr: le_u64(b, 16),
-            alloc_context_limit: le_u64(b, 24),
-        }
+    pub(super) fn parse(b: &[u8]) -> Result<GenerationData> {
+        Ok(GenerationData {
+            start_segment: le_u64(b, 0)?,
+            allocation_start: le_u64(b, 8)?,
+            alloc_context_ptr: le_u64(b, 16)?,
+            alloc_context_limit: le_u64(b, 24)?,
+        })
     }
 }
 

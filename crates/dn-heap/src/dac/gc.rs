@@ -6,26 +6,35 @@ impl Dac {
     pub fn useful_globals(&self) -> Result<UsefulGlobals> {
         let b = self.call_struct(self.sos, 70, "GetUsefulGlobals", None, 0x28)?;
         Ok(UsefulGlobals {
-            array_mt: le_u64(&b, 0),
-            string_mt: le_u64(&b, 8),
-            object_mt: le_u64(&b, 0x10),
-            exception_mt: le_u64(&b, 0x18),
-            free_mt: le_u64(&b, 0x20),
+            array_mt: le_u64(&b, 0)?,
+            string_mt: le_u64(&b, 8)?,
+            object_mt: le_u64(&b, 0x10)?,
+            exception_mt: le_u64(&b, 0x18)?,
+            free_mt: le_u64(&b, 0x20)?,
         })
     }
 
     pub fn gc_heap_data(&self) -> Result<GcHeapData> {
         let b = self.call_struct(self.sos, 46, "GetGCHeapData", None, 0x10)?;
         Ok(GcHeapData {
-            server: le_u32(&b, 0) != 0,
-            structures_valid: le_u32(&b, 4) != 0,
-            heap_count: le_u32(&b, 8),
-            max_generation: le_u32(&b, 12),
+            server: le_u32(&b, 0)? != 0,
+            structures_valid: le_u32(&b, 4)? != 0,
+            heap_count: le_u32(&b, 8)?,
+            max_generation: le_u32(&b, 12)?,
         })
     }
 
     /// Addresses of the server GC heaps (exactly `count` of them).
     pub fn gc_heap_list(&self, count: u32) -> Result<Vec<u64>> {
+        // The count comes from the target: a damaged one must not become a huge allocation.
+        const MAX_HEAPS: u32 = 4096;
+        if count > MAX_HEAPS {
+            return Err(DacError::TooMany {
+                what: "GC heaps",
+                count: count.into(),
+                max: MAX_HEAPS.into(),
+            });
+        }
         let _g = lock();
         let mut v = vec![0u64; count as usize];
         let mut needed = 0u32;
@@ -45,15 +54,17 @@ impl Dac {
             Some(h) => self.call_struct(self.sos, 48, "GetGCHeapDetails", Some(h), 0x120)?,
             None => self.call_struct(self.sos, 49, "GetGCHeapStaticData", None, 0x120)?,
         };
-        let generation = |i: usize| GenerationData::parse(&b[0x48 + i * 32..]);
+        let generation = |i: usize| GenerationData::parse(b.get(0x48 + i * 32..).unwrap_or(&[]));
         Ok(HeapDetails {
-            heap_addr: le_u64(&b, 0),
-            alloc_allocated: le_u64(&b, 8),
-            generations: (0..4).map(generation).collect(),
-            ephemeral_heap_segment: le_u64(&b, 0xC8),
-            finalization_fill_pointers: (0..7).map(|i| le_u64(&b, 0xD0 + i * 8)).collect(),
-            lowest_address: le_u64(&b, 0x108),
-            highest_address: le_u64(&b, 0x110),
+            heap_addr: le_u64(&b, 0)?,
+            alloc_allocated: le_u64(&b, 8)?,
+            generations: (0..4).map(generation).collect::<Result<_>>()?,
+            ephemeral_heap_segment: le_u64(&b, 0xC8)?,
+            finalization_fill_pointers: (0..7)
+                .map(|i| le_u64(&b, 0xD0 + i * 8))
+                .collect::<std::result::Result<_, _>>()?,
+            lowest_address: le_u64(&b, 0x108)?,
+            highest_address: le_u64(&b, 0x110)?,
         })
     }
 
@@ -68,7 +79,7 @@ impl Dac {
             4,
         )?;
         let bytes: Vec<u8> = raw.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(bytes.chunks_exact(32).map(GenerationData::parse).collect())
+        bytes.chunks_exact(32).map(GenerationData::parse).collect()
     }
 
     /// ISOSDacInterface8 finalization fill pointers.
@@ -131,16 +142,16 @@ impl Dac {
     pub fn segment_data(&self, seg: u64) -> Result<SegmentData> {
         let b = self.call_struct(self.sos, 50, "GetHeapSegmentData", Some(seg), 0x58)?;
         Ok(SegmentData {
-            segment_addr: le_u64(&b, 0),
-            allocated: le_u64(&b, 8),
-            committed: le_u64(&b, 0x10),
-            reserved: le_u64(&b, 0x18),
-            used: le_u64(&b, 0x20),
-            mem: le_u64(&b, 0x28),
-            next: le_u64(&b, 0x30),
-            gc_heap: le_u64(&b, 0x38),
-            high_alloc_mark: le_u64(&b, 0x40),
-            flags: le_u64(&b, 0x48),
+            segment_addr: le_u64(&b, 0)?,
+            allocated: le_u64(&b, 8)?,
+            committed: le_u64(&b, 0x10)?,
+            reserved: le_u64(&b, 0x18)?,
+            used: le_u64(&b, 0x20)?,
+            mem: le_u64(&b, 0x28)?,
+            next: le_u64(&b, 0x30)?,
+            gc_heap: le_u64(&b, 0x38)?,
+            high_alloc_mark: le_u64(&b, 0x40)?,
+            flags: le_u64(&b, 0x48)?,
         })
     }
 }

@@ -26,7 +26,7 @@ pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
 pub use target::DataTarget;
 
-use crate::memory::{le_u32, le_u64};
+use crate::memory::{le_u16, le_u32, le_u64, ShortField};
 
 const IID_IXCLR_DATA_PROCESS: Guid = guid("5c552ab6-fc09-4cb3-8e36-22fa03c798b7");
 const IID_ISOS_DAC: [Guid; 16] = [
@@ -58,6 +58,14 @@ pub enum DacError {
     Call { call: &'static str, hr: u32 },
     #[error("the DAC does not offer {0} (older runtime)")]
     Unsupported(&'static str),
+    #[error("a DAC structure does not have the layout expected: {0}")]
+    Layout(#[from] ShortField),
+    #[error("the DAC reported {count} {what}, more than the {max} this tool accepts")]
+    TooMany {
+        what: &'static str,
+        count: u64,
+        max: u64,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, DacError>;

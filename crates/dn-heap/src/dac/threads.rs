@@ -6,14 +6,14 @@ impl Dac {
     pub fn thread_store(&self) -> Result<ThreadStoreData> {
         let b = self.call_struct(self.sos, 3, "GetThreadStoreData", None, 0x38)?;
         Ok(ThreadStoreData {
-            thread_count: le_u32(&b, 0) as i32,
-            unstarted: le_u32(&b, 4) as i32,
-            background: le_u32(&b, 8) as i32,
-            pending: le_u32(&b, 12) as i32,
-            dead: le_u32(&b, 16) as i32,
-            first_thread: le_u64(&b, 0x18),
-            finalizer_thread: le_u64(&b, 0x20),
-            gc_thread: le_u64(&b, 0x28),
+            thread_count: le_u32(&b, 0)? as i32,
+            unstarted: le_u32(&b, 4)? as i32,
+            background: le_u32(&b, 8)? as i32,
+            pending: le_u32(&b, 12)? as i32,
+            dead: le_u32(&b, 16)? as i32,
+            first_thread: le_u64(&b, 0x18)?,
+            finalizer_thread: le_u64(&b, 0x20)?,
+            gc_thread: le_u64(&b, 0x28)?,
         })
     }
 
@@ -21,17 +21,17 @@ impl Dac {
         let b = self.call_struct(self.sos, 17, "GetThreadData", Some(thread), 0x68)?;
         Ok(ThreadData {
             address: thread,
-            managed_id: le_u32(&b, 0),
-            os_id: le_u32(&b, 4),
-            state: le_u32(&b, 8),
-            preemptive_gc_disabled: le_u32(&b, 12) != 0,
-            alloc_context_ptr: le_u64(&b, 0x10),
-            alloc_context_limit: le_u64(&b, 0x18),
-            domain: le_u64(&b, 0x28),
-            frame: le_u64(&b, 0x30),
-            lock_count: le_u32(&b, 0x38),
-            last_thrown_object_handle: le_u64(&b, 0x58),
-            next_thread: le_u64(&b, 0x60),
+            managed_id: le_u32(&b, 0)?,
+            os_id: le_u32(&b, 4)?,
+            state: le_u32(&b, 8)?,
+            preemptive_gc_disabled: le_u32(&b, 12)? != 0,
+            alloc_context_ptr: le_u64(&b, 0x10)?,
+            alloc_context_limit: le_u64(&b, 0x18)?,
+            domain: le_u64(&b, 0x28)?,
+            frame: le_u64(&b, 0x30)?,
+            lock_count: le_u32(&b, 0x38)?,
+            last_thrown_object_handle: le_u64(&b, 0x58)?,
+            next_thread: le_u64(&b, 0x60)?,
         })
     }
 
@@ -79,16 +79,17 @@ impl Dac {
         };
         check("GetHandleEnumForTypes", hr)?;
         let raw = drain_enum(ComPtr(e), 0x30);
-        Ok(raw
-            .chunks_exact(0x30)
-            .map(|b| HandleData {
-                handle: le_u64(b, 8),
-                secondary: le_u64(b, 0x10),
-                kind: HandleKind::from_raw(le_u32(b, 0x18)),
-                strong: le_u32(b, 0x1C) != 0,
-                ref_count: le_u32(b, 0x20),
+        raw.chunks_exact(0x30)
+            .map(|b| -> Result<HandleData> {
+                Ok(HandleData {
+                    handle: le_u64(b, 8)?,
+                    secondary: le_u64(b, 0x10)?,
+                    kind: HandleKind::from_raw(le_u32(b, 0x18)?),
+                    strong: le_u32(b, 0x1C)? != 0,
+                    ref_count: le_u32(b, 0x20)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// GC references found on a thread's stack.
@@ -103,20 +104,21 @@ impl Dac {
         };
         check("GetStackReferences", hr)?;
         let raw = drain_enum(ComPtr(e), 0x38);
-        Ok(raw
-            .chunks_exact(0x38)
-            .map(|b| StackRef {
-                has_register: le_u32(b, 0) != 0,
-                register: le_u32(b, 4) as i32,
-                offset: le_u32(b, 8) as i32,
-                address: le_u64(b, 0x10),
-                object: le_u64(b, 0x18),
-                flags: le_u32(b, 0x20),
-                source_type: le_u32(b, 0x24),
-                source: le_u64(b, 0x28),
-                stack_pointer: le_u64(b, 0x30),
+        raw.chunks_exact(0x38)
+            .map(|b| -> Result<StackRef> {
+                Ok(StackRef {
+                    has_register: le_u32(b, 0)? != 0,
+                    register: le_u32(b, 4)? as i32,
+                    offset: le_u32(b, 8)? as i32,
+                    address: le_u64(b, 0x10)?,
+                    object: le_u64(b, 0x18)?,
+                    flags: le_u32(b, 0x20)?,
+                    source_type: le_u32(b, 0x24)?,
+                    source: le_u64(b, 0x28)?,
+                    stack_pointer: le_u64(b, 0x30)?,
+                })
             })
-            .collect())
+            .collect()
     }
 
     pub fn register_name(&self, reg: i32) -> Result<String> {

@@ -6,17 +6,17 @@ impl Dac {
     pub fn method_table_data(&self, mt: u64) -> Result<MethodTableData> {
         let b = self.call_struct(self.sos, 37, "GetMethodTableData", Some(mt), 0x48)?;
         Ok(MethodTableData {
-            is_free: le_u32(&b, 0) != 0,
-            module: le_u64(&b, 8),
-            class: le_u64(&b, 0x10),
-            parent: le_u64(&b, 0x18),
-            num_interfaces: u16::from_le_bytes([b[0x20], b[0x21]]),
-            num_methods: u16::from_le_bytes([b[0x22], b[0x23]]),
-            base_size: le_u32(&b, 0x28),
-            component_size: le_u32(&b, 0x2C),
-            token: le_u32(&b, 0x30),
-            attr_class: le_u32(&b, 0x34),
-            contains_pointers: le_u32(&b, 0x40) != 0,
+            is_free: le_u32(&b, 0)? != 0,
+            module: le_u64(&b, 8)?,
+            class: le_u64(&b, 0x10)?,
+            parent: le_u64(&b, 0x18)?,
+            num_interfaces: le_u16(&b, 0x20)?,
+            num_methods: le_u16(&b, 0x22)?,
+            base_size: le_u32(&b, 0x28)?,
+            component_size: le_u32(&b, 0x2C)?,
+            token: le_u32(&b, 0x30)?,
+            attr_class: le_u32(&b, 0x34)?,
+            contains_pointers: le_u32(&b, 0x40)? != 0,
         })
     }
 
@@ -27,25 +27,25 @@ impl Dac {
     pub fn method_table_field_data(&self, mt: u64) -> Result<MethodTableFieldData> {
         let b = self.call_struct(self.sos, 39, "GetMethodTableFieldData", Some(mt), 0x18)?;
         Ok(MethodTableFieldData {
-            num_instance_fields: u16::from_le_bytes([b[0], b[1]]),
-            num_static_fields: u16::from_le_bytes([b[2], b[3]]),
-            num_thread_static_fields: u16::from_le_bytes([b[4], b[5]]),
-            first_field: le_u64(&b, 8),
+            num_instance_fields: le_u16(&b, 0)?,
+            num_static_fields: le_u16(&b, 2)?,
+            num_thread_static_fields: le_u16(&b, 4)?,
+            first_field: le_u64(&b, 8)?,
         })
     }
 
     pub fn field_desc_data(&self, fd: u64) -> Result<FieldDescData> {
         let b = self.call_struct(self.sos, 42, "GetFieldDescData", Some(fd), 0x40)?;
         Ok(FieldDescData {
-            element_type: le_u32(&b, 0),
-            sig_type: le_u32(&b, 4),
-            mt_of_type: le_u64(&b, 8),
-            token: le_u32(&b, 0x1C),
-            enclosing_mt: le_u64(&b, 0x20),
-            offset: le_u32(&b, 0x28),
-            is_thread_local: le_u32(&b, 0x2C) != 0,
-            is_static: le_u32(&b, 0x34) != 0,
-            next_field: le_u64(&b, 0x38),
+            element_type: le_u32(&b, 0)?,
+            sig_type: le_u32(&b, 4)?,
+            mt_of_type: le_u64(&b, 8)?,
+            token: le_u32(&b, 0x1C)?,
+            enclosing_mt: le_u64(&b, 0x20)?,
+            offset: le_u32(&b, 0x28)?,
+            is_thread_local: le_u32(&b, 0x2C)? != 0,
+            is_static: le_u32(&b, 0x34)? != 0,
+            next_field: le_u64(&b, 0x38)?,
         })
     }
 
@@ -53,14 +53,14 @@ impl Dac {
     /// the name comes through the MethodTable's module; `None` if unavailable).
     pub fn module_name(&self, module: u64) -> Result<String> {
         let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
-        let pe_file = le_u64(&b, 8);
+        let pe_file = le_u64(&b, 8)?;
         self.call_string(self.sos, 45, "GetPEFileName", pe_file)
     }
 
     /// Module metadata location: (metadata address, size) in the target.
     pub fn module_metadata(&self, module: u64) -> Result<(u64, u64)> {
         let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
-        Ok((le_u64(&b, 0x18), le_u64(&b, 0x20)))
+        Ok((le_u64(&b, 0x18)?, le_u64(&b, 0x20)?))
     }
 
     pub(super) fn read_target_u64(&self, addr: u64) -> Option<u64> {
@@ -72,15 +72,15 @@ impl Dac {
     pub fn object_data(&self, obj: u64) -> Result<ObjectData> {
         let b = self.call_struct(self.sos, 33, "GetObjectData", Some(obj), 0x60)?;
         Ok(ObjectData {
-            method_table: le_u64(&b, 0),
-            object_type: le_u32(&b, 8),
-            size: le_u64(&b, 0x10),
-            element_type_handle: le_u64(&b, 0x18),
-            element_type: le_u32(&b, 0x20),
-            rank: le_u32(&b, 0x24),
-            num_components: le_u64(&b, 0x28),
-            component_size: le_u64(&b, 0x30),
-            array_data: le_u64(&b, 0x38),
+            method_table: le_u64(&b, 0)?,
+            object_type: le_u32(&b, 8)?,
+            size: le_u64(&b, 0x10)?,
+            element_type_handle: le_u64(&b, 0x18)?,
+            element_type: le_u32(&b, 0x20)?,
+            rank: le_u32(&b, 0x24)?,
+            num_components: le_u64(&b, 0x28)?,
+            component_size: le_u64(&b, 0x30)?,
+            array_data: le_u64(&b, 0x38)?,
         })
     }
 
@@ -159,8 +159,19 @@ impl Dac {
 
     /// Every module loaded in every AppDomain.
     pub fn modules(&self) -> Result<Vec<u64>> {
+        const MAX_ASSEMBLIES: i32 = 1 << 20;
         let store = self.call_struct(self.sos, 4, "GetAppDomainStoreData", None, 0x18)?;
-        let count = le_u32(&store, 0x10) as usize;
+        let count = le_u32(&store, 0x10)?;
+        // Read from the target: a damaged count must not become a huge allocation.
+        const MAX_DOMAINS: u32 = 4096;
+        if count > MAX_DOMAINS {
+            return Err(DacError::TooMany {
+                what: "app domains",
+                count: count.into(),
+                max: MAX_DOMAINS.into(),
+            });
+        }
+        let count = count as usize;
         let mut domains = vec![0u64; count];
         {
             let _g = lock();
@@ -174,7 +185,7 @@ impl Dac {
             check("GetAppDomainList", hr)?;
         }
         // The system domain holds no assemblies of its own on Core, but ask it too.
-        domains.push(le_u64(&store, 8));
+        domains.push(le_u64(&store, 8)?);
         let mut modules = Vec::new();
         for d in domains.into_iter().filter(|&d| d != 0) {
             let _g = lock();
@@ -189,7 +200,12 @@ impl Dac {
                     *mut i32,
                 ) -> HResult = self.sos.slot(9);
                 let mut n = 0i32;
-                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0 || n <= 0 {
+                // A count beyond any real domain's assemblies is damage: skip the domain rather
+                // than allocate it.
+                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0
+                    || n <= 0
+                    || n > MAX_ASSEMBLIES
+                {
                     continue;
                 }
                 let mut asms = vec![0u64; n as usize];
@@ -271,7 +287,7 @@ impl Dac {
             Some(module),
             0x30,
         )?;
-        Ok((le_u64(&b, 0x28), le_u64(&b, 0x20)))
+        Ok((le_u64(&b, 0x28)?, le_u64(&b, 0x20)?))
     }
 
     /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.

@@ -69,43 +69,50 @@ impl GcHeap {
         let Ok(data) = self.object_bytes(addr, size) else {
             return RefsRead::Unreadable;
         };
+        // Offsets and counts come from the target's GCDesc: every step is checked, and a walk
+        // past the object's bytes ends its series.
         let slot = |off: u64| -> Option<u64> {
-            let o = off as usize;
-            data.get(o..o + 8)
-                .map(|b| u64::from_le_bytes(b.try_into().unwrap()))
+            let o = usize::try_from(off).ok()?;
+            data.get(o..o.checked_add(8)?)
+                .and_then(|b| b.try_into().ok())
+                .map(u64::from_le_bytes)
         };
         match desc {
             GcDesc::Series(series) => {
                 for &(start, adjust) in series {
-                    let run = adjust + size as i64;
+                    let run = adjust.saturating_add(i64::try_from(size).unwrap_or(i64::MAX));
                     if run <= 0 {
                         continue;
                     }
+                    let end = start.saturating_add(run as u64);
                     let mut o = start;
-                    while o < start + run as u64 {
+                    while o < end {
                         match slot(o) {
-                            Some(v) if v != 0 => f(addr + o, v),
+                            Some(v) if v != 0 => f(addr.wrapping_add(o), v),
                             Some(_) => {}
                             None => break,
                         }
-                        o += 8;
+                        o = o.saturating_add(8);
                     }
                 }
             }
             GcDesc::ValSeries { start, items } => {
                 let mut o = *start;
-                while o + 8 < size {
+                'object: while o.saturating_add(8) < size {
                     let before = o;
                     for &(nptrs, skip) in items {
                         for _ in 0..nptrs {
+                            if o.saturating_add(8) > size {
+                                break 'object;
+                            }
                             if let Some(v) = slot(o) {
                                 if v != 0 {
-                                    f(addr + o, v);
+                                    f(addr.wrapping_add(o), v);
                                 }
                             }
                             o += 8;
                         }
-                        o += skip as u64;
+                        o = o.saturating_add(skip as u64);
                     }
                     if o == before {
                         break;
@@ -134,11 +141,12 @@ impl GcHeap {
 }
 
 fn read_gcdesc(mem: &dyn DataTarget, mt: u64) -> Option<GcDesc> {
-    let num = mem.read_i64(mt - 8).ok()?;
+    // The GCDesc sits just below the MethodTable; an MT too low to have one is damage.
+    let num = mem.read_i64(mt.checked_sub(8)?).ok()?;
     if num > 0 && num < 100_000 {
         let n = num as u64;
         let block = mem
-            .read_vec(mt - (1 + 2 * n) * 8, ((1 + 2 * n) * 8) as usize)
+            .read_vec(mt.checked_sub((1 + 2 * n) * 8)?, ((1 + 2 * n) * 8) as usize)
             .ok()?;
         let at = |back: u64| -> u64 {
             let o = block.len() - (back * 8) as usize;
@@ -151,7 +159,7 @@ fn read_gcdesc(mem: &dyn DataTarget, mt: u64) -> Option<GcDesc> {
     } else if num < 0 && num > -100_000 {
         let n = (-num) as u64;
         let block = mem
-            .read_vec(mt - (2 + n) * 8, ((2 + n) * 8) as usize)
+            .read_vec(mt.checked_sub((2 + n) * 8)?, ((2 + n) * 8) as usize)
             .ok()?;
         let at = |back: u64| -> u64 {
             let o = block.len() - (back * 8) as usize;
