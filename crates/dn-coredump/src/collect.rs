@@ -89,6 +89,8 @@ pub struct CollectSummary {
     pub gc_check: GcCheck,
     /// Tries given up because a GC overlapped the stop.
     pub gc_retries: u32,
+    /// What the dump could not include (e.g. a module whose unwind data could not be found).
+    pub warnings: Vec<String>,
 }
 
 fn not_found_or(pid: i32, e: io::Error, what: &str) -> CollectError {
@@ -192,6 +194,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         unreadable_bytes: done.unreadable_bytes,
         gc_check: m.gc,
         gc_retries,
+        warnings: done.warnings,
     })
 }
 

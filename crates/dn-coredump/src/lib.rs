@@ -15,6 +15,7 @@ mod elf;
 mod error;
 mod gc;
 mod memory;
+mod modules;
 mod notes;
 mod output;
 mod runtime_events;
@@ -25,6 +26,7 @@ pub mod trigger;
 pub mod units;
 mod warm;
 mod writeback;
+mod xsave;
 
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
 use dn_core::ptrace::{maps, procinfo, regs};
