@@ -101,7 +101,7 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
     let mut copier = Copier::new(pid, &maps, remote);
     let sps: Vec<u64> = threads.iter().map(|(r, _)| r.sp()).collect();
     let select::Selection { regions, warnings } =
-        select::select_regions(&maps, job.dump_type, &sps, &mut |i, a, b| {
+        select::select_regions(&maps, job.dump_type, &sps, &auxv, &mut |i, a, b| {
             copier.read_small(i, a, b)
         });
 

@@ -14,6 +14,7 @@ mod copy;
 mod elf;
 mod error;
 mod gc;
+mod linkmap;
 mod memory;
 mod modules;
 mod notes;

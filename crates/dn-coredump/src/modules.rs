@@ -49,8 +49,10 @@ pub fn module_parts(maps: &[Mapping], read: &mut ReadFn) -> ModuleParts {
         }
         out.ranges.push((m.start, m.start + PAGE));
         if let Err(e) = elf_parts(maps, i, &page[..n], read, &mut out.ranges) {
-            out.warnings
-                .push(format!("module {}: {e}; its unwind data may be missing", m.name));
+            out.warnings.push(format!(
+                "module {}: {e}; its unwind data may be missing",
+                m.name
+            ));
         }
     }
     out
@@ -77,14 +79,23 @@ fn elf_parts(
         .start
         .checked_add(eh.e_phoff)
         .filter(|s| s.checked_add(ph_size).is_some_and(|e| e <= m.end))
-        .ok_or_else(|| format!("program headers at offset {:#x} lie outside the module's first mapping", eh.e_phoff))?;
+        .ok_or_else(|| {
+            format!(
+                "program headers at offset {:#x} lie outside the module's first mapping",
+                eh.e_phoff
+            )
+        })?;
     ranges.push((ph_start, ph_start + ph_size));
     let mut phdrs = vec![0u8; ph_size as usize];
     if read(i, ph_start, &mut phdrs) < phdrs.len() {
         return Err("program headers unreadable".into());
     }
     let phs: Vec<ProgramHeader> = (0..usize::from(eh.e_phnum))
-        .filter_map(|k| phdrs.pread_with::<ProgramHeader>(k * PHDR_SIZE as usize, scroll::LE).ok())
+        .filter_map(|k| {
+            phdrs
+                .pread_with::<ProgramHeader>(k * PHDR_SIZE as usize, scroll::LE)
+                .ok()
+        })
         .collect();
     // The mapping at file offset 0 holds the segment with p_offset 0.
     let first = phs
@@ -119,7 +130,7 @@ fn elf_parts(
     Ok(())
 }
 
-fn mapping_at(maps: &[Mapping], addr: u64) -> Option<usize> {
+pub fn mapping_at(maps: &[Mapping], addr: u64) -> Option<usize> {
     let i = maps.partition_point(|m| m.end <= addr);
     maps.get(i).filter(|m| m.start <= addr).map(|_| i)
 }
@@ -288,7 +299,11 @@ mod tests {
         let body = mem.len() as u64;
         mem.extend_from_slice(&[0, 0, 0, 0]);
         mem.extend_from_slice(&[0x55; 64]);
-        let len = eh_frame_len(0x1000, 0x1000 + mem.len() as u64, &mut fetch_from(&mem, 0x1000));
+        let len = eh_frame_len(
+            0x1000,
+            0x1000 + mem.len() as u64,
+            &mut fetch_from(&mem, 0x1000),
+        );
         assert_eq!(len, Ok(body + 4));
     }
 

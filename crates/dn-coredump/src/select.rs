@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use crate::linkmap::link_map_parts;
 use crate::maps::{Mapping, PAGE};
 use crate::modules::{module_parts, ReadFn};
 
@@ -76,6 +77,7 @@ pub fn select_regions(
     maps: &[Mapping],
     kind: DumpType,
     stack_pointers: &[u64],
+    auxv: &[u8],
     read: &mut ReadFn,
 ) -> Selection {
     let mut want = Wanted::new(maps);
@@ -104,21 +106,27 @@ pub fn select_regions(
                     || written_module_data
                     || (runtime && !m.exec)
                     || is_assembly(m)
-                    || m.name == "[vdso]"
+                    || m.is_vdso()
             }
             DumpType::Mini => {
-                written_module_data || (runtime && !m.exec) || runtime_bss || m.name == "[vdso]"
+                written_module_data || (runtime && !m.exec) || runtime_bss || m.is_vdso()
             }
-            DumpType::Triage => (runtime && !m.exec) || runtime_bss || m.name == "[vdso]",
+            DumpType::Triage => (runtime && !m.exec) || runtime_bss || m.is_vdso(),
             DumpType::Full => unreachable!(),
         };
         if take {
             want.whole(i);
         }
     }
-    let parts = module_parts(maps, read);
+    let mut parts = module_parts(maps, read);
     for &(lo, hi) in &parts.ranges {
         want.range(lo, hi);
+    }
+    match link_map_parts(maps, auxv, read) {
+        Ok(ranges) => ranges.iter().for_each(|&(lo, hi)| want.range(lo, hi)),
+        Err(e) => parts.warnings.push(format!(
+            "the dynamic linker's module list was not found ({e}); debuggers may not see the shared libraries"
+        )),
     }
     if kind != DumpType::Heap {
         // Heap already holds every writable anonymous mapping, stacks included.
@@ -242,7 +250,7 @@ VmFlags: rd io dd
     #[test]
     fn full_takes_every_readable_mapping_but_special_ones() {
         let maps = parse_smaps(MAPS);
-        let r = select_regions(&maps, DumpType::Full, &[], &mut no_read).regions;
+        let r = select_regions(&maps, DumpType::Full, &[], &[], &mut no_read).regions;
         let n = names(&maps, &r);
         assert_eq!(r.len(), maps.len() - 2, "{n:?}");
         assert!(!n
@@ -253,7 +261,7 @@ VmFlags: rd io dd
     #[test]
     fn heap_takes_writable_anonymous_runtime_and_assemblies() {
         let maps = parse_smaps(MAPS);
-        let r = select_regions(&maps, DumpType::Heap, &[0x7ffd00020000], &mut no_read).regions;
+        let r = select_regions(&maps, DumpType::Heap, &[0x7ffd00020000], &[], &mut no_read).regions;
         let n = names(&maps, &r);
         let has = |s: &str| n.iter().any(|x| x.starts_with(s));
         assert!(has("402000-403000 /app/app"), "written module data: {n:?}");
@@ -290,7 +298,7 @@ VmFlags: rd io dd
             }
         };
         let sp = 0x7ffd00000000 + 0x8010;
-        let r = select_regions(&maps, DumpType::Triage, &[sp], &mut read).regions;
+        let r = select_regions(&maps, DumpType::Triage, &[sp], &[], &mut read).regions;
         let n = names(&maps, &r);
         assert!(n.contains(&"400000-401000 /app/app".to_string()), "{n:?}");
         assert!(
@@ -300,7 +308,7 @@ VmFlags: rd io dd
         assert!(!n
             .iter()
             .any(|s| s.contains("[heap]") || s.contains("/app/app.dll")));
-        let mini = select_regions(&maps, DumpType::Mini, &[sp], &mut read).regions;
+        let mini = select_regions(&maps, DumpType::Mini, &[sp], &[], &mut read).regions;
         let n = names(&maps, &mini);
         assert!(
             n.contains(&"7ffd00007000-7ffd00021000 [stack]".to_string()),

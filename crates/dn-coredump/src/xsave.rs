@@ -24,13 +24,41 @@ const XCR0_OFFSET: usize = 464;
 
 /// The standard offsets of the user state components readers know (Intel SDM, table 13-1).
 const STANDARD: [Component; 7] = [
-    Component { bit: 2, size: 256, offset: 576 },   // AVX (YMM_Hi128)
-    Component { bit: 3, size: 64, offset: 960 },    // MPX BNDREGS
-    Component { bit: 4, size: 64, offset: 1024 },   // MPX BNDCSR
-    Component { bit: 5, size: 64, offset: 1088 },   // AVX-512 opmask
-    Component { bit: 6, size: 512, offset: 1152 },  // AVX-512 ZMM_Hi256
-    Component { bit: 7, size: 1024, offset: 1664 }, // AVX-512 Hi16_ZMM
-    Component { bit: 9, size: 8, offset: 2688 },    // PKRU
+    Component {
+        bit: 2,
+        size: 256,
+        offset: 576,
+    }, // AVX (YMM_Hi128)
+    Component {
+        bit: 3,
+        size: 64,
+        offset: 960,
+    }, // MPX BNDREGS
+    Component {
+        bit: 4,
+        size: 64,
+        offset: 1024,
+    }, // MPX BNDCSR
+    Component {
+        bit: 5,
+        size: 64,
+        offset: 1088,
+    }, // AVX-512 opmask
+    Component {
+        bit: 6,
+        size: 512,
+        offset: 1152,
+    }, // AVX-512 ZMM_Hi256
+    Component {
+        bit: 7,
+        size: 1024,
+        offset: 1664,
+    }, // AVX-512 Hi16_ZMM
+    Component {
+        bit: 9,
+        size: 8,
+        offset: 2688,
+    }, // PKRU
 ];
 
 /// The CPU's layout of the user state components 2..=18 (CPUID leaf 0xD).
@@ -100,10 +128,26 @@ mod tests {
 
     /// CPUID leaf 0xD of an AMD EPYC (Zen 4) with XCR0 = 0xe7: AVX, then AVX-512 right after.
     const ZEN4: [Component; 4] = [
-        Component { bit: 2, size: 256, offset: 576 },
-        Component { bit: 5, size: 64, offset: 832 },
-        Component { bit: 6, size: 512, offset: 896 },
-        Component { bit: 7, size: 1024, offset: 1408 },
+        Component {
+            bit: 2,
+            size: 256,
+            offset: 576,
+        },
+        Component {
+            bit: 5,
+            size: 64,
+            offset: 832,
+        },
+        Component {
+            bit: 6,
+            size: 512,
+            offset: 896,
+        },
+        Component {
+            bit: 7,
+            size: 1024,
+            offset: 1408,
+        },
     ];
 
     fn area(xcr0: u64, len: usize) -> Vec<u8> {
@@ -127,10 +171,26 @@ mod tests {
     #[test]
     fn a_standard_cpu_or_an_unknown_component_keeps_the_bytes() {
         let intel = [
-            Component { bit: 2, size: 256, offset: 576 },
-            Component { bit: 5, size: 64, offset: 1088 },
-            Component { bit: 6, size: 512, offset: 1152 },
-            Component { bit: 7, size: 1024, offset: 1664 },
+            Component {
+                bit: 2,
+                size: 256,
+                offset: 576,
+            },
+            Component {
+                bit: 5,
+                size: 64,
+                offset: 1088,
+            },
+            Component {
+                bit: 6,
+                size: 512,
+                offset: 1152,
+            },
+            Component {
+                bit: 7,
+                size: 1024,
+                offset: 1664,
+            },
         ];
         let xs = area(0xe7, 2688);
         assert_eq!(to_standard_layout(&xs, &intel), xs);
