@@ -70,7 +70,13 @@ impl Arena {
     /// warm buffer), and MADV_POPULATE_WRITE's zero-filled pages were no better.
     pub fn populate(&mut self, from: usize) {
         if let Some(rest) = self.as_mut_slice().get_mut(from..) {
-            rest.fill(0xa5);
+            // Page faults on different pages proceed in parallel.
+            let share = rest.len().div_ceil(crate::warm::THREADS).max(1);
+            std::thread::scope(|scope| {
+                for part in rest.chunks_mut(share) {
+                    scope.spawn(move || part.fill(0xa5));
+                }
+            });
         }
     }
 
