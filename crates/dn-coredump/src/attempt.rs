@@ -99,9 +99,15 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
     let runtime_found = maps.iter().any(select::is_runtime);
 
     let mut copier = Copier::new(pid, &maps, remote);
-    let sps: Vec<u64> = threads.iter().map(|(r, _)| r.sp()).collect();
+    let pointers: Vec<select::ThreadPointers> = threads
+        .iter()
+        .map(|(r, _)| select::ThreadPointers {
+            sp: r.sp(),
+            fs_base: r.fs_base(),
+        })
+        .collect();
     let select::Selection { regions, warnings } =
-        select::select_regions(&maps, job.dump_type, &sps, &auxv, &mut |i, a, b| {
+        select::select_regions(&maps, job.dump_type, &pointers, &auxv, &mut |i, a, b| {
             copier.read_small(i, a, b)
         });
 

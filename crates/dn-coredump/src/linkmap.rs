@@ -63,21 +63,26 @@ pub fn link_map_parts(
         .map(ph)
         .find(|p| p.0 == PT_PHDR)
         .map_or(0, |p| phdr.wrapping_sub(p.1));
-    let (_, dyn_vaddr, dyn_size) = (0..phnum as usize)
-        .map(ph)
-        .find(|p| p.0 == PT_DYNAMIC)
-        .ok_or("the executable has no PT_DYNAMIC (static executable)")?;
+    let Some((_, dyn_vaddr, dyn_size)) = (0..phnum as usize).map(ph).find(|p| p.0 == PT_DYNAMIC)
+    else {
+        // A static executable: no dynamic linker, no list to keep.
+        return Ok(Vec::new());
+    };
     let dyn_at = bias.wrapping_add(dyn_vaddr);
     let mut dynamic = vec![0u8; (dyn_size.min(64 * 1024) / 16 * 16) as usize];
     rd(dyn_at, &mut dynamic)?;
-    let r_debug = dynamic
+    let debug = dynamic
         .chunks_exact(16)
         .map(|e| (u64_at(e, 0), u64_at(e, 8)))
         .take_while(|&(tag, _)| tag != DT_NULL)
-        .find(|&(tag, _)| tag == DT_DEBUG)
-        .map(|(_, v)| v)
-        .filter(|&v| v != 0)
-        .ok_or("DT_DEBUG is not set")?;
+        .find(|&(tag, _)| tag == DT_DEBUG);
+    let r_debug = match debug {
+        // Linked without DT_DEBUG: debuggers find the list through the linker's `_r_debug`
+        // symbol, in its data, which every dump keeps (written module data).
+        None => return Ok(vec![(dyn_at, dyn_at + dynamic.len() as u64)]),
+        Some((_, 0)) => return Err("DT_DEBUG is not set".into()),
+        Some((_, v)) => v,
+    };
     let mut out = vec![
         (dyn_at, dyn_at + dynamic.len() as u64),
         (r_debug, r_debug + R_DEBUG_LEN),
@@ -182,5 +187,17 @@ mod tests {
         assert!(walk(&mem, &auxv).unwrap_err().contains("0x90000"));
         let (mem, _) = process(&[0x2100], 0);
         assert!(walk(&mem, &[]).is_err());
+        // DT_DEBUG present but never set by a dynamic linker.
+        let (mut mem, auxv) = process(&[0x2100], 0);
+        put(&mut mem, 0x1200, &[DT_DEBUG, 0]);
+        assert_eq!(walk(&mem, &auxv).unwrap_err(), "DT_DEBUG is not set");
+    }
+
+    #[test]
+    fn a_static_executable_has_no_list_to_keep() {
+        let (mut mem, auxv) = process(&[0x2100], 0);
+        // The PT_DYNAMIC header becomes PT_LOAD (1).
+        mem[0x40 + 56..0x40 + 60].copy_from_slice(&1u32.to_le_bytes());
+        assert_eq!(walk(&mem, &auxv), Ok(vec![]));
     }
 }

@@ -70,13 +70,27 @@ pub struct Selection {
     pub warnings: Vec<String>,
 }
 
-/// Chooses the regions of a dump. `stack_pointers` are the threads' SPs;
+/// Where a thread's state lives besides its registers.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadPointers {
+    /// Stack pointer.
+    pub sp: u64,
+    /// `fs_base`: the thread's control block (glibc's `struct pthread`), its static TLS below.
+    pub fs_base: u64,
+}
+
+/// Thread-local storage kept below a thread's `fs_base` (static TLS of the modules: errno, the
+/// runtime's current-thread pointer), and the control block above it.
+const TLS_BELOW: u64 = 16 * 1024;
+const TCB_ABOVE: u64 = 4096;
+
+/// Chooses the regions of a dump. `threads` are the threads' SPs and thread pointers;
 /// `read` (pagemap-aware, never faults pages in) gives access to module headers, to find the
 /// parts of every module each dump keeps ([`crate::modules`]).
 pub fn select_regions(
     maps: &[Mapping],
     kind: DumpType,
-    stack_pointers: &[u64],
+    threads: &[ThreadPointers],
     auxv: &[u8],
     read: &mut ReadFn,
 ) -> Selection {
@@ -129,8 +143,15 @@ pub fn select_regions(
         )),
     }
     if kind != DumpType::Heap {
-        // Heap already holds every writable anonymous mapping, stacks included.
-        for &sp in stack_pointers {
+        // Heap already holds every writable anonymous mapping, stacks and TLS included.
+        for t in threads.iter().filter(|t| t.fs_base != 0) {
+            // Thread debuggers (libthread_db) read the control blocks, which link the threads.
+            want.range(
+                t.fs_base.saturating_sub(TLS_BELOW),
+                t.fs_base.saturating_add(TCB_ABOVE),
+            );
+        }
+        for &sp in threads.iter().map(|t| &t.sp) {
             let lo = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
             // The stack is the used part of the mapping holding SP, up to its end.
             let Some(m) = maps.iter().find(|m| m.start <= sp && sp < m.end) else {
@@ -261,7 +282,17 @@ VmFlags: rd io dd
     #[test]
     fn heap_takes_writable_anonymous_runtime_and_assemblies() {
         let maps = parse_smaps(MAPS);
-        let r = select_regions(&maps, DumpType::Heap, &[0x7ffd00020000], &[], &mut no_read).regions;
+        let r = select_regions(
+            &maps,
+            DumpType::Heap,
+            &[ThreadPointers {
+                sp: 0x7ffd00020000,
+                fs_base: 0,
+            }],
+            &[],
+            &mut no_read,
+        )
+        .regions;
         let n = names(&maps, &r);
         let has = |s: &str| n.iter().any(|x| x.starts_with(s));
         assert!(has("402000-403000 /app/app"), "written module data: {n:?}");
@@ -298,7 +329,14 @@ VmFlags: rd io dd
             }
         };
         let sp = 0x7ffd00000000 + 0x8010;
-        let r = select_regions(&maps, DumpType::Triage, &[sp], &[], &mut read).regions;
+        let r = select_regions(
+            &maps,
+            DumpType::Triage,
+            &[ThreadPointers { sp, fs_base: 0 }],
+            &[],
+            &mut read,
+        )
+        .regions;
         let n = names(&maps, &r);
         assert!(n.contains(&"400000-401000 /app/app".to_string()), "{n:?}");
         assert!(
@@ -308,7 +346,14 @@ VmFlags: rd io dd
         assert!(!n
             .iter()
             .any(|s| s.contains("[heap]") || s.contains("/app/app.dll")));
-        let mini = select_regions(&maps, DumpType::Mini, &[sp], &[], &mut read).regions;
+        let mini = select_regions(
+            &maps,
+            DumpType::Mini,
+            &[ThreadPointers { sp, fs_base: 0 }],
+            &[],
+            &mut read,
+        )
+        .regions;
         let n = names(&maps, &mini);
         assert!(
             n.contains(&"7ffd00007000-7ffd00021000 [stack]".to_string()),

@@ -18,6 +18,11 @@ const BATCH: usize = 64 * 1024;
 /// target's idle pages), which proceed in parallel on different pages.
 pub const THREADS: usize = 2;
 
+/// Resident pages to read: (address, bytes).
+type Run = (u64, usize);
+/// One thread's share: its runs and the part of the buffer they fill.
+type Share<'a> = (&'a [Run], &'a mut [u8]);
+
 /// Fills `buf` from the front with the target's resident anonymous pages (wrapping never);
 /// returns how many bytes of `buf` were written. Any failure, or `stop()` turning true (checked
 /// between chunks), just ends the pass.
@@ -29,7 +34,7 @@ pub fn prefill(pid: i32, buf: &mut [u8], stop: &(dyn Fn() -> bool + Sync)) -> us
         return 0;
     };
     // First where each resident run goes (pagemap only), then the reads, split between threads.
-    let mut runs: Vec<(u64, usize)> = Vec::new();
+    let mut runs: Vec<Run> = Vec::new();
     let mut used = 0usize;
     let mut resident = Vec::new();
     'maps: for m in maps.iter().filter(|m| {
@@ -66,7 +71,7 @@ pub fn prefill(pid: i32, buf: &mut [u8], stop: &(dyn Fn() -> bool + Sync)) -> us
     }
     // Split the runs (and the buffer) into THREADS parts of about equal bytes.
     let parts = split(&runs, used.div_ceil(THREADS).max(1));
-    let mut jobs: Vec<(&[(u64, usize)], &mut [u8])> = Vec::new();
+    let mut jobs: Vec<Share> = Vec::new();
     let (mut rest_runs, mut rest_buf) = (&runs[..], &mut buf[..used]);
     for &(count, bytes) in &parts {
         let (r, rr) = rest_runs.split_at(count);
@@ -93,7 +98,7 @@ pub fn prefill(pid: i32, buf: &mut [u8], stop: &(dyn Fn() -> bool + Sync)) -> us
 }
 
 /// Consecutive parts of `runs` of about `share` bytes each: (runs in the part, bytes).
-fn split(runs: &[(u64, usize)], share: usize) -> Vec<(usize, usize)> {
+fn split(runs: &[Run], share: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
     let mut k = 0;
     while k < runs.len() {

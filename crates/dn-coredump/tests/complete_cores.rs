@@ -1,8 +1,9 @@
 //! Complete cores: whatever the dump type, every loaded module's ELF headers, notes and unwind
 //! sections are in the core byte for byte as in its file; native stacks unwind with the CFI
 //! found in the core alone, to the frames gdb finds with the binaries present; gdb reads the
-//! register notes and the vDSO without a warning. Oracles: the module files on disk (their
-//! section headers, which the collector never reads), gdb.
+//! register notes and the vDSO without a warning, and its thread library works on heap and mini
+//! cores. Oracles: the module files on disk (their section headers, which the collector never
+//! reads), gdb.
 
 mod common;
 mod corefile;
@@ -320,6 +321,11 @@ fn gdb_reads_register_notes_siginfo_and_vdso_without_warnings() {
             .filter(|l| !l.trim_start().starts_with("0x"))
             .collect();
         assert!(bad.is_empty(), "{kind:?}: gdb warned: {bad:?}\n{out}");
+        if kind != DumpType::Triage {
+            // The threads' control blocks and the loader's lists are in the core (triage keeps
+            // no module data but the runtime's, so no thread library there).
+            assert!(out.contains("libthread_db enabled"), "{kind:?}: {out}");
+        }
         // The stop signal ptrace reported for the main thread (SIGTRAP of PTRACE_INTERRUPT).
         assert!(
             out.lines().any(|l| l.starts_with("$1 = 5")),

@@ -297,7 +297,10 @@ fn waiting_for_a_condition_never_pauses_the_target() {
         "gaps over 10 ms while waiting: {long} (largest {max} µs, {ticks} ticks); without the \
          collector: {base_long} (largest {base_max} µs, {base_ticks} ticks)"
     );
-    assert!(ticks >= base_ticks / 2, "{ticks} ticks against {base_ticks}");
+    assert!(
+        ticks >= base_ticks / 2,
+        "{ticks} ticks against {base_ticks}"
+    );
     assert_running(pid);
 }
 
@@ -340,7 +343,10 @@ fn a_cpu_rule_fires_once_after_the_condition_held_for_its_duration() {
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), 1, "one firing: {stdout}");
     let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
-    assert_eq!(v["condition"], "System.Runtime/cpu-usage > 30 for 4s", "{v}");
+    assert_eq!(
+        v["condition"], "System.Runtime/cpu-usage > 30 for 4s",
+        "{v}"
+    );
     assert!(v["value"].as_f64().unwrap() > 30.0, "{v}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert_running(pid);

@@ -27,6 +27,11 @@ impl ThreadRegs {
     pub fn sp(&self) -> u64 {
         self.gp[19]
     }
+
+    /// `fs_base`: on x86-64 Linux the thread pointer (glibc's `struct pthread`).
+    pub fn fs_base(&self) -> u64 {
+        self.gp[21]
+    }
 }
 
 fn getregset(tid: i32, note_type: u32, buf: &mut [u8]) -> Result<usize, Errno> {
