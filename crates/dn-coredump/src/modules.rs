@@ -73,7 +73,7 @@ fn elf_parts(
     }
     let eh = head
         .pread_with::<Header>(0, scroll::LE)
-        .map_err(|_| "ELF header cut short".to_string())?;
+        .map_err(|e| format!("ELF header unreadable ({e})"))?;
     let ph_size = u64::from(eh.e_phnum) * PHDR_SIZE;
     let ph_start = m
         .start
@@ -103,17 +103,35 @@ fn elf_parts(
         .find(|p| p.p_type == PT_LOAD && p.p_offset == 0)
         .ok_or("no PT_LOAD segment at file offset 0")?;
     let bias = m.start.wrapping_sub(first.p_vaddr & !(PAGE - 1));
+    let mut notes_mapped = true;
     for p in phs.iter().filter(|p| p.p_type == PT_NOTE) {
         let a = bias.wrapping_add(p.p_vaddr);
-        ranges.push((a, a.saturating_add(p.p_memsz)));
+        match in_one_mapping(maps, a, p.p_memsz) {
+            Some(end) => ranges.push((a, end)),
+            None => notes_mapped = false,
+        }
     }
+    let unwind = unwind_parts(maps, &phs, bias, read, ranges);
+    if !notes_mapped {
+        return Err("a PT_NOTE segment is not mapped".into());
+    }
+    unwind
+}
+
+/// `.eh_frame_hdr` (PT_GNU_EH_FRAME) and the `.eh_frame` it points to, if the module has them.
+fn unwind_parts(
+    maps: &[Mapping],
+    phs: &[ProgramHeader],
+    bias: u64,
+    read: &mut ReadFn,
+    ranges: &mut Vec<(u64, u64)>,
+) -> Result<(), String> {
     let Some(hdr_ph) = phs.iter().find(|p| p.p_type == PT_GNU_EH_FRAME) else {
         return Ok(());
     };
     let hdr_at = bias.wrapping_add(hdr_ph.p_vaddr);
-    let hdr_end = hdr_at
-        .checked_add(hdr_ph.p_memsz)
-        .ok_or("PT_GNU_EH_FRAME size overflows")?;
+    let hdr_end =
+        in_one_mapping(maps, hdr_at, hdr_ph.p_memsz).ok_or(".eh_frame_hdr is not mapped")?;
     ranges.push((hdr_at, hdr_end));
     let mut hdr = [0u8; 16];
     let hi = mapping_at(maps, hdr_at).ok_or(".eh_frame_hdr is not mapped")?;
@@ -128,6 +146,13 @@ fn elf_parts(
         .map_err(|e| format!(".eh_frame: {e}"))?;
     ranges.push((frame_at, frame_at + len));
     Ok(())
+}
+
+/// The end of [addr, addr + len), cut at the end of the mapping holding `addr` (a segment's
+/// size comes from the target: a damaged one must not pull in the mappings after it).
+fn in_one_mapping(maps: &[Mapping], addr: u64, len: u64) -> Option<u64> {
+    let m = &maps[mapping_at(maps, addr)?];
+    Some(addr.saturating_add(len).min(m.end))
 }
 
 pub fn mapping_at(maps: &[Mapping], addr: u64) -> Option<usize> {
@@ -261,6 +286,96 @@ mod tests {
         let mut r = len.to_le_bytes().to_vec();
         r.resize(4 + len as usize, 0xaa);
         r
+    }
+
+    const BASE: u64 = 0x10000;
+
+    /// A module mapped at BASE: ELF header, three program headers (PT_LOAD at 0, PT_NOTE at
+    /// `note_at`, PT_GNU_EH_FRAME at 0x1000), `.eh_frame_hdr` pointing to `.eh_frame` at 0x2000
+    /// (two records and a terminator).
+    fn module(note_at: u64) -> Vec<u8> {
+        use scroll::Pwrite;
+        let mut mem = vec![0u8; 0x4000];
+        let mut eh = Header::default();
+        eh.e_ident[..4].copy_from_slice(b"\x7fELF");
+        eh.e_ident[4] = 2;
+        eh.e_ident[5] = 1;
+        eh.e_phoff = 64;
+        eh.e_phnum = 3;
+        mem.pwrite_with(eh, 0, scroll::LE).unwrap();
+        let ph = |p_type, p_vaddr, p_memsz| ProgramHeader {
+            p_type,
+            p_vaddr,
+            p_memsz,
+            p_offset: p_vaddr,
+            p_filesz: p_memsz,
+            ..Default::default()
+        };
+        for (k, p) in [
+            ph(PT_LOAD, 0, 0x4000),
+            ph(PT_NOTE, note_at, 0x24),
+            ph(PT_GNU_EH_FRAME, 0x1000, 0x20),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            mem.pwrite_with(p, 64 + k * 56, scroll::LE).unwrap();
+        }
+        mem[0x1000..0x1004].copy_from_slice(&[1, 0x1b, 0x03, 0x3b]);
+        let rel = (0x2000i64 - 0x1004) as i32;
+        mem[0x1004..0x1008].copy_from_slice(&rel.to_le_bytes());
+        let mut frame = record(20);
+        frame.extend(record(12));
+        mem[0x2000..0x2000 + frame.len()].copy_from_slice(&frame);
+        mem
+    }
+
+    fn parts_of(mem: &[u8]) -> ModuleParts {
+        let maps = crate::maps::parse_smaps("00010000-00014000 r--p 00000000 fd:01 10 /lib/x.so\n");
+        module_parts(&maps, &mut fetch_shim(mem))
+    }
+
+    fn fetch_shim(mem: &[u8]) -> impl FnMut(usize, u64, &mut [u8]) -> usize + '_ {
+        let mut f = fetch_from(mem, BASE);
+        move |_, a, b| f(a, b)
+    }
+
+    #[test]
+    fn an_elf_modules_headers_notes_and_unwind_tables_are_found() {
+        let p = parts_of(&module(0x200));
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+        for want in [
+            (BASE, BASE + PAGE),
+            (BASE + 64, BASE + 64 + 3 * 56),
+            (BASE + 0x200, BASE + 0x224),
+            (BASE + 0x1000, BASE + 0x1020),
+            (BASE + 0x2000, BASE + 0x2000 + 24 + 16 + 4),
+        ] {
+            assert!(p.ranges.contains(&want), "{want:x?} not in {:x?}", p.ranges);
+        }
+    }
+
+    #[test]
+    fn a_damaged_module_is_named_and_keeps_what_could_be_found() {
+        // A note outside every mapping: a warning, the unwind tables are still found.
+        let p = parts_of(&module(0x9_0000));
+        assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+        assert!(p.warnings[0].contains("/lib/x.so") && p.warnings[0].contains("PT_NOTE"));
+        assert!(
+            p.ranges.contains(&(BASE + 0x2000, BASE + 0x2000 + 44)),
+            "{:x?}",
+            p.ranges
+        );
+        // Program headers said to lie beyond the mapping.
+        let mut m = module(0x200);
+        m[32..40].copy_from_slice(&0x8000u64.to_le_bytes());
+        let p = parts_of(&m);
+        assert!(
+            p.warnings[0].contains("program headers"),
+            "{:?}",
+            p.warnings
+        );
+        assert_eq!(p.ranges, vec![(BASE, BASE + PAGE)]);
     }
 
     #[test]
