@@ -310,20 +310,21 @@ fn a_cpu_rule_fires_once_after_the_condition_held_for_its_duration() {
     let pid = target.pid();
     let dir = tempfile::tempdir().unwrap();
     // An idle target stays far below; spinning every core takes it far above on an idle machine.
-    // The threshold is 30%, not 80%: the 2 vCPUs are shared with other builds, which can take
-    // half of them from the spinners.
+    // The threshold is 20%, not 80%, and the spinning lasts 30 s: the 2 vCPUs are shared with
+    // other builds and with this file's other tests (targets starting, heaps growing), which
+    // can take most of them from the spinners for seconds at a time.
     let mut child = start_waiting(
         pid,
-        &["--when", "cpu-usage > 30 for 4s", "--max-wait", "60s"],
+        &["--when", "cpu-usage > 20 for 4s", "--max-wait", "90s"],
         &dir.path().join("core"),
     );
     std::thread::sleep(Duration::from_secs(4));
     still_waiting(&mut child, dir.path());
     let spin_began = Instant::now();
-    assert_eq!(target.command("spin 15000"), "ok");
+    assert_eq!(target.command("spin 30000"), "ok");
     // The first file appears only once the condition has held for 4 s.
     let mut appeared = None;
-    while spin_began.elapsed() < Duration::from_secs(40) {
+    while spin_began.elapsed() < Duration::from_secs(60) {
         if std::fs::read_dir(dir.path()).unwrap().count() > 0 {
             appeared = Some(spin_began.elapsed());
             break;
@@ -333,7 +334,15 @@ fn a_cpu_rule_fires_once_after_the_condition_held_for_its_duration() {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    let appeared = appeared.expect("no dump while the target spun");
+    let Some(appeared) = appeared else {
+        let _ = child.kill();
+        let out = child.wait_with_output().unwrap();
+        panic!(
+            "no dump within {:?} of the spinning: {}",
+            spin_began.elapsed(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
     assert!(
         appeared >= Duration::from_secs(4),
         "dumped {appeared:?} after the spinning began, before the condition held for 4 s"
@@ -344,10 +353,10 @@ fn a_cpu_rule_fires_once_after_the_condition_held_for_its_duration() {
     assert_eq!(lines.len(), 1, "one firing: {stdout}");
     let v: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
     assert_eq!(
-        v["condition"], "System.Runtime/cpu-usage > 30 for 4s",
+        v["condition"], "System.Runtime/cpu-usage > 20 for 4s",
         "{v}"
     );
-    assert!(v["value"].as_f64().unwrap() > 30.0, "{v}");
+    assert!(v["value"].as_f64().unwrap() > 20.0, "{v}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     assert_running(pid);
     assert_eq!(target.command("ping"), "pong");
