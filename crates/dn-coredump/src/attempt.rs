@@ -64,6 +64,8 @@ pub struct Done {
     pub regions: usize,
     pub runtime_found: bool,
     pub unreadable_bytes: u64,
+    /// What the dump could not include, one sentence each.
+    pub warnings: Vec<String>,
     pub moved: Moved,
 }
 
@@ -97,10 +99,17 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
     let runtime_found = maps.iter().any(select::is_runtime);
 
     let mut copier = Copier::new(pid, &maps, remote);
-    let sps: Vec<u64> = threads.iter().map(|(r, _)| r.sp()).collect();
-    let regions = select::select_regions(&maps, job.dump_type, &sps, &mut |i, a, b| {
-        copier.read_small(i, a, b)
-    });
+    let pointers: Vec<select::ThreadPointers> = threads
+        .iter()
+        .map(|(r, _)| select::ThreadPointers {
+            sp: r.sp(),
+            fs_base: r.fs_base(),
+        })
+        .collect();
+    let select::Selection { regions, warnings } =
+        select::select_regions(&maps, job.dump_type, &pointers, &auxv, &mut |i, a, b| {
+            copier.read_small(i, a, b)
+        });
 
     let facts = ProcessFacts {
         pid,
@@ -193,6 +202,7 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
         regions: regions.len(),
         runtime_found,
         unreadable_bytes: copier.unreadable_bytes,
+        warnings,
         moved,
     }))
 }

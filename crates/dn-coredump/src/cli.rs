@@ -220,6 +220,11 @@ pub fn run(args: CollectArgs) -> anyhow::Result<()> {
             if summary.gc_retries == 1 { "y" } else { "ies" }
         );
     }
+    if !args.json {
+        for w in &summary.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     if summary.gc_check == GcCheck::InGc {
         eprintln!("warning: a GC was under way during every try; the heap in this dump may not be walkable");
     }

@@ -89,6 +89,8 @@ pub struct CollectSummary {
     pub gc_check: GcCheck,
     /// Tries given up because a GC overlapped the stop.
     pub gc_retries: u32,
+    /// What the dump could not include (e.g. a module whose unwind data could not be found).
+    pub warnings: Vec<String>,
 }
 
 fn not_found_or(pid: i32, e: io::Error, what: &str) -> CollectError {
@@ -192,6 +194,7 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         unreadable_bytes: done.unreadable_bytes,
         gc_check: m.gc,
         gc_retries,
+        warnings: done.warnings,
     })
 }
 
@@ -204,7 +207,7 @@ const GC_BACKOFF: Duration = Duration::from_millis(50);
 
 /// The pre-faulted staging buffer: what the target may need, within the budget. When it cannot
 /// be had, the dump streams everything while the target is stopped (as with a budget of 0).
-fn staging_arena(pid: i32, max_buffer: Option<u64>, stop: &dyn Fn() -> bool) -> Arena {
+fn staging_arena(pid: i32, max_buffer: Option<u64>, stop: &(dyn Fn() -> bool + Sync)) -> Arena {
     let budget = max_buffer.unwrap_or_else(arena::default_budget);
     let want = budget.min(arena::estimate_need(pid)) / CHUNK as u64 * CHUNK as u64;
     let len = usize::try_from(want).unwrap_or(0);

@@ -52,6 +52,12 @@ impl<'a> Copier<'a> {
     /// known zero (untouched anonymous memory) and `out` was left untouched.
     fn fill_absent(&mut self, mi: usize, addr: u64, out: &mut [u8]) -> bool {
         let m = &self.maps[mi];
+        if m.is_vdso() {
+            // The kernel's shared image: reading it maps no new memory in the target.
+            let n = self.remote.read(addr, out);
+            out[n..].fill(0);
+            return true;
+        }
         if !m.is_file_backed() {
             return false;
         }

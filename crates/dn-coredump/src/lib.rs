@@ -14,7 +14,9 @@ mod copy;
 mod elf;
 mod error;
 mod gc;
+mod linkmap;
 mod memory;
+mod modules;
 mod notes;
 mod output;
 mod runtime_events;
@@ -25,6 +27,7 @@ pub mod trigger;
 pub mod units;
 mod warm;
 mod writeback;
+mod xsave;
 
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
 use dn_core::ptrace::{maps, procinfo, regs};

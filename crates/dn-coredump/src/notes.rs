@@ -1,9 +1,11 @@
 //! The PT_NOTE contents of a Linux x86-64 core: NT_PRPSINFO, NT_AUXV,
-//! NT_FILE, then per thread NT_PRSTATUS, NT_FPREGSET and NT_X86_XSTATE.
+//! NT_FILE, then per thread NT_PRSTATUS, NT_FPREGSET, NT_X86_XSTATE (in the standard XSAVE
+//! layout, see [`crate::xsave`]) and NT_SIGINFO (as gdb's `gcore` writes them).
 //! Struct layouts are those of the kernel's `elf_prstatus` / `elf_prpsinfo`.
 
 use dn_core::elf::notes::{
-    NoteError, NoteWriter, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_X86_XSTATE,
+    NoteError, NoteWriter, NT_AUXV, NT_FILE, NT_PRFPREG, NT_PRPSINFO, NT_PRSTATUS, NT_SIGINFO,
+    NT_X86_XSTATE,
 };
 use scroll::{Pwrite, SizeWith};
 
@@ -179,6 +181,7 @@ pub fn build_notes(
     threads: &[(ThreadRegs, ThreadFacts)],
     hz: u64,
 ) -> Result<Vec<u8>, NoteError> {
+    let cpu = crate::xsave::cpu_layout();
     let mut w = NoteWriter::new();
     w.add("CORE", NT_PRPSINFO, &prpsinfo(p))?;
     w.add("CORE", NT_AUXV, &p.auxv)?;
@@ -189,7 +192,14 @@ pub fn build_notes(
             w.add("CORE", NT_PRFPREG, fp)?;
         }
         if let Some(xs) = &t.xstate {
-            w.add("LINUX", NT_X86_XSTATE, xs)?;
+            w.add(
+                "LINUX",
+                NT_X86_XSTATE,
+                &crate::xsave::to_standard_layout(xs, &cpu),
+            )?;
+        }
+        if let Some(info) = &t.siginfo {
+            w.add("CORE", NT_SIGINFO, info)?;
         }
     }
     Ok(w.into_bytes())
@@ -224,6 +234,7 @@ mod tests {
             gp,
             fp: None,
             xstate: None,
+            siginfo: None,
         };
         let b = prstatus(&p, &t, &ThreadFacts::default(), 100);
         assert_eq!(i32::from_le_bytes(b[32..36].try_into().unwrap()), 11);

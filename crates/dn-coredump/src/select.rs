@@ -1,13 +1,11 @@
 //! Which memory each dump type holds. The rules are documented for users in
 //! docs/dump-types.md; keep both in step.
 
-use goblin::elf::header::header64::Header;
-use goblin::elf::program_header::program_header64::ProgramHeader;
-use goblin::elf::program_header::{PT_LOAD, PT_NOTE};
-use scroll::Pread;
 use serde::Serialize;
 
+use crate::linkmap::link_map_parts;
 use crate::maps::{Mapping, PAGE};
+use crate::modules::{module_parts, ReadFn};
 
 /// What a dump holds; see docs/dump-types.md.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -61,28 +59,51 @@ fn is_assembly(m: &Mapping) -> bool {
 
 /// Memory that may be read at all: readable, not device memory, not marked
 /// MADV_DONTDUMP by the process.
-fn dumpable(m: &Mapping) -> bool {
+pub(crate) fn dumpable(m: &Mapping) -> bool {
     m.read && !m.is_unreadable_special() && !m.dont_dump
 }
 
-/// Reads target memory for a mapping (pagemap-aware, never faults pages in).
-pub type ReadFn<'a> = dyn FnMut(usize, u64, &mut [u8]) -> usize + 'a;
+/// The regions of a dump, and what could not be found for it.
+#[derive(Debug)]
+pub struct Selection {
+    pub regions: Vec<Region>,
+    pub warnings: Vec<String>,
+}
 
-/// Chooses the regions of a dump. `stack_pointers` are the threads' SPs;
-/// `read` gives access to module headers (to find build-id notes).
+/// Where a thread's state lives besides its registers.
+#[derive(Debug, Clone, Copy)]
+pub struct ThreadPointers {
+    /// Stack pointer.
+    pub sp: u64,
+    /// `fs_base`: the thread's control block (glibc's `struct pthread`), its static TLS below.
+    pub fs_base: u64,
+}
+
+/// Thread-local storage kept below a thread's `fs_base` (static TLS of the modules: errno, the
+/// runtime's current-thread pointer), and the control block above it.
+const TLS_BELOW: u64 = 16 * 1024;
+const TCB_ABOVE: u64 = 4096;
+
+/// Chooses the regions of a dump. `threads` are the threads' SPs and thread pointers;
+/// `read` (pagemap-aware, never faults pages in) gives access to module headers, to find the
+/// parts of every module each dump keeps ([`crate::modules`]).
 pub fn select_regions(
     maps: &[Mapping],
     kind: DumpType,
-    stack_pointers: &[u64],
+    threads: &[ThreadPointers],
+    auxv: &[u8],
     read: &mut ReadFn,
-) -> Vec<Region> {
+) -> Selection {
     let mut want = Wanted::new(maps);
     if kind == DumpType::Full {
-        for (i, m) in maps.iter().enumerate() {
+        // Every module part is inside the readable mappings taken whole.
+        for i in 0..maps.len() {
             want.whole(i);
-            let _ = m;
         }
-        return want.finish();
+        return Selection {
+            regions: want.finish(),
+            warnings: Vec::new(),
+        };
     }
     for (i, m) in maps.iter().enumerate() {
         let runtime = is_runtime(m);
@@ -99,22 +120,38 @@ pub fn select_regions(
                     || written_module_data
                     || (runtime && !m.exec)
                     || is_assembly(m)
-                    || m.name == "[vdso]"
+                    || m.is_vdso()
             }
             DumpType::Mini => {
-                written_module_data || (runtime && !m.exec) || runtime_bss || m.name == "[vdso]"
+                written_module_data || (runtime && !m.exec) || runtime_bss || m.is_vdso()
             }
-            DumpType::Triage => (runtime && !m.exec) || runtime_bss || m.name == "[vdso]",
+            DumpType::Triage => (runtime && !m.exec) || runtime_bss || m.is_vdso(),
             DumpType::Full => unreachable!(),
         };
         if take {
             want.whole(i);
         }
     }
-    module_headers(maps, &mut want, read);
+    let mut parts = module_parts(maps, read);
+    for &(lo, hi) in &parts.ranges {
+        want.range(lo, hi);
+    }
+    match link_map_parts(maps, auxv, read) {
+        Ok(ranges) => ranges.iter().for_each(|&(lo, hi)| want.range(lo, hi)),
+        Err(e) => parts.warnings.push(format!(
+            "the dynamic linker's module list was not found ({e}); debuggers may not see the shared libraries"
+        )),
+    }
     if kind != DumpType::Heap {
-        // Heap already holds every writable anonymous mapping, stacks included.
-        for &sp in stack_pointers {
+        // Heap already holds every writable anonymous mapping, stacks and TLS included.
+        for t in threads.iter().filter(|t| t.fs_base != 0) {
+            // Thread debuggers (libthread_db) read the control blocks, which link the threads.
+            want.range(
+                t.fs_base.saturating_sub(TLS_BELOW),
+                t.fs_base.saturating_add(TCB_ABOVE),
+            );
+        }
+        for &sp in threads.iter().map(|t| &t.sp) {
             let lo = sp.saturating_sub(RED_ZONE) & !(PAGE - 1);
             // The stack is the used part of the mapping holding SP, up to its end.
             let Some(m) = maps.iter().find(|m| m.start <= sp && sp < m.end) else {
@@ -127,56 +164,9 @@ pub fn select_regions(
             want.range(lo.max(m.start), hi);
         }
     }
-    want.finish()
-}
-
-/// First page of every module (ELF header + program headers, PE header of
-/// assemblies), further program-header pages and the pages of PT_NOTE
-/// segments (GNU build-id), so symbol servers and debuggers can identify
-/// every module.
-fn module_headers(maps: &[Mapping], want: &mut Wanted, read: &mut ReadFn) {
-    let mut page = vec![0u8; PAGE as usize];
-    for (i, m) in maps.iter().enumerate() {
-        if !m.is_file_backed() || m.offset != 0 || !dumpable(m) {
-            continue;
-        }
-        let n = read(i, m.start, &mut page);
-        if n < 64 {
-            continue;
-        }
-        if page.starts_with(b"MZ") {
-            want.range(m.start, m.start + PAGE);
-            continue;
-        }
-        if !page.starts_with(b"\x7fELF") || page[4] != 2 {
-            continue;
-        }
-        want.range(m.start, m.start + PAGE);
-        let Ok(eh) = page.pread_with::<Header>(0, scroll::LE) else {
-            continue;
-        };
-        // e_phoff comes from the target's memory: a damaged header must not overflow.
-        let ph_size = u64::from(eh.e_phnum) * 56;
-        let Some(ph_start) = m.start.checked_add(eh.e_phoff) else {
-            continue;
-        };
-        want.range(ph_start, ph_start.saturating_add(ph_size));
-        let mut phdrs = vec![0u8; ph_size as usize];
-        if read(i, ph_start, &mut phdrs) < phdrs.len() {
-            continue;
-        }
-        let phs: Vec<ProgramHeader> = (0..eh.e_phnum as usize)
-            .filter_map(|k| phdrs.pread_with::<ProgramHeader>(k * 56, scroll::LE).ok())
-            .collect();
-        // The mapping at file offset 0 holds the segment with p_offset 0.
-        let Some(first) = phs.iter().find(|p| p.p_type == PT_LOAD && p.p_offset == 0) else {
-            continue;
-        };
-        let bias = m.start.wrapping_sub(first.p_vaddr & !(PAGE - 1));
-        for p in phs.iter().filter(|p| p.p_type == PT_NOTE) {
-            let a = bias.wrapping_add(p.p_vaddr);
-            want.range(a, a.saturating_add(p.p_memsz));
-        }
+    Selection {
+        regions: want.finish(),
+        warnings: parts.warnings,
     }
 }
 
@@ -281,7 +271,7 @@ VmFlags: rd io dd
     #[test]
     fn full_takes_every_readable_mapping_but_special_ones() {
         let maps = parse_smaps(MAPS);
-        let r = select_regions(&maps, DumpType::Full, &[], &mut no_read);
+        let r = select_regions(&maps, DumpType::Full, &[], &[], &mut no_read).regions;
         let n = names(&maps, &r);
         assert_eq!(r.len(), maps.len() - 2, "{n:?}");
         assert!(!n
@@ -292,7 +282,17 @@ VmFlags: rd io dd
     #[test]
     fn heap_takes_writable_anonymous_runtime_and_assemblies() {
         let maps = parse_smaps(MAPS);
-        let r = select_regions(&maps, DumpType::Heap, &[0x7ffd00020000], &mut no_read);
+        let r = select_regions(
+            &maps,
+            DumpType::Heap,
+            &[ThreadPointers {
+                sp: 0x7ffd00020000,
+                fs_base: 0,
+            }],
+            &[],
+            &mut no_read,
+        )
+        .regions;
         let n = names(&maps, &r);
         let has = |s: &str| n.iter().any(|x| x.starts_with(s));
         assert!(has("402000-403000 /app/app"), "written module data: {n:?}");
@@ -329,7 +329,14 @@ VmFlags: rd io dd
             }
         };
         let sp = 0x7ffd00000000 + 0x8010;
-        let r = select_regions(&maps, DumpType::Triage, &[sp], &mut read);
+        let r = select_regions(
+            &maps,
+            DumpType::Triage,
+            &[ThreadPointers { sp, fs_base: 0 }],
+            &[],
+            &mut read,
+        )
+        .regions;
         let n = names(&maps, &r);
         assert!(n.contains(&"400000-401000 /app/app".to_string()), "{n:?}");
         assert!(
@@ -339,7 +346,14 @@ VmFlags: rd io dd
         assert!(!n
             .iter()
             .any(|s| s.contains("[heap]") || s.contains("/app/app.dll")));
-        let mini = select_regions(&maps, DumpType::Mini, &[sp], &mut read);
+        let mini = select_regions(
+            &maps,
+            DumpType::Mini,
+            &[ThreadPointers { sp, fs_base: 0 }],
+            &[],
+            &mut read,
+        )
+        .regions;
         let n = names(&maps, &mini);
         assert!(
             n.contains(&"7ffd00007000-7ffd00021000 [stack]".to_string()),

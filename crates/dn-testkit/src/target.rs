@@ -435,7 +435,10 @@ fn forward_lines(from: impl Read + Send + 'static, log: Captured) -> Receiver<St
 /// Whether a stdout line is one of ConsoleTarget's replies (see fixtures/README.md).
 fn is_reply(line: &str) -> bool {
     let word = line.split(' ').next().unwrap_or_default();
-    matches!(word, "READY" | "pong" | "ok" | "bye" | "pattern" | "error")
+    matches!(
+        word,
+        "READY" | "pong" | "ok" | "bye" | "pattern" | "heartbeat" | "error"
+    )
 }
 
 /// A loopback port that was free a moment ago.

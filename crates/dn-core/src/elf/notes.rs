@@ -13,6 +13,8 @@ pub const NT_PRFPREG: u32 = 2;
 pub const NT_PRPSINFO: u32 = 3;
 pub const NT_AUXV: u32 = 6;
 pub const NT_X86_XSTATE: u32 = 0x202;
+/// NT_SIGINFO ("SIGI"): a thread's `siginfo_t`.
+pub const NT_SIGINFO: u32 = 0x5349_4749;
 pub const NT_FILE: u32 = 0x4649_4C45;
 /// NT_GNU_BUILD_ID, in notes named "GNU".
 pub const NT_GNU_BUILD_ID: u32 = 3;

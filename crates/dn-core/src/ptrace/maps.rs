@@ -47,7 +47,13 @@ impl Mapping {
     /// Private memory not backed by any file: malloc heaps, thread stacks, GC heap.
     /// Pages pagemap reports absent here were never touched and read as zero.
     pub fn is_private_anonymous(&self) -> bool {
-        !self.shared && !self.is_file_backed()
+        !self.shared && !self.is_file_backed() && !self.is_vdso()
+    }
+
+    /// The kernel's vDSO image: its pages hold code and ELF tables whether or not the
+    /// process has touched them (pagemap shows only the touched ones).
+    pub fn is_vdso(&self) -> bool {
+        self.name == "[vdso]"
     }
 
     /// Kernel pseudo mappings that must not be read (`[vvar]` is device memory,

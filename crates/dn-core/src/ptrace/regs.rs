@@ -7,6 +7,8 @@ use crate::elf::notes::{NT_PRFPREG, NT_PRSTATUS, NT_X86_XSTATE};
 
 pub use crate::elf::notes::GP_REGS;
 pub const FPREGS_LEN: usize = 512;
+/// `sizeof(siginfo_t)` on Linux.
+pub const SIGINFO_LEN: usize = 128;
 /// Large enough for any XSAVE layout (AVX-512 + AMX is ~11 KiB).
 const XSTATE_MAX: usize = 32 * 1024;
 
@@ -16,11 +18,19 @@ pub struct ThreadRegs {
     pub gp: [u64; GP_REGS],
     pub fp: Option<Vec<u8>>,
     pub xstate: Option<Vec<u8>>,
+    /// `siginfo_t` of the signal that stopped the thread (PTRACE_GETSIGINFO), as gdb's
+    /// `gcore` keeps it in NT_SIGINFO; `None` when the kernel has none for this stop.
+    pub siginfo: Option<[u8; SIGINFO_LEN]>,
 }
 
 impl ThreadRegs {
     pub fn sp(&self) -> u64 {
         self.gp[19]
+    }
+
+    /// `fs_base`: on x86-64 Linux the thread pointer (glibc's `struct pthread`).
+    pub fn fs_base(&self) -> u64 {
+        self.gp[21]
     }
 }
 
@@ -60,6 +70,26 @@ pub fn read_gp_regs(tid: i32) -> Result<[u64; GP_REGS], Errno> {
     Ok(gp)
 }
 
+/// The `siginfo_t` of the stop a traced thread is in.
+pub fn read_siginfo(tid: i32) -> Result<[u8; SIGINFO_LEN], Errno> {
+    let mut info = [0u8; SIGINFO_LEN];
+    // SAFETY: PTRACE_GETSIGINFO writes one siginfo_t (128 bytes on Linux) at the data
+    // pointer, which points to a buffer of exactly that size that outlives the call.
+    let r = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GETSIGINFO,
+            tid,
+            std::ptr::null_mut::<libc::c_void>(),
+            info.as_mut_ptr().cast::<libc::c_void>(),
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(info)
+    }
+}
+
 /// Reads all register sets of a stopped thread. FP and XSTATE are optional
 /// (a CPU or kernel without them still gives a usable core).
 pub fn read_thread_regs(tid: i32) -> Result<ThreadRegs, Errno> {
@@ -82,5 +112,6 @@ pub fn read_thread_regs(tid: i32) -> Result<ThreadRegs, Errno> {
         gp,
         fp,
         xstate,
+        siginfo: read_siginfo(tid).ok(),
     })
 }
