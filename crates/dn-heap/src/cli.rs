@@ -35,6 +35,29 @@ pub struct AnalyzeArgs {
     /// Use this libmscordaccore.so instead of searching for the one matching the dump.
     #[arg(long, value_name = "PATH")]
     pub dac: Option<PathBuf>,
+    /// Folder to look for the DAC in, flat or in the symbol-store layout
+    /// (libmscordaccore.so/elf-buildid-coreclr-<id>/libmscordaccore.so); repeatable. The
+    /// DN_SYMBOL_PATH environment variable adds more (':'-separated).
+    #[arg(long = "symbol-path", value_name = "DIR")]
+    pub symbol_path: Vec<PathBuf>,
+    /// Download the DAC from this symbol server (http:// only) when no local one matches; it
+    /// is kept in the first --symbol-path folder (else the user's cache folder).
+    #[arg(long = "symbol-server", value_name = "URL")]
+    pub symbol_server: Option<String>,
+}
+
+impl AnalyzeArgs {
+    /// Where to look for the DAC.
+    pub fn dac_search(&self) -> crate::dac::DacSearch {
+        crate::dac::DacSearch {
+            explicit: self.dac.clone(),
+            symbol_paths: self.symbol_path.clone(),
+            symbol_server: self.symbol_server.clone(),
+            cache: None,
+            installed: true,
+        }
+        .with_env()
+    }
 }
 
 /// The cancel flag of the running session; the Ctrl-C handler sets it.
@@ -79,16 +102,21 @@ pub fn run_with(
             if !args.json {
                 eprintln!("Loading core dump: {} ...", dump.display());
             }
-            Runtime::open_core(dump, args.dac.as_deref())?
+            Runtime::open_core_with(dump, &args.dac_search())?
         }
         (None, Some(pid)) => {
             if !args.json {
                 eprintln!("Attaching to process {pid} (paused until the analysis ends) ...");
             }
-            Runtime::attach(pid, args.dac.as_deref())?
+            Runtime::attach(pid, &args.dac_search())?
         }
         (None, None) => anyhow::bail!("give a core dump file or --pid"),
     };
+    if !args.json {
+        for w in &runtime.dac_found.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let mut session = Session::new(runtime);
     session.progress = !args.json;
     install_ctrlc(session.cancel.clone());

@@ -4,9 +4,12 @@
 mod dominators;
 mod dumpheap;
 mod dumpobj;
+mod eeversion;
 mod gcroot;
 mod heapstat;
+mod help;
 mod info;
+mod modules;
 mod objects;
 mod suspects;
 
@@ -22,6 +25,9 @@ pub use dumpheap::{
     HeapObjectRow, StringStat,
 };
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
+pub use eeversion::EeVersion;
+pub use help::HelpTopic;
+pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
@@ -73,7 +79,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
     ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
     ("clrthreads", "clrthreads (alias threads): managed threads"),
-    ("help", "help: this list"),
+    ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
+    ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
+    ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
 ];
 
@@ -179,7 +187,12 @@ impl Session {
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
             "eeheap" => Box::new(info::eeheap(self)),
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
-            "help" | "soshelp" | "?" => Box::new(Help::new()),
+            "eeversion" => Box::new(eeversion::eeversion(self)),
+            "modules" | "lm" => Box::new(modules::modules(self, &ModulesOptions::parse(args)?)),
+            "help" | "soshelp" | "?" => match args.first() {
+                Some(topic) => Box::new(help::topic(topic)?),
+                None => Box::new(Help::new()),
+            },
             other => bail!("unknown command '{other}' (type 'help' for the list)"),
         };
         Ok(Some(out))

@@ -9,6 +9,7 @@ mod data;
 mod gc;
 mod live;
 pub mod locate;
+pub mod symstore;
 mod target;
 mod threads;
 mod types;
@@ -23,7 +24,7 @@ pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
 pub use live::LiveProcess;
-pub use locate::{find_dac, runtime_module, RuntimeModule};
+pub use locate::{find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule};
 pub use target::DataTarget;
 
 use crate::memory::{le_u32, le_u64};
