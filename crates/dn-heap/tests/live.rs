@@ -30,7 +30,8 @@ fn live_net10_matches_a_core_of_the_idle_target_and_the_target_runs_on() {
     let (theirs, their_names) = oracle_stats(&d);
 
     let stats = {
-        let rt = Runtime::attach(pid as u32, &dn_heap::dac::DacSearch::with_dac(None)).unwrap_or_else(|e| panic!("attach: {e:#}"));
+        let rt = Runtime::attach(pid as u32, &dn_heap::dac::DacSearch::with_dac(None))
+            .unwrap_or_else(|e| panic!("attach: {e:#}"));
         assert_eq!(state(pid), 't', "held while analysed");
         let s = Session::new(rt);
         let (stats, names, _) = our_stats(&s);

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Render, Session};
-use crate::dac::DacSource;
+use crate::dac::{DacSource, VersionFrom};
 
 /// `eeversion`.
 #[derive(Debug, Clone, Serialize)]
@@ -13,6 +13,9 @@ pub struct EeVersion {
     pub file_version: Option<String>,
     /// The whole version string after `@(#)Version `.
     pub version_string: Option<String>,
+    /// Where it was read: the dump, or the DAC matched by build id when the dump lacks
+    /// libcoreclr's data pages.
+    pub version_from: Option<VersionFrom>,
     pub commit: Option<String>,
     /// Product version (`10.0.12`): the runtime folder's name, else derived from the file version.
     pub product_version: Option<String>,
@@ -34,6 +37,7 @@ pub fn eeversion(s: &Session) -> EeVersion {
     EeVersion {
         file_version: v.map(|v| v.file_version.clone()),
         version_string: v.map(|v| v.text.clone()),
+        version_from: rt.module.version_from,
         commit: v.and_then(|v| v.commit.clone()),
         product_version: rt.module.version.clone(),
         core3: v

@@ -77,7 +77,14 @@ mod tests {
     fn alias_finds_its_command_and_unknown_is_an_error() {
         let t = topic("!LM").unwrap();
         assert_eq!(t.name, "modules");
-        assert!(t.render().contains("Usage: modules (alias lm)"), "{}", t.render());
-        assert!(topic("nosuch").unwrap_err().to_string().contains("no command 'nosuch'"));
+        assert!(
+            t.render().contains("Usage: modules (alias lm)"),
+            "{}",
+            t.render()
+        );
+        assert!(topic("nosuch")
+            .unwrap_err()
+            .to_string()
+            .contains("no command 'nosuch'"));
     }
 }

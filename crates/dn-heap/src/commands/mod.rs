@@ -26,11 +26,11 @@ pub use dumpheap::{
 };
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use eeversion::EeVersion;
-pub use help::HelpTopic;
-pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
+pub use help::HelpTopic;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,

@@ -8,7 +8,12 @@
 //!   sent): the DAC is filed under that build id's key (see [`super::symstore`]);
 //! - a DAC alone in a flat folder: its `@(#)Version` string (file version and commit) equals
 //!   the one in the dump's `libcoreclr.so` (the DAC carries no build id of the runtime, but
-//!   the same string as the runtime it was built with).
+//!   the same string as the runtime it was built with). When the dump lacks libcoreclr's data
+//!   pages (createdump's heap dumps leave them out) there is nothing to compare, and a flat DAC
+//!   is refused with that reason.
+//!
+//! When the dump holds no version string, the version is taken from the DAC once one is tied
+//! to the runtime by its build id (never from a forced `--dac`).
 //!
 //! Anything else is refused and said so; `--dac PATH` loads the given file regardless (with a
 //! warning when it is known not to match).
@@ -35,8 +40,40 @@ pub struct RuntimeModule {
     /// Product version: the runtime folder's name (`.../Microsoft.NETCore.App/<version>/`), else
     /// derived from the version string in the dump.
     pub version: Option<String>,
-    /// `@(#)Version` string read from libcoreclr's data in the dump.
+    /// `@(#)Version` string of the runtime.
     pub version_string: Option<VersionString>,
+    /// Where the version string was read.
+    pub version_from: Option<VersionFrom>,
+}
+
+/// Where the runtime's version string was read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VersionFrom {
+    /// libcoreclr's data in the dump itself.
+    Dump,
+    /// The DAC tied to the runtime by its build id (the dump lacks libcoreclr's data pages).
+    MatchedDac,
+}
+
+impl RuntimeModule {
+    /// Fills in the version from `dac` when the dump held none and `dac` is tied to this
+    /// runtime's build.
+    pub fn complete_version(&mut self, dac: &FoundDac) {
+        if self.version_string.is_some() || !dac.source.tied_to_build() {
+            return;
+        }
+        self.version_string = version_of_file(&dac.path);
+        if self.version_string.is_some() {
+            self.version_from = Some(VersionFrom::MatchedDac);
+        }
+        if self.version.is_none() {
+            self.version = self
+                .version_string
+                .as_ref()
+                .and_then(|v| v.product_version());
+        }
+    }
 }
 
 /// Finds libcoreclr.so among the target's mapped files, and reads its build id and version
@@ -55,6 +92,7 @@ pub fn runtime_module(target: &dyn DataTarget) -> anyhow::Result<RuntimeModule> 
         })?;
     let build_id = target.build_id(m.base).map(|b| hex(&b));
     let version_string = target.version_string(m.base);
+    let version_from = version_string.as_ref().map(|_| VersionFrom::Dump);
     let folder_version = Path::new(&m.path)
         .parent()
         .and_then(|p| p.file_name())
@@ -67,6 +105,7 @@ pub fn runtime_module(target: &dyn DataTarget) -> anyhow::Result<RuntimeModule> 
         build_id,
         version,
         version_string,
+        version_from,
     })
 }
 
@@ -102,9 +141,8 @@ impl DacSearch {
     /// Adds the folders of `DN_SYMBOL_PATH` after the ones given.
     pub fn with_env(mut self) -> DacSearch {
         if let Some(v) = std::env::var_os(SYMBOL_PATH_ENV) {
-            self.symbol_paths.extend(
-                std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()),
-            );
+            self.symbol_paths
+                .extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
         }
         self
     }
@@ -135,6 +173,13 @@ pub enum DacSource {
     InstalledRuntime,
     /// Downloaded from `--symbol-server` under the build-id key.
     SymbolServer,
+}
+
+impl DacSource {
+    /// Found through the runtime's build id (not forced, not by version string alone).
+    pub fn tied_to_build(self) -> bool {
+        !matches!(self, DacSource::Explicit | DacSource::SymbolPathFlat)
+    }
 }
 
 impl fmt::Display for DacSource {
@@ -201,6 +246,14 @@ fn judge_folder(rt: &RuntimeModule, dir: &Path, source: DacSource, flat: bool) -
         (Some(want), Some(have)) if want.text == have.text => {
             Verdict::Match(DacSource::SymbolPathFlat)
         }
+        (None, _) => Verdict::Refused(format!(
+            "{} not loaded: nothing ties it to the runtime (the dump holds no version string of              {RUNTIME_MODULE}, and no {RUNTIME_MODULE} is beside it); file it under {}",
+            dac.display(),
+            rt.build_id.as_deref().map_or_else(
+                || "the runtime's build id".to_string(),
+                |id| dir.join(symstore::dac_key(id)).display().to_string()
+            )
+        )),
         _ => Verdict::Refused(format!(
             "{} not loaded: it is version {}, the dump's runtime is {}",
             dac.display(),
@@ -377,6 +430,7 @@ mod tests {
             build_id: build_id.map(String::from),
             version: Some("8.0.99".into()),
             version_string: VersionString::parse("8.0.9926.1 @Commit: abc"),
+            version_from: Some(VersionFrom::Dump),
         }
     }
 

@@ -24,7 +24,9 @@ pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
 pub use live::LiveProcess;
-pub use locate::{find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule};
+pub use locate::{
+    find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
+};
 pub use target::DataTarget;
 
 use crate::memory::{le_u32, le_u64};

@@ -62,10 +62,7 @@ pub fn fetch_dac(server: &str, build_id: &str, cache: &Path) -> Result<PathBuf, 
         .http_status_as_error(false)
         .build()
         .into();
-    let mut reply = agent
-        .get(&url)
-        .call()
-        .map_err(|e| failed(e.to_string()))?;
+    let mut reply = agent.get(&url).call().map_err(|e| failed(e.to_string()))?;
     match reply.status().as_u16() {
         200 => {}
         404 => return Err(FetchError::NotFound { url }),
@@ -81,11 +78,7 @@ pub fn fetch_dac(server: &str, build_id: &str, cache: &Path) -> Result<PathBuf, 
     let partial = dir.join(format!(".{DAC_FILE}.partial-{}", std::process::id()));
     let result = (|| {
         let mut file = std::fs::File::create(&partial).map_err(|e| write_err(&partial, e))?;
-        let mut body = reply
-            .body_mut()
-            .with_config()
-            .limit(MAX_DAC_BYTES)
-            .reader();
+        let mut body = reply.body_mut().with_config().limit(MAX_DAC_BYTES).reader();
         let mut buf = vec![0u8; 1 << 16];
         loop {
             let n = body.read(&mut buf).map_err(|e| failed(e.to_string()))?;
@@ -126,9 +119,13 @@ mod tests {
 
     #[test]
     fn https_is_refused_with_a_clear_reason() {
-        let e = fetch_dac("https://msdl.microsoft.com/download/symbols", "ab", Path::new("/"))
-            .unwrap_err()
-            .to_string();
+        let e = fetch_dac(
+            "https://msdl.microsoft.com/download/symbols",
+            "ab",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("only http://"), "{e}");
     }
 }

@@ -205,8 +205,9 @@ impl Runtime {
     /// Opens the runtime of any target (a core file, or a stopped process behind the same
     /// trait) with the DAC `search` finds.
     pub fn open(target: Arc<dyn DataTarget>, search: &dac::DacSearch) -> anyhow::Result<Runtime> {
-        let module = dac::runtime_module(&*target)?;
+        let mut module = dac::runtime_module(&*target)?;
         let dac_found = dac::find_dac(&module, search)?;
+        module.complete_version(&dac_found);
         let dac = Dac::open(&dac_found.path, target.clone(), module.base)?;
         let heap = GcHeap::load(&dac, target.clone())
             .map_err(|e| anyhow::anyhow!("cannot read the GC heap layout: {e}"))?;
