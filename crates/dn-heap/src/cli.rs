@@ -70,11 +70,11 @@ fn install_ctrlc(flag: Arc<AtomicBool>) {
     INSTALLED.get_or_init(|| {
         let _ = ctrlc::set_handler(|| {
             let slot = CANCEL.get_or_init(|| Mutex::new(None));
+            // Cancels the running command only (long commands poll the flag between objects);
+            // the prompt reads Ctrl-C itself, so this runs only while a command runs. The
+            // session stays: `exit` or Ctrl-D leave it.
             if let Some(f) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                // A second Ctrl-C before the first was noticed: the user wants out.
-                if f.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
+                f.store(true, Ordering::SeqCst);
             }
         });
     });
@@ -219,8 +219,11 @@ fn repl(session: &Session, json: bool, out: &mut dyn Write) -> anyhow::Result<()
                 }
                 run_one(session, &line, json, out);
             }
-            // Ctrl-C at the prompt clears the line; Ctrl-D leaves.
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C at the prompt clears the line (and says how to leave); Ctrl-D leaves.
+            Err(ReadlineError::Interrupted) => {
+                eprintln!("(type 'exit' or press Ctrl-D to quit)");
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         }
