@@ -175,7 +175,11 @@ fn collect_by_name_or_process_id_and_types_in_any_case() {
         }
         std::thread::sleep(std::time::Duration::from_millis(300));
     };
-    assert_eq!(s["pid"].as_i64(), Some(i64::from(guard.0.id() as i32)), "{s}");
+    assert_eq!(
+        s["pid"].as_i64(),
+        Some(i64::from(guard.0.id() as i32)),
+        "{s}"
+    );
     assert_eq!(s["dump_type"], "heap", "{s}");
     assert!(elf_core(&by_name));
 
@@ -193,9 +197,43 @@ fn collect_by_name_or_process_id_and_types_in_any_case() {
     ]);
     assert_eq!(summary(&out)["dump_type"], "mini");
 
+    // `analyze` opens the mini dump: what needs only the runtime answers, the heap commands
+    // say what the dump lacks.
+    let out = dn_dump(&[
+        "analyze",
+        by_pid.to_str().unwrap(),
+        "--json",
+        "-c",
+        "eeversion",
+        "-c",
+        "dumpheap -stat",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0]["version_string"]
+            .as_str()
+            .unwrap()
+            .starts_with("8.0."),
+        "{}",
+        lines[0]
+    );
+    let err = lines[1]["error"].as_str().unwrap();
+    assert!(err.contains("the GC heap is not in this dump"), "{err}");
+    assert!(
+        !out.status.success(),
+        "a failed command makes the exit status non-zero"
+    );
+
     // No such name: one line, non-zero exit.
     let out = dn_dump(&["collect", "-n", "no-such-process-anywhere"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.trim().lines().count() == 1 && err.contains("no-such-process-anywhere"), "{err}");
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("no-such-process-anywhere"),
+        "{err}"
+    );
 }

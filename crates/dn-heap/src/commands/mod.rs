@@ -85,6 +85,20 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("exit", "exit (alias quit, q): leave"),
 ];
 
+/// Commands that need no GC heap (they run on mini and triage dumps too).
+const WITHOUT_HEAP: &[&str] = &[
+    "eeversion",
+    "modules",
+    "lm",
+    "clrthreads",
+    "threads",
+    "help",
+    "soshelp",
+    "?",
+    "dumpmt",
+    "name2ee",
+];
+
 /// An analysis session: the runtime, a cancellation flag for Ctrl-C, and the heap graph once
 /// a command has needed it.
 pub struct Session {
@@ -122,6 +136,22 @@ impl Session {
 
     /// Runs one command line. `Ok(None)` for an empty line.
     pub fn execute(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        let cmd = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('!')
+            .to_ascii_lowercase();
+        if let Some(why) = &self.runtime.heap.unavailable {
+            if !cmd.is_empty() && !WITHOUT_HEAP.contains(&cmd.as_str()) {
+                bail!("{cmd}: {why}");
+            }
+        }
+        let r = self.run_line(line);
+        self.explain(&cmd, r)
+    }
+
+    fn run_line(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let Some((&cmd, args)) = words.split_first() else {
             return Ok(None);
@@ -196,6 +226,21 @@ impl Session {
             other => bail!("unknown command '{other}' (type 'help' for the list)"),
         };
         Ok(Some(out))
+    }
+
+    /// [`Session::execute`], with failures on a dump without the GC heap explained.
+    fn explain(
+        &self,
+        cmd: &str,
+        r: anyhow::Result<Option<Box<dyn CommandOutput>>>,
+    ) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        match (&self.runtime.heap.unavailable, r) {
+            (Some(_), Err(e)) => Err(e.context(format!(
+                "{cmd}: this dump lacks the runtime memory the command reads (it holds no GC \
+                 heap either: a mini or triage dump)"
+            ))),
+            (_, r) => r,
+        }
     }
 
     pub(crate) fn cancelled(&self) -> bool {

@@ -247,7 +247,7 @@ fn judge_folder(rt: &RuntimeModule, dir: &Path, source: DacSource, flat: bool) -
             Verdict::Match(DacSource::SymbolPathFlat)
         }
         (None, _) => Verdict::Refused(format!(
-            "{} not loaded: nothing ties it to the runtime (the dump holds no version string of              {RUNTIME_MODULE}, and no {RUNTIME_MODULE} is beside it); file it under {}",
+            "{} not loaded: nothing ties it to the runtime (the dump holds no version string of {RUNTIME_MODULE}, and no {RUNTIME_MODULE} is beside it); file it under {}",
             dac.display(),
             rt.build_id.as_deref().map_or_else(
                 || "the runtime's build id".to_string(),

@@ -180,6 +180,16 @@ impl Runtime {
         Runtime::open_core_with(core, &dac::DacSearch::with_dac(dac_path))
     }
 
+    /// Like [`Runtime::open_core`], for callers that need the GC heap: a dump without it is an
+    /// error.
+    pub fn open_core_with_heap(core: &Path, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+        let rt = Runtime::open_core(core, dac_path)?;
+        if let Some(why) = &rt.heap.unavailable {
+            anyhow::bail!("{why}");
+        }
+        Ok(rt)
+    }
+
     /// Opens a core file and the DAC `search` finds.
     pub fn open_core_with(core: &Path, search: &dac::DacSearch) -> anyhow::Result<Runtime> {
         let dump = CoreDump::open(core)?;
@@ -209,8 +219,16 @@ impl Runtime {
         let dac_found = dac::find_dac(&module, search)?;
         module.complete_version(&dac_found);
         let dac = Dac::open(&dac_found.path, target.clone(), module.base)?;
-        let heap = GcHeap::load(&dac, target.clone())
-            .map_err(|e| anyhow::anyhow!("cannot read the GC heap layout: {e}"))?;
+        // A dump without the GC heap (mini, triage) still answers the commands that need only
+        // the runtime; the heap commands say what is missing.
+        let heap = GcHeap::load(&dac, target.clone()).unwrap_or_else(|e| {
+            GcHeap::unavailable(
+                target.clone(),
+                format!(
+                    "the GC heap is not in this dump (a mini or triage dump holds none): reading its layout failed ({e})"
+                ),
+            )
+        });
         Ok(Runtime {
             target,
             dac,
@@ -236,6 +254,8 @@ pub struct GcHeap {
     mem: Arc<dyn DataTarget>,
     mts: RwLock<FxHashMap<u64, Option<Arc<MtInfo>>>>,
     names: RwLock<FxHashMap<u64, String>>,
+    /// Why the GC heap could not be read (a dump without it); `None` for a readable heap.
+    pub unavailable: Option<String>,
 }
 
 impl GcHeap {
@@ -368,7 +388,27 @@ impl GcHeap {
             mem,
             mts: RwLock::new(FxHashMap::default()),
             names: RwLock::new(FxHashMap::default()),
+            unavailable: None,
         })
+    }
+
+    /// A heap that cannot be read (a mini or triage dump holds no GC heap): empty, with the
+    /// reason, so that the commands that do not need it still run.
+    pub fn unavailable(mem: Arc<dyn DataTarget>, reason: String) -> GcHeap {
+        GcHeap {
+            server: false,
+            structures_valid: false,
+            regions: false,
+            globals: UsefulGlobals::default(),
+            heaps: Vec::new(),
+            segments: Vec::new(),
+            alloc_contexts: FxHashMap::default(),
+            alloc_context_list: Vec::new(),
+            mem,
+            mts: RwLock::new(FxHashMap::default()),
+            names: RwLock::new(FxHashMap::default()),
+            unavailable: Some(reason),
+        }
     }
 
     pub fn memory(&self) -> &dyn DataTarget {
