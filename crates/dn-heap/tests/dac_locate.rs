@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
-use dn_heap::dac::{DacSearch, DacSource};
+use dn_heap::dac::DacSearch;
 use dn_heap::heap::Runtime as DnRuntime;
 use dn_testkit::Runtime;
 

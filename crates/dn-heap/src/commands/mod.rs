@@ -3,6 +3,7 @@
 
 mod dominators;
 mod dumpheap;
+mod dumpmt;
 mod dumpobj;
 mod eeversion;
 mod gcroot;
@@ -24,12 +25,13 @@ pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
 };
+pub use dumpmt::{DumpMt, MethodRow};
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use eeversion::EeVersion;
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use help::HelpTopic;
-pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
@@ -70,14 +72,15 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dumpheap", "dumpheap [-stat [-retained] [-sort size|retained]] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-gen G] [-live|-dead] [-strings] [-short]: objects on the GC heap"),
     ("dumpobj", "dumpobj ADDR (alias do): an object's type, size and fields"),
     ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
-    ("dumpmt", "dumpmt MT: a MethodTable"),
+    ("dumpmt", "dumpmt [-md] MT: a MethodTable; -md lists the methods in its slots"),
     ("gcroot", "gcroot ADDR [-nostacks]: what keeps an object alive"),
     ("objsize", "objsize ADDR [-stat] [-short]: every object reachable from an object, and their size (not its retained size: see dominators)"),
     ("dominators", "dominators [ADDR] [-depth N] [-top K] [-type SUBSTR]: who keeps the memory alive: the dominator tree with retained sizes"),
     ("suspects", "suspects [-threshold PCT]: leak suspects (Eclipse MAT's): objects or types retaining over PCT% (10) of the live heap"),
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
-    ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
+    ("eeheap", "eeheap [-gc]: GC heaps, segments and their sizes (-loader is not supported yet)"),
+    ("dumpgen", "dumpgen GEN [-type SUBSTR] [-mt MT]: per-type statistics of one generation (gen0, gen1, gen2, loh, poh, foh)"),
     ("clrthreads", "clrthreads (alias threads): managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
     ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
@@ -189,8 +192,8 @@ impl Session {
                 Box::new(dumpobj::dumparray(self, addr, start, length)?)
             }
             "dumpmt" => {
-                let mt = first_addr(args, "dumpmt MT")?;
-                Box::new(info::dumpmt(self, mt)?)
+                let (mt, md) = dumpmt::parse(args)?;
+                Box::new(dumpmt::dumpmt(self, mt, md)?)
             }
             "gcroot" => {
                 let addr = first_addr(args, "gcroot ADDR")?;
@@ -215,7 +218,26 @@ impl Session {
             }
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
-            "eeheap" => Box::new(info::eeheap(self)),
+            "eeheap" => {
+                if let Some(a) = args.iter().find(|a| !a.eq_ignore_ascii_case("-gc")) {
+                    if a.eq_ignore_ascii_case("-loader") {
+                        bail!("eeheap -loader (the loader heaps) is not supported yet; eeheap -gc shows the GC heap");
+                    }
+                    bail!("eeheap: unknown option '{a}' (eeheap [-gc])");
+                }
+                Box::new(info::eeheap(self))
+            }
+            "dumpgen" => {
+                let (gen, rest) = args.split_first().ok_or_else(|| {
+                    anyhow::anyhow!("usage: dumpgen GEN (gen0, gen1, gen2, loh, poh, foh)")
+                })?;
+                let mut words = vec!["-stat", "-gen", *gen];
+                words.extend_from_slice(rest);
+                Box::new(dumpheap::dumpheap_stat(
+                    self,
+                    &DumpHeapOptions::parse(&words)?,
+                )?)
+            }
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
             "eeversion" => Box::new(eeversion::eeversion(self)),
             "modules" | "lm" => Box::new(modules::modules(self, &ModulesOptions::parse(args)?)),

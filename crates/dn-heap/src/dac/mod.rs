@@ -9,6 +9,7 @@ mod data;
 mod gc;
 mod live;
 pub mod locate;
+mod methods;
 pub mod symstore;
 mod target;
 mod threads;
@@ -27,6 +28,7 @@ pub use live::LiveProcess;
 pub use locate::{
     find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
 };
+pub use methods::{JitKind, MethodDescData, SlotMethod};
 pub use target::DataTarget;
 
 use crate::memory::{le_u32, le_u64};
