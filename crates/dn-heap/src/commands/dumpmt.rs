@@ -93,7 +93,7 @@ pub fn dumpmt(s: &Session, mt: u64, with_methods: bool) -> anyhow::Result<DumpMt
                 .unwrap_or(rt.module.base),
         );
         let slots = rt.dac.method_table_slots(mt, u32::from(d.num_methods));
-        if slots.len() < usize::from(d.num_methods) {
+        if slots.len() < usize::from(d.num_methods) && !rt.dac.sos_versions().contains(&15) {
             warnings.push(format!(
                 "{} of {} slots could not be read",
                 usize::from(d.num_methods) - slots.len(),
@@ -178,12 +178,12 @@ impl Render for DumpMt {
         if let Some(methods) = &self.methods {
             out.push_str("--------------------------------------\nMethodDesc Table\n");
             out.push_str(&format!(
-                "{:>16} {:>16} {:>6} {:>4} Name\n",
+                "{:>16} {:>16} {:>6} {:>16} Name\n",
                 "Entry", "MethodDesc", "JIT", "Slot"
             ));
             for m in methods {
                 out.push_str(&format!(
-                    "{:016x} {:016x} {:>6} {:>4} {}\n",
+                    "{:016x} {:016x} {:>6} {:016x} {}\n",
                     m.entry,
                     m.method_desc,
                     m.jit.name(),

@@ -62,7 +62,7 @@ impl Render for EeVersion {
                 if self.core3 {
                     out.push_str(" (3.x runtime)");
                 }
-                out.push_str(&format!("\n@(#)Version {t}\n"));
+                out.push_str(&format!("\n{t}\n"));
             }
             _ => out.push_str(&format!(
                 "{} (no version string in the dump: libcoreclr's data is not in it)\n",

@@ -11,6 +11,7 @@ mod heapstat;
 mod help;
 mod info;
 mod modules;
+mod name2ee;
 mod objects;
 mod suspects;
 
@@ -33,6 +34,7 @@ pub use heapstat::TypeStat;
 pub use help::HelpTopic;
 pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use modules::{ModuleRow, Modules, ModulesOptions};
+pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
@@ -84,6 +86,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrthreads", "clrthreads (alias threads): managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
     ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
+    ("name2ee", "name2ee MODULE TYPE|TYPE.METHOD (or MODULE!NAME; * for every module): loaded types whose name contains TYPE, or their methods named METHOD"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -240,6 +243,10 @@ impl Session {
             }
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
             "eeversion" => Box::new(eeversion::eeversion(self)),
+            "name2ee" => {
+                let (module, name) = name2ee::parse(args)?;
+                Box::new(name2ee::name2ee(self, &module, &name)?)
+            }
             "modules" | "lm" => Box::new(modules::modules(self, &ModulesOptions::parse(args)?)),
             "help" | "soshelp" | "?" => match args.first() {
                 Some(topic) => Box::new(help::topic(topic)?),

@@ -61,9 +61,39 @@ impl ModulesOptions {
 }
 
 /// A mapped file that is not a module image: devices, anonymous shared memory, the
-/// runtime's double-mapped executable memory.
+/// runtime's double-mapped executable memory. The dynamic loader is left out, as dotnet-dump does.
 fn is_image(path: &str) -> bool {
-    !(path.starts_with("/dev/") || path.starts_with("/memfd:") || path.starts_with("/SYSV"))
+    let name = path.rsplit('/').next().unwrap_or(path);
+    !(path.starts_with("/dev/")
+        || path.starts_with("/memfd:")
+        || path.starts_with("/SYSV")
+        || name.starts_with("ld-linux"))
+}
+
+/// A PE image's SizeOfImage, from its headers in the target's memory.
+fn pe_image_size(mem: &dyn crate::memory::MemorySource, base: u64) -> Option<u64> {
+    if mem.read_u16(base).ok()? != 0x5a4d {
+        return None; // "MZ"
+    }
+    let pe = base.checked_add(u64::from(mem.read_u32(base + 0x3c).ok()?))?;
+    if mem.read_u32(pe).ok()? != 0x4550 {
+        return None; // "PE\0\0"
+    }
+    // SizeOfImage: 56 bytes into the optional header, which follows the 24-byte file header.
+    Some(u64::from(mem.read_u32(pe.checked_add(24 + 56)?).ok()?))
+}
+
+/// The mappings of a file that follow each other from its base (the same file mapped again
+/// elsewhere is not part of the image).
+fn mapped_span(ranges: &[(u64, u64, u64)], base: u64) -> u64 {
+    let mut end = base;
+    for r in ranges.iter().filter(|r| r.0 >= base) {
+        if r.0 > end {
+            break;
+        }
+        end = end.max(r.1);
+    }
+    end - base
 }
 
 pub fn modules(s: &Session, o: &ModulesOptions) -> Modules {
@@ -79,7 +109,8 @@ pub fn modules(s: &Session, o: &ModulesOptions) -> Modules {
                 continue;
             }
         }
-        let end = m.ranges.iter().map(|r| r.1).max().unwrap_or(m.base);
+        let size =
+            pe_image_size(&**target, m.base).unwrap_or_else(|| mapped_span(&m.ranges, m.base));
         let (build_id, version_string) = if o.verbose {
             (
                 target.build_id(m.base).map(|b| hex(&b)),
@@ -90,7 +121,7 @@ pub fn modules(s: &Session, o: &ModulesOptions) -> Modules {
         };
         rows.push(ModuleRow {
             base: m.base,
-            size: end.saturating_sub(m.base),
+            size,
             path,
             build_id,
             version_string,

@@ -123,8 +123,13 @@ impl Dac {
         Ok(mt)
     }
 
-    /// Every slot of `mt` below `count` with the MethodDesc behind it (0 when none is found).
+    /// Every slot of `mt` with the MethodDesc behind it: ISOSDacInterface15's enumerator
+    /// (.NET 9+; it knows the MethodDesc of slots whose code is not set up yet), else each slot
+    /// below `count` through its code address (0 when no MethodDesc is found).
     pub fn method_table_slots(&self, mt: u64, count: u32) -> Vec<SlotMethod> {
+        if let Some(v) = self.method_enum(mt) {
+            return v;
+        }
         (0..count)
             .filter_map(|slot| {
                 let entry = self.method_table_slot(mt, slot).ok()?;
@@ -136,6 +141,34 @@ impl Dac {
                 })
             })
             .collect()
+    }
+
+    /// ISOSDacInterface15::GetMethodTableSlotEnumerator, drained; `None` when not offered.
+    fn method_enum(&self, mt: u64) -> Option<Vec<SlotMethod>> {
+        const STRIDE: usize = 0x28; // SOSMethodData
+        let sos15 = self.sos_n[15]?;
+        let _g = lock();
+        let mut e = std::ptr::null_mut();
+        // SAFETY: slot 3 is GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out); the
+        // enumerator is drained and released by `drain_enum` under the lock held here.
+        let bytes = unsafe {
+            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
+                sos15.slot(3);
+            if f(sos15.0, mt, &mut e) < 0 || e.is_null() {
+                return None;
+            }
+            drain_enum(ComPtr(e), STRIDE)
+        };
+        Some(
+            bytes
+                .chunks_exact(STRIDE)
+                .map(|c| SlotMethod {
+                    method_desc: le_u64(c, 0),
+                    entry: le_u64(c, 8),
+                    slot: le_u32(c, 0x24),
+                })
+                .collect(),
+        )
     }
 
     /// How `md`'s code came to be; `runtime` is the address range of libcoreclr.
