@@ -172,7 +172,10 @@ fn dumpgen_equal(d: &Dump, s: &dn_heap::commands::Session) {
             problems.join("\n")
         );
     }
-    assert!(compared > 0, "dotnet-dump's dumpgen listed no type in any generation");
+    assert!(
+        compared > 0,
+        "dotnet-dump's dumpgen listed no type in any generation"
+    );
 }
 
 fn all_equal(rt: Runtime) {

@@ -14,6 +14,7 @@ mod modules;
 mod name2ee;
 mod objects;
 mod suspects;
+mod verifyheap;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -40,6 +41,7 @@ pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
     Suspects,
 };
+pub use verifyheap::{HeapError, HeapErrorKind, VerifyHeap};
 
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
@@ -86,6 +88,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrthreads", "clrthreads (alias threads): managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
     ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
+    ("verifyheap", "verifyheap: walks every object and reference of the GC heap; lists the first problems with their addresses"),
     ("name2ee", "name2ee MODULE TYPE|TYPE.METHOD (or MODULE!NAME; * for every module): loaded types whose name contains TYPE, or their methods named METHOD"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
@@ -243,6 +246,7 @@ impl Session {
             }
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
             "eeversion" => Box::new(eeversion::eeversion(self)),
+            "verifyheap" => Box::new(verifyheap::verifyheap(self)?),
             "name2ee" => {
                 let (module, name) = name2ee::parse(args)?;
                 Box::new(name2ee::name2ee(self, &module, &name)?)
