@@ -1,5 +1,5 @@
 //! `eeversion`, `lm`, `name2ee`, `dumpmt -md` and `dumpgen` against Microsoft's dotnet-dump
-//! (10.0.750501) on the same createdump cores, on .NET 8 and 10.
+//! (10.0.750501) on the same createdump cores, on .NET 8, 10 and 11.
 
 mod common;
 
@@ -203,4 +203,9 @@ fn sos_commands_net8() {
 #[test]
 fn sos_commands_net10() {
     all_equal(Runtime::Net10);
+}
+
+#[test]
+fn sos_commands_net11() {
+    all_equal(Runtime::Net11);
 }
