@@ -139,10 +139,15 @@ impl DacSearch {
     }
 
     /// Adds the folders of `DN_SYMBOL_PATH` after the ones given.
-    pub fn with_env(mut self) -> DacSearch {
-        if let Some(v) = std::env::var_os(SYMBOL_PATH_ENV) {
+    pub fn with_env(self) -> DacSearch {
+        self.with_symbol_path_value(std::env::var_os(SYMBOL_PATH_ENV).as_deref())
+    }
+
+    /// Adds the folders of a `DN_SYMBOL_PATH`-style value (':'-separated, empty parts skipped).
+    pub fn with_symbol_path_value(mut self, value: Option<&std::ffi::OsStr>) -> DacSearch {
+        if let Some(v) = value {
             self.symbol_paths
-                .extend(std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()));
+                .extend(std::env::split_paths(v).filter(|p| !p.as_os_str().is_empty()));
         }
         self
     }
@@ -458,6 +463,21 @@ mod tests {
         assert!(e.contains("no symbol server"), "{e}");
         assert!(e.contains("--dac"), "{e}");
         assert!(!e.contains('\n'), "one line: {e}");
+    }
+
+    #[test]
+    fn symbol_path_variable_adds_folders_after_the_given_ones() {
+        let mut s = search();
+        s.symbol_paths.push(PathBuf::from("/given"));
+        let s = s.with_symbol_path_value(Some(std::ffi::OsStr::new("/a::/b")));
+        assert_eq!(
+            s.symbol_paths,
+            [
+                PathBuf::from("/given"),
+                PathBuf::from("/a"),
+                PathBuf::from("/b")
+            ]
+        );
     }
 
     #[test]
