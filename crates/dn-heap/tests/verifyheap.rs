@@ -65,3 +65,17 @@ fn healthy_heap_then_one_bad_reference() {
         "dotnet-dump names another object: {theirs}"
     );
 }
+
+/// No false alarm on the other runtimes' healthy heaps (where dotnet-dump finds none either).
+#[test]
+fn healthy_heaps_net8_net11() {
+    for rt in [Runtime::Net8, Runtime::Net11] {
+        let d = make_dump(rt, false, 200, "--withheap");
+        let s = open_session(&d);
+        let v = s.execute("verifyheap").unwrap().unwrap().to_json();
+        let theirs = dotnet_dump(&d.core, &["verifyheap".into()]);
+        assert!(theirs.contains("No heap corruption detected"), "{theirs}");
+        assert_eq!(v["error_count"], 0, "{}: {v}", rt.label());
+        assert!(v["references"].as_u64().unwrap() > 400, "{v}");
+    }
+}
