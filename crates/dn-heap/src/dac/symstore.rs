@@ -118,6 +118,21 @@ mod tests {
     }
 
     #[test]
+    fn a_dead_server_is_one_clear_line_and_leaves_no_file() {
+        // Port 9 (discard) on the loopback: nothing listens there.
+        let cache = tempfile::tempdir().unwrap();
+        let e = fetch_dac("http://127.0.0.1:9", "ab", cache.path())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("http://127.0.0.1:9/libmscordaccore.so/elf-buildid-coreclr-ab"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn https_is_refused_with_a_clear_reason() {
         let e = fetch_dac(
             "https://msdl.microsoft.com/download/symbols",
