@@ -132,3 +132,108 @@ fn errors_are_one_line_and_exit_non_zero() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("diagnostics socket"));
 }
+
+/// `collect -n NAME` finds the process by name (here a name no other process has: the
+/// self-contained app started through a uniquely named link, which becomes its process name),
+/// `--process-id` is `-p`'s long alias, and dump types take any letter case.
+#[test]
+fn collect_by_name_or_process_id_and_types_in_any_case() {
+    let built = dn_testkit::build(Fixture::Console, Runtime::Net8).expect("fixture");
+    let dir = tempfile::tempdir().unwrap();
+    let name = format!("dnct{}", std::process::id() % 1_000_000);
+    let link = dir.path().join(&name);
+    std::os::unix::fs::symlink(&built.program, &link).unwrap();
+    let mut child = Command::new(&link)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start the fixture");
+    struct Kill<'a>(&'a mut std::process::Child);
+    impl Drop for Kill<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let guard = Kill(&mut child);
+    let by_name = dir.path().join("by-name");
+    // The runtime's diagnostic socket appears shortly after start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let s = loop {
+        let out = dn_dump(&[
+            "collect",
+            "-n",
+            &name,
+            "--type",
+            "Heap",
+            "--json",
+            "-o",
+            by_name.to_str().unwrap(),
+        ]);
+        if out.status.success() || std::time::Instant::now() > deadline {
+            break summary(&out);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(300));
+    };
+    assert_eq!(
+        s["pid"].as_i64(),
+        Some(i64::from(guard.0.id() as i32)),
+        "{s}"
+    );
+    assert_eq!(s["dump_type"], "heap", "{s}");
+    assert!(elf_core(&by_name));
+
+    let by_pid = dir.path().join("by-pid");
+    let pid = guard.0.id().to_string();
+    let out = dn_dump(&[
+        "collect",
+        "--process-id",
+        &pid,
+        "--type",
+        "MINI",
+        "--json",
+        "-o",
+        by_pid.to_str().unwrap(),
+    ]);
+    assert_eq!(summary(&out)["dump_type"], "mini");
+
+    // `analyze` opens the mini dump: what needs only the runtime answers, the heap commands
+    // say what the dump lacks.
+    let out = dn_dump(&[
+        "analyze",
+        by_pid.to_str().unwrap(),
+        "--json",
+        "-c",
+        "eeversion",
+        "-c",
+        "dumpheap -stat",
+    ]);
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0]["version_string"]
+            .as_str()
+            .unwrap()
+            .starts_with("8.0."),
+        "{}",
+        lines[0]
+    );
+    let err = lines[1]["error"].as_str().unwrap();
+    assert!(err.contains("the GC heap is not in this dump"), "{err}");
+    assert!(
+        !out.status.success(),
+        "a failed command makes the exit status non-zero"
+    );
+
+    // No such name: one line, non-zero exit.
+    let out = dn_dump(&["collect", "-n", "no-such-process-anywhere"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.trim().lines().count() == 1 && err.contains("no-such-process-anywhere"),
+        "{err}"
+    );
+}

@@ -14,8 +14,14 @@ use dn_counters::watch::TargetSpec;
 #[derive(clap::Args, Debug, Clone)]
 pub struct CollectArgs {
     /// Process id of the target.
-    #[arg(short = 'p', long, required_unless_present = "command")]
+    #[arg(short = 'p', long, visible_alias = "process-id",
+          required_unless_present_any = ["command", "name"])]
     pub pid: Option<i32>,
+
+    /// The target by name (as `dn-ps` lists it: the entry assembly or the process name); it
+    /// must match exactly one .NET process.
+    #[arg(short = 'n', long, value_name = "NAME", conflicts_with_all = ["pid", "command"])]
+    pub name: Option<String>,
 
     /// With conditions: start this command (a .NET app, suspended until the counters session
     /// runs) and dump it when a condition holds; it is ended when the command exits.
@@ -26,8 +32,8 @@ pub struct CollectArgs {
     #[arg(short = 'o', long)]
     pub output: Option<PathBuf>,
 
-    /// What the dump holds (see docs/dump-types.md).
-    #[arg(long = "type", value_enum, default_value_t = DumpType::Full)]
+    /// What the dump holds (see docs/dump-types.md); any letter case (`Full`, `heap`).
+    #[arg(long = "type", value_enum, ignore_case = true, default_value_t = DumpType::Full)]
     pub dump_type: DumpType,
 
     /// Most memory to copy the target into while it is stopped (e.g. 512MB; 0 streams
@@ -56,7 +62,7 @@ pub struct CollectArgs {
     pub on_exception: Option<String>,
 
     /// With conditions: how many dumps to take before exiting.
-    #[arg(short = 'n', long = "count", value_name = "COUNT", default_value_t = 1,
+    #[arg(long = "count", value_name = "COUNT", default_value_t = 1,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub count: u32,
 
@@ -175,7 +181,10 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
 }
 
 /// Runs one collection as the command line asked.
-pub fn run(args: CollectArgs) -> anyhow::Result<()> {
+pub fn run(mut args: CollectArgs) -> anyhow::Result<()> {
+    if let Some(name) = &args.name {
+        args.pid = Some(dn_counters::watch::resolve_name(name)?);
+    }
     if !args.when.is_empty() || args.on_gc_heap_growth.is_some() || args.on_exception.is_some() {
         return run_triggers(args);
     }

@@ -37,6 +37,29 @@ pub struct AnalyzeArgs {
     /// Use this libmscordaccore.so instead of searching for the one matching the dump.
     #[arg(long, value_name = "PATH")]
     pub dac: Option<PathBuf>,
+    /// Folder to look for the DAC in, flat or in the symbol-store layout
+    /// (libmscordaccore.so/elf-buildid-coreclr-<id>/libmscordaccore.so); repeatable. The
+    /// DN_SYMBOL_PATH environment variable adds more (':'-separated).
+    #[arg(long = "symbol-path", value_name = "DIR")]
+    pub symbol_path: Vec<PathBuf>,
+    /// Download the DAC from this symbol server (http:// only) when no local one matches; it
+    /// is kept in the first --symbol-path folder (else the user's cache folder).
+    #[arg(long = "symbol-server", value_name = "URL")]
+    pub symbol_server: Option<String>,
+}
+
+impl AnalyzeArgs {
+    /// Where to look for the DAC.
+    pub fn dac_search(&self) -> crate::dac::DacSearch {
+        crate::dac::DacSearch {
+            explicit: self.dac.clone(),
+            symbol_paths: self.symbol_path.clone(),
+            symbol_server: self.symbol_server.clone(),
+            cache: None,
+            installed: true,
+        }
+        .with_env()
+    }
 }
 
 /// The cancel flag of the running session; the Ctrl-C handler sets it.
@@ -49,11 +72,11 @@ fn install_ctrlc(flag: Arc<AtomicBool>) {
     INSTALLED.get_or_init(|| {
         let _ = ctrlc::set_handler(|| {
             let slot = CANCEL.get_or_init(|| Mutex::new(None));
+            // Cancels the running command only (long commands poll the flag between objects);
+            // the prompt reads Ctrl-C itself, so this runs only while a command runs. The
+            // session stays: `exit` or Ctrl-D leave it.
             if let Some(f) = slot.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
-                // A second Ctrl-C before the first was noticed: the user wants out.
-                if f.swap(true, Ordering::SeqCst) {
-                    std::process::exit(130);
-                }
+                f.store(true, Ordering::SeqCst);
             }
         });
     });
@@ -89,16 +112,21 @@ pub fn run_with(
             if !args.json {
                 eprintln!("Loading core dump: {} ...", dump.display());
             }
-            Runtime::open_core(dump, args.dac.as_deref())?
+            Runtime::open_core_with(dump, &args.dac_search())?
         }
         (None, Some(pid)) => {
             if !args.json {
                 eprintln!("Attaching to process {pid} (paused until the analysis ends) ...");
             }
-            Runtime::attach(pid, args.dac.as_deref())?
+            Runtime::attach(pid, &args.dac_search())?
         }
         (None, None) => anyhow::bail!("give a core dump file or --pid"),
     };
+    if !args.json {
+        for w in &runtime.dac_found.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let mut session = Session::new(runtime);
     session.progress = !args.json;
     install_ctrlc(session.cancel.clone());
@@ -211,8 +239,11 @@ fn repl(session: &dyn RunCommand, json: bool, out: &mut dyn Write) -> anyhow::Re
                 }
                 run_one(session, &line, json, out);
             }
-            // Ctrl-C at the prompt clears the line; Ctrl-D leaves.
-            Err(ReadlineError::Interrupted) => continue,
+            // Ctrl-C at the prompt clears the line (and says how to leave); Ctrl-D leaves.
+            Err(ReadlineError::Interrupted) => {
+                eprintln!("(type 'exit' or press Ctrl-D to quit)");
+                continue;
+            }
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e.into()),
         }

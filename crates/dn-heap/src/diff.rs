@@ -161,7 +161,8 @@ pub fn diff_dumps(
 ) -> anyhow::Result<HeapDiff> {
     use anyhow::Context;
     let open = |p: &Path| -> anyhow::Result<(Session, DumpIdentity)> {
-        let rt = Runtime::open_core(p, dac).with_context(|| format!("{}", p.display()))?;
+        let rt =
+            Runtime::open_core_with_heap(p, dac).with_context(|| format!("{}", p.display()))?;
         let id = DumpIdentity::of(p, &rt);
         Ok((Session::new(rt), id))
     };

@@ -19,11 +19,13 @@ use crate::memory::{MemoryError, MemorySource};
 
 mod build_id;
 mod parse;
+mod version;
 
 pub use build_id::{build_id_in_memory, build_id_of_file, hex};
 /// One NT_FILE entry: `[start, end)` maps `path` from `file_offset`.
 pub use dn_core::elf::notes::FileEntry as FileMapping;
 use parse::{Load, ParseError};
+pub use version::{version_in_memory, version_of_file, VersionString};
 
 /// Why a core file could not be opened.
 #[derive(Debug, Error)]

@@ -155,6 +155,10 @@ impl ObjectGraph {
         let problems = EdgeProblems::default();
         let parallel = nodes.len() > 100_000;
         let edges = Edges::build(nodes.len(), parallel, |id, out| {
+            // Ctrl-C: the remaining nodes are skipped (the result is thrown away below).
+            if cancel.load(Ordering::Relaxed) {
+                return;
+            }
             let addr = nodes.address(id);
             let Some(info) = infos[nodes.type_index(id) as usize].as_deref() else {
                 return;

@@ -13,6 +13,8 @@ fn args(d: &Dump, json: bool, commands: &[&str]) -> AnalyzeArgs {
         commands: commands.iter().map(|c| c.to_string()).collect(),
         json,
         dac: None,
+        symbol_path: Vec::new(),
+        symbol_server: None,
     }
 }
 
@@ -124,6 +126,8 @@ fn a_missing_dump_is_a_clear_error() {
         commands: vec!["dumpheap -stat".into()],
         json: true,
         dac: None,
+        symbol_path: Vec::new(),
+        symbol_server: None,
     };
     let e = run_with(a, false, &mut std::io::empty(), &mut Vec::new()).unwrap_err();
     let msg = format!("{e:#}");

@@ -4,58 +4,18 @@
 
 mod common;
 
-use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
-
 use common::*;
 use dn_testkit::Runtime;
 
-/// Runs dotnet-dump's `analyze` with `commands` on the dump; returns its stdout.
 fn dotnet_dump(d: &Dump, commands: &[String]) -> String {
-    let exe = dn_testkit::dotnet_tool("dotnet-dump").expect("dotnet-dump");
-    let mut cmd = Command::new(exe);
-    cmd.arg("analyze").arg(&d.core);
-    for c in commands {
-        cmd.args(["-c", c]);
-    }
-    let out = cmd
-        .args(["-c", "exit"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running dotnet-dump");
-    assert!(
-        out.status.success(),
-        "dotnet-dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// SOS's statistics table as (count, size) per MethodTable, and its total line.
-fn sos_stats(text: &str) -> (Stats, (u64, u64)) {
-    let num = |s: &str| s.replace(',', "").parse::<u64>().ok();
-    let mut stats = BTreeMap::new();
-    let mut total = None;
-    for line in text.lines() {
-        let w: Vec<&str> = line.split_whitespace().collect();
-        if let ["Total", n, "objects,", b, "bytes"] = w.as_slice() {
-            total = Some((num(n).unwrap(), num(b).unwrap()));
-            continue;
-        }
-        if w.len() >= 4 && w[0].len() >= 8 && w[0].chars().all(|c| c.is_ascii_hexdigit()) {
-            if let (Some(c), Some(s)) = (num(w[1]), num(w[2])) {
-                stats.insert(u64::from_str_radix(w[0], 16).unwrap(), (c, s));
-            }
-        }
-    }
-    (stats, total.expect("dotnet-dump printed no total"))
+    sos::dotnet_dump(&d.core, commands)
 }
 
 fn live_equals_dotnet_dump(rt: Runtime) {
     let d = make_dump(rt, false, 1000, "--withheap");
     let s = open_session(&d);
     let (ours, names, _) = our_stats_of(&s, "dumpheap -stat -live");
-    let (theirs, total) = sos_stats(&dotnet_dump(&d, &["dumpheap -stat -live".into()]));
+    let (theirs, total) = sos::sos_stats(&dotnet_dump(&d, &["dumpheap -stat -live".into()]));
     let problems = diff(&ours, &theirs, &names);
     assert!(
         problems.is_empty(),

@@ -30,7 +30,8 @@ fn live_net10_matches_a_core_of_the_idle_target_and_the_target_runs_on() {
     let (theirs, their_names) = oracle_stats(&d);
 
     let stats = {
-        let rt = Runtime::attach(pid as u32, None).unwrap_or_else(|e| panic!("attach: {e:#}"));
+        let rt = Runtime::attach(pid as u32, &dn_heap::dac::DacSearch::with_dac(None))
+            .unwrap_or_else(|e| panic!("attach: {e:#}"));
         assert_eq!(state(pid), 't', "held while analysed");
         let s = Session::new(rt);
         let (stats, names, _) = our_stats(&s);
@@ -59,7 +60,7 @@ fn live_net10_matches_a_core_of_the_idle_target_and_the_target_runs_on() {
 
 #[test]
 fn attaching_to_a_missing_process_is_a_clear_error() {
-    let e = Runtime::attach(999_999_999, None).unwrap_err();
+    let e = Runtime::attach(999_999_999, &dn_heap::dac::DacSearch::with_dac(None)).unwrap_err();
     let msg = format!("{e:#}");
     assert!(msg.contains("999999999"), "{msg}");
     assert!(!msg.contains('\n'), "{msg}");
@@ -75,6 +76,8 @@ fn analyze_pid_from_the_command_line_front_end() {
         commands: vec!["dumpheap -type ConsoleTarget.LeakedItem -stat".into()],
         json: true,
         dac: None,
+        symbol_path: Vec::new(),
+        symbol_server: None,
     };
     let mut out = Vec::new();
     dn_heap::cli::run_with(args, false, &mut std::io::empty(), &mut out).expect("analyze --pid");

@@ -1,6 +1,5 @@
-//! `eeheap -gc`, `clrthreads`, `dumpmt`, `help`.
+//! `eeheap -gc`, `clrthreads`, `help`.
 
-use anyhow::bail;
 use serde::Serialize;
 
 use super::{n0, ser_hex, Render, Session, COMMANDS};
@@ -205,69 +204,6 @@ impl Render for ClrThreads {
             ));
         }
         out
-    }
-}
-
-/// `dumpmt MT`.
-#[derive(Debug, Clone, Serialize)]
-pub struct DumpMt {
-    #[serde(serialize_with = "ser_hex")]
-    pub mt: u64,
-    pub name: String,
-    #[serde(serialize_with = "ser_hex")]
-    pub eeclass: u64,
-    #[serde(serialize_with = "ser_hex")]
-    pub module: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub module_name: Option<String>,
-    #[serde(serialize_with = "ser_hex")]
-    pub parent: u64,
-    pub base_size: u32,
-    pub component_size: u32,
-    pub num_methods: u16,
-    pub num_interfaces: u16,
-    pub contains_pointers: bool,
-    pub token: u32,
-}
-
-pub fn dumpmt(s: &Session, mt: u64) -> anyhow::Result<DumpMt> {
-    let rt = &s.runtime;
-    let Some(info) = rt.heap.mt_info(&rt.dac, mt) else {
-        bail!("0x{mt:x} is not a MethodTable")
-    };
-    let d = info.data;
-    Ok(DumpMt {
-        mt,
-        name: rt.heap.type_name(&rt.dac, mt),
-        eeclass: d.class,
-        module: d.module,
-        module_name: rt.dac.module_name(d.module).ok().filter(|m| !m.is_empty()),
-        parent: d.parent,
-        base_size: d.base_size,
-        component_size: d.component_size,
-        num_methods: d.num_methods,
-        num_interfaces: d.num_interfaces,
-        contains_pointers: d.contains_pointers,
-        token: d.token,
-    })
-}
-
-impl Render for DumpMt {
-    fn render(&self) -> String {
-        format!(
-            "EEClass:         {:016x}\nModule:          {:016x}\nName:            {}\nmdToken:         {:016x}\nFile:            {}\nBaseSize:        0x{:x}\nComponentSize:   0x{:x}\nNumber of Methods: {}\nNumber of IFaces in IFaceMap: {}\nParent MethodTable: {:016x}\nContainsPointers: {}\n",
-            self.eeclass,
-            self.module,
-            self.name,
-            self.token,
-            self.module_name.as_deref().unwrap_or("Unknown Module"),
-            self.base_size,
-            self.component_size,
-            self.num_methods,
-            self.num_interfaces,
-            self.parent,
-            self.contains_pointers
-        )
     }
 }
 

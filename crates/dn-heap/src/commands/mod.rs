@@ -3,12 +3,18 @@
 
 mod dominators;
 mod dumpheap;
+mod dumpmt;
 mod dumpobj;
+mod eeversion;
 pub(crate) mod gcroot;
 pub(crate) mod heapstat;
+mod help;
 mod info;
+mod modules;
+mod name2ee;
 mod objects;
 pub(crate) mod suspects;
+mod verifyheap;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,15 +27,21 @@ pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
 };
+pub use dumpmt::{DumpMt, MethodRow};
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
+pub use eeversion::EeVersion;
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
-pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use help::HelpTopic;
+pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use modules::{ModuleRow, Modules, ModulesOptions};
+pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
     Suspects,
 };
+pub use verifyheap::{HeapError, HeapErrorKind, VerifyHeap};
 
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
@@ -64,16 +76,21 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("dumpheap", "dumpheap [-stat [-retained] [-sort size|retained]] [-type SUBSTR] [-mt MT] [-min N] [-max N] [-gen G] [-live|-dead] [-strings] [-short]: objects on the GC heap"),
     ("dumpobj", "dumpobj ADDR (alias do): an object's type, size and fields"),
     ("dumparray", "dumparray ADDR [-start I] [-length N]: an array's elements"),
-    ("dumpmt", "dumpmt MT: a MethodTable"),
+    ("dumpmt", "dumpmt [-md] MT: a MethodTable; -md lists the methods in its slots"),
     ("gcroot", "gcroot ADDR [-nostacks]: what keeps an object alive"),
     ("objsize", "objsize ADDR [-stat] [-short]: every object reachable from an object, and their size (not its retained size: see dominators)"),
     ("dominators", "dominators [ADDR] [-depth N] [-top K] [-type SUBSTR]: who keeps the memory alive: the dominator tree with retained sizes"),
     ("suspects", "suspects [-threshold PCT]: leak suspects (Eclipse MAT's): objects or types retaining over PCT% (10) of the live heap"),
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
-    ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
+    ("eeheap", "eeheap [-gc]: GC heaps, segments and their sizes (-loader is not supported yet)"),
+    ("dumpgen", "dumpgen GEN [-type SUBSTR] [-mt MT]: per-type statistics of one generation (gen0, gen1, gen2, loh, poh, foh)"),
     ("clrthreads", "clrthreads (alias threads): managed threads"),
-    ("help", "help: this list"),
+    ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
+    ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
+    ("verifyheap", "verifyheap: walks every object and reference of the GC heap; lists the first problems with their addresses"),
+    ("name2ee", "name2ee MODULE TYPE|TYPE.METHOD (or MODULE!NAME; * for every module): loaded types whose name contains TYPE, or their methods named METHOD"),
+    ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
 ];
 
@@ -121,6 +138,20 @@ impl RunCommand for Session {
     }
 }
 
+/// Commands that need no GC heap (they run on mini and triage dumps too).
+const WITHOUT_HEAP: &[&str] = &[
+    "eeversion",
+    "modules",
+    "lm",
+    "clrthreads",
+    "threads",
+    "help",
+    "soshelp",
+    "?",
+    "dumpmt",
+    "name2ee",
+];
+
 /// An analysis session: the runtime, a cancellation flag for Ctrl-C, and the heap graph once
 /// a command has needed it.
 pub struct Session {
@@ -158,6 +189,22 @@ impl Session {
 
     /// Runs one command line. `Ok(None)` for an empty line.
     pub fn execute(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        let cmd = line
+            .split_whitespace()
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('!')
+            .to_ascii_lowercase();
+        if let Some(why) = &self.runtime.heap.unavailable {
+            if !cmd.is_empty() && !WITHOUT_HEAP.contains(&cmd.as_str()) {
+                bail!("{cmd}: {why}");
+            }
+        }
+        let r = self.run_line(line);
+        self.explain(&cmd, r)
+    }
+
+    fn run_line(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
         let words: Vec<&str> = line.split_whitespace().collect();
         let Some((&cmd, args)) = words.split_first() else {
             return Ok(None);
@@ -195,8 +242,8 @@ impl Session {
                 Box::new(dumpobj::dumparray(self, addr, start, length)?)
             }
             "dumpmt" => {
-                let mt = first_addr(args, "dumpmt MT")?;
-                Box::new(info::dumpmt(self, mt)?)
+                let (mt, md) = dumpmt::parse(args)?;
+                Box::new(dumpmt::dumpmt(self, mt, md)?)
             }
             "gcroot" => {
                 let addr = first_addr(args, "gcroot ADDR")?;
@@ -221,12 +268,56 @@ impl Session {
             }
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
-            "eeheap" => Box::new(info::eeheap(self)),
+            "eeheap" => {
+                if let Some(a) = args.iter().find(|a| !a.eq_ignore_ascii_case("-gc")) {
+                    if a.eq_ignore_ascii_case("-loader") {
+                        bail!("eeheap -loader (the loader heaps) is not supported yet; eeheap -gc shows the GC heap");
+                    }
+                    bail!("eeheap: unknown option '{a}' (eeheap [-gc])");
+                }
+                Box::new(info::eeheap(self))
+            }
+            "dumpgen" => {
+                let (gen, rest) = args.split_first().ok_or_else(|| {
+                    anyhow::anyhow!("usage: dumpgen GEN (gen0, gen1, gen2, loh, poh, foh)")
+                })?;
+                let mut words = vec!["-stat", "-gen", *gen];
+                words.extend_from_slice(rest);
+                Box::new(dumpheap::dumpheap_stat(
+                    self,
+                    &DumpHeapOptions::parse(&words)?,
+                )?)
+            }
             "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
-            "help" | "soshelp" | "?" => Box::new(Help::new()),
+            "eeversion" => Box::new(eeversion::eeversion(self)),
+            "verifyheap" => Box::new(verifyheap::verifyheap(self)?),
+            "name2ee" => {
+                let (module, name) = name2ee::parse(args)?;
+                Box::new(name2ee::name2ee(self, &module, &name)?)
+            }
+            "modules" | "lm" => Box::new(modules::modules(self, &ModulesOptions::parse(args)?)),
+            "help" | "soshelp" | "?" => match args.first() {
+                Some(topic) => Box::new(help::topic(topic)?),
+                None => Box::new(Help::new()),
+            },
             other => bail!("unknown command '{other}' (type 'help' for the list)"),
         };
         Ok(Some(out))
+    }
+
+    /// [`Session::execute`], with failures on a dump without the GC heap explained.
+    fn explain(
+        &self,
+        cmd: &str,
+        r: anyhow::Result<Option<Box<dyn CommandOutput>>>,
+    ) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
+        match (&self.runtime.heap.unavailable, r) {
+            (Some(_), Err(e)) => Err(e.context(format!(
+                "{cmd}: this dump lacks the runtime memory the command reads (it holds no GC \
+                 heap either: a mini or triage dump)"
+            ))),
+            (_, r) => r,
+        }
     }
 
     pub(crate) fn cancelled(&self) -> bool {

@@ -17,7 +17,7 @@ pub struct ObjectData {
     pub array_data: u64,
 }
 
-#[derive(Debug, Clone, Copy, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 pub struct UsefulGlobals {
     pub array_mt: u64,
     pub string_mt: u64,

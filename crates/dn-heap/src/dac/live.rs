@@ -12,7 +12,7 @@ use anyhow::Context;
 use dn_core::ptrace::{maps, regs, StoppedProcess};
 
 use super::DataTarget;
-use crate::dump::{build_id_in_memory, Module};
+use crate::dump::{build_id_in_memory, version_in_memory, Module, VersionString};
 use crate::memory::{MemoryError, MemorySource};
 
 /// A process held still for analysis.
@@ -123,5 +123,9 @@ impl DataTarget for LiveProcess {
 
     fn build_id(&self, base: u64) -> Option<Vec<u8>> {
         build_id_in_memory(self, base)
+    }
+
+    fn version_string(&self, base: u64) -> Option<VersionString> {
+        version_in_memory(self, base)
     }
 }

@@ -9,6 +9,8 @@ mod data;
 mod gc;
 mod live;
 pub mod locate;
+mod methods;
+pub mod symstore;
 mod target;
 mod threads;
 mod types;
@@ -23,7 +25,10 @@ pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
 pub use live::LiveProcess;
-pub use locate::{find_dac, runtime_module, RuntimeModule};
+pub use locate::{
+    find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
+};
+pub use methods::{JitKind, MethodDescData, SlotMethod};
 pub use target::DataTarget;
 
 use crate::memory::{le_u16, le_u32, le_u64, ShortField};

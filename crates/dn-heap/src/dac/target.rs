@@ -1,6 +1,6 @@
 //! What the DAC needs from a target besides memory.
 
-use crate::dump::{build_id_in_memory, CoreDump, Module};
+use crate::dump::{build_id_in_memory, version_in_memory, CoreDump, Module, VersionString};
 use crate::memory::{MemoryError, MemorySource};
 
 /// A target the DAC can inspect: memory, mapped modules and thread registers. A core file is
@@ -31,6 +31,9 @@ pub trait DataTarget: MemorySource {
 
     /// GNU build id of the ELF image mapped at `base`, read from the target itself.
     fn build_id(&self, base: u64) -> Option<Vec<u8>>;
+
+    /// The `@(#)Version` string of the ELF image mapped at `base`, read from the target itself.
+    fn version_string(&self, base: u64) -> Option<VersionString>;
 }
 
 impl DataTarget for CoreDump {
@@ -49,6 +52,11 @@ impl DataTarget for CoreDump {
     /// From the core's bytes only: the on-disk file must not vouch for itself.
     fn build_id(&self, base: u64) -> Option<Vec<u8>> {
         build_id_in_memory(&CoreOnly(self), base)
+    }
+
+    /// From the core's bytes only, likewise.
+    fn version_string(&self, base: u64) -> Option<VersionString> {
+        version_in_memory(&CoreOnly(self), base)
     }
 }
 

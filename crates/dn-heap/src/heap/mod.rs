@@ -159,6 +159,8 @@ pub struct Runtime {
     pub target: Arc<dyn DataTarget>,
     pub dac: Dac,
     pub module: RuntimeModule,
+    /// Where the DAC came from, and the candidates passed over.
+    pub dac_found: dac::FoundDac,
     pub heap: GcHeap,
 }
 
@@ -173,8 +175,23 @@ impl std::fmt::Debug for Runtime {
 }
 
 impl Runtime {
-    /// Opens a core file and the matching DAC (or `dac_path`).
+    /// Opens a core file and the matching DAC (or `dac_path`), searching the default places.
     pub fn open_core(core: &Path, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+        Runtime::open_core_with(core, &dac::DacSearch::with_dac(dac_path))
+    }
+
+    /// Like [`Runtime::open_core`], for callers that need the GC heap: a dump without it is an
+    /// error.
+    pub fn open_core_with_heap(core: &Path, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+        let rt = Runtime::open_core(core, dac_path)?;
+        if let Some(why) = &rt.heap.unavailable {
+            anyhow::bail!("{why}");
+        }
+        Ok(rt)
+    }
+
+    /// Opens a core file and the DAC `search` finds.
+    pub fn open_core_with(core: &Path, search: &dac::DacSearch) -> anyhow::Result<Runtime> {
         let dump = CoreDump::open(core)?;
         // A cut-off core explains most failures below; say so in the error.
         let truncated = dump
@@ -184,29 +201,39 @@ impl Runtime {
             Some(t) => anyhow::anyhow!("{e:#}{t}"),
             None => e,
         };
-        Runtime::open(Arc::new(dump), dac_path).map_err(with_cause)
+        Runtime::open(Arc::new(dump), search).map_err(with_cause)
     }
 
     /// Holds the threads of a running process (ptrace; they run on when the `Runtime` is
     /// dropped, or if this process dies) and opens its runtime. Drop it on the thread that
     /// attached: ptrace belongs to that thread.
-    pub fn attach(pid: u32, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
+    pub fn attach(pid: u32, search: &dac::DacSearch) -> anyhow::Result<Runtime> {
         let process = dac::LiveProcess::attach(pid)?;
-        Runtime::open(Arc::new(process), dac_path)
+        Runtime::open(Arc::new(process), search)
     }
 
     /// Opens the runtime of any target (a core file, or a stopped process behind the same
-    /// trait) with the matching DAC (or `dac_path`).
-    pub fn open(target: Arc<dyn DataTarget>, dac_path: Option<&Path>) -> anyhow::Result<Runtime> {
-        let module = dac::runtime_module(&*target)?;
-        let dac_file = dac::find_dac(&module, dac_path)?;
-        let dac = Dac::open(&dac_file, target.clone(), module.base)?;
-        let heap = GcHeap::load(&dac, target.clone())
-            .map_err(|e| anyhow::anyhow!("cannot read the GC heap layout: {e}"))?;
+    /// trait) with the DAC `search` finds.
+    pub fn open(target: Arc<dyn DataTarget>, search: &dac::DacSearch) -> anyhow::Result<Runtime> {
+        let mut module = dac::runtime_module(&*target)?;
+        let dac_found = dac::find_dac(&module, search)?;
+        module.complete_version(&dac_found);
+        let dac = Dac::open(&dac_found.path, target.clone(), module.base)?;
+        // A dump without the GC heap (mini, triage) still answers the commands that need only
+        // the runtime; the heap commands say what is missing.
+        let heap = GcHeap::load(&dac, target.clone()).unwrap_or_else(|e| {
+            GcHeap::unavailable(
+                target.clone(),
+                format!(
+                    "the GC heap is not in this dump (a mini or triage dump holds none): reading its layout failed ({e})"
+                ),
+            )
+        });
         Ok(Runtime {
             target,
             dac,
             module,
+            dac_found,
             heap,
         })
     }
@@ -227,6 +254,8 @@ pub struct GcHeap {
     mem: Arc<dyn DataTarget>,
     mts: RwLock<FxHashMap<u64, Option<Arc<MtInfo>>>>,
     names: RwLock<FxHashMap<u64, String>>,
+    /// Why the GC heap could not be read (a dump without it); `None` for a readable heap.
+    pub unavailable: Option<String>,
 }
 
 impl GcHeap {
@@ -359,7 +388,27 @@ impl GcHeap {
             mem,
             mts: RwLock::new(FxHashMap::default()),
             names: RwLock::new(FxHashMap::default()),
+            unavailable: None,
         })
+    }
+
+    /// A heap that cannot be read (a mini or triage dump holds no GC heap): empty, with the
+    /// reason, so that the commands that do not need it still run.
+    pub fn unavailable(mem: Arc<dyn DataTarget>, reason: String) -> GcHeap {
+        GcHeap {
+            server: false,
+            structures_valid: false,
+            regions: false,
+            globals: UsefulGlobals::default(),
+            heaps: Vec::new(),
+            segments: Vec::new(),
+            alloc_contexts: FxHashMap::default(),
+            alloc_context_list: Vec::new(),
+            mem,
+            mts: RwLock::new(FxHashMap::default()),
+            names: RwLock::new(FxHashMap::default()),
+            unavailable: Some(reason),
+        }
     }
 
     pub fn memory(&self) -> &dyn DataTarget {

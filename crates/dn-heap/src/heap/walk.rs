@@ -137,6 +137,11 @@ impl GcHeap {
     ) -> Result<Vec<WalkIssue>, WalkError> {
         let mut state = WalkState::default();
         for si in order {
+            // Also between segments: with regions most hold fewer objects than the in-segment
+            // polling interval.
+            if cancel.is_some_and(|c| c.load(Ordering::Relaxed)) {
+                return Err(WalkError::Cancelled);
+            }
             let seg = &self.segments[si];
             if let ControlFlow::Break(()) =
                 self.walk_segment(dac, si, seg, cancel, &mut f, &mut state)?

@@ -82,7 +82,7 @@ pub fn render(
     counters: Vec<(String, counters::CountersFile)>,
 ) -> anyhow::Result<String> {
     let open = |p: &std::path::Path| -> anyhow::Result<Session> {
-        let rt = Runtime::open_core(p, args.dac.as_deref())
+        let rt = Runtime::open_core_with_heap(p, args.dac.as_deref())
             .with_context(|| format!("cannot read {}", p.display()))?;
         let mut s = Session::new(rt);
         s.progress = true;

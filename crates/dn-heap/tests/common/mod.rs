@@ -9,6 +9,8 @@ use std::process::Command;
 
 use dn_testkit::{Fixture, Runtime, StartOptions, Target};
 
+pub mod sos;
+
 /// A core dump of a ConsoleTarget that leaked `leak` items.
 pub struct Dump {
     pub dir: tempfile::TempDir,
