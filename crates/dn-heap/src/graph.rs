@@ -77,22 +77,42 @@ fn note_first(slot: &AtomicU64, v: u64) {
 }
 
 impl ObjectGraph {
-    /// Builds the graph: counts the objects, checks the memory it needs against what the
-    /// machine has, then fills nodes, edges and roots.
+    /// Builds the graph: walks the objects once into the node columns, checks the memory the
+    /// rest needs against what the machine has, then fills edges and roots.
     pub fn build(rt: &Runtime, cancel: &AtomicBool, progress: bool) -> anyhow::Result<ObjectGraph> {
         let (heap, dac) = (&rt.heap, &rt.dac);
         let progress = Progress::new(progress);
         let free_mt = heap.globals.free_mt;
         let mut warnings = Vec::new();
 
-        progress.stage("counting objects");
-        let mut count = 0usize;
+        // One walk: the node columns grow as objects come (big vectors grow by remapping
+        // their pages, not by copying), and the memory check below runs on the real count
+        // before the references, the bulk of the graph, are allocated.
+        progress.stage("objects");
+        let mut nodes = NodesBuilder::with_capacity(0);
+        let mut mts: Vec<u64> = Vec::new();
+        let mut walk_types: Vec<u32> = Vec::new(); // walk's type index -> ours
+        let mut bad_node = None;
         let issues = heap
             .walk_in_address_order(dac, Some(cancel), |o| {
-                if o.mt != free_mt {
-                    count += 1;
+                if o.mt == free_mt {
+                    return ControlFlow::Continue(());
                 }
-                ControlFlow::Continue(())
+                let wi = o.type_index as usize;
+                if wi >= walk_types.len() {
+                    walk_types.resize(wi + 1, u32::MAX);
+                }
+                if walk_types[wi] == u32::MAX {
+                    walk_types[wi] = mts.len() as u32;
+                    mts.push(o.mt);
+                }
+                match nodes.push(o.address, walk_types[wi], o.size) {
+                    Ok(_) => ControlFlow::Continue(()),
+                    Err(e) => {
+                        bad_node = Some(format!("object {:#x}: {e}", o.address));
+                        ControlFlow::Break(())
+                    }
+                }
             })
             .map_err(|_| anyhow::anyhow!("cancelled"))?;
         for i in issues {
@@ -101,34 +121,6 @@ impl ObjectGraph {
                 i.segment, i.address, i.message
             ));
         }
-        check_memory(count)?;
-
-        progress.stage("nodes");
-        let mut nodes = NodesBuilder::with_capacity(count);
-        let mut mts: Vec<u64> = Vec::new();
-        let mut walk_types: Vec<u32> = Vec::new(); // walk's type index -> ours
-        let mut bad_node = None;
-        heap.walk_in_address_order(dac, Some(cancel), |o| {
-            if o.mt == free_mt {
-                return ControlFlow::Continue(());
-            }
-            let wi = o.type_index as usize;
-            if wi >= walk_types.len() {
-                walk_types.resize(wi + 1, u32::MAX);
-            }
-            if walk_types[wi] == u32::MAX {
-                walk_types[wi] = mts.len() as u32;
-                mts.push(o.mt);
-            }
-            match nodes.push(o.address, walk_types[wi], o.size) {
-                Ok(_) => ControlFlow::Continue(()),
-                Err(e) => {
-                    bad_node = Some(format!("object {:#x}: {e}", o.address));
-                    ControlFlow::Break(())
-                }
-            }
-        })
-        .map_err(|_| anyhow::anyhow!("cancelled"))?;
         if let Some(e) = bad_node {
             bail!("cannot build the heap graph: {e}");
         }
@@ -142,6 +134,7 @@ impl ObjectGraph {
         let nodes = nodes
             .finish(&ranges)
             .context("cannot build the heap graph")?;
+        check_memory(nodes.len(), nodes.memory_bytes())?;
 
         progress.stage("references");
         let infos: Vec<Option<Arc<MtInfo>>> = mts.iter().map(|&mt| heap.mt_info(dac, mt)).collect();
@@ -391,9 +384,11 @@ impl ObjectGraph {
 }
 
 /// Refuses to build a graph the machine cannot hold (estimated before allocating).
-fn check_memory(objects: usize) -> anyhow::Result<()> {
+fn check_memory(objects: usize, already: usize) -> anyhow::Result<()> {
     // References per object are not known before reading them; heaps measured here hold 1-3.
-    let estimate = HeapGraph::estimate_bytes(objects, objects.saturating_mul(3));
+    // `already`: the node columns, allocated by now (and no longer in what is available).
+    let estimate = HeapGraph::estimate_bytes(objects, objects.saturating_mul(3))
+        .saturating_sub(already as u64);
     fits(objects, estimate, available_memory())
 }
 

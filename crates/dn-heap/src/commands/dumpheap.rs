@@ -3,6 +3,7 @@
 use std::ops::ControlFlow;
 
 use anyhow::bail;
+use dn_graph::NodeId;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
@@ -178,6 +179,48 @@ fn filtered_walk(
     } else {
         None
     };
+    if let (Some((g, live)), None) = (&graph, o.gen) {
+        // The graph holds every object of the walk (free space left out) in address order:
+        // its nodes are filtered instead of walking the heap again.
+        let mut segment = SegmentCursor::default();
+        for id in 0..g.graph.nodes.len() as NodeId {
+            if id % 65_536 == 0 && s.cancelled() {
+                bail!("cancelled");
+            }
+            if live.contains(id) != o.live {
+                continue;
+            }
+            let (address, mt, size) = (g.address(id), g.mt(id), g.size(id));
+            if o.dead && g.is_frozen(id) {
+                notes.frozen.count += 1;
+                notes.frozen.size += size;
+                continue;
+            }
+            if o.mt.is_some_and(|m| m != mt)
+                || o.min.is_some_and(|m| size < m)
+                || o.max.is_some_and(|m| size > m)
+            {
+                continue;
+            }
+            if let Some(sub) = &o.type_substr {
+                let ok = *type_ok
+                    .entry(mt)
+                    .or_insert_with(|| heap.type_name(&rt.dac, mt).contains(sub.as_str()));
+                if !ok {
+                    continue;
+                }
+            }
+            f(&HeapObject {
+                address,
+                mt,
+                size,
+                segment: segment.find(&heap.segments, address),
+                type_index: g.graph.nodes.type_index(id),
+            });
+        }
+        // The walk's own problems are among the graph's warnings.
+        return Ok(notes);
+    }
     let free_mt = heap.globals.free_mt;
     // Inlined into the walk's loop: this runs once per object.
     let res = heap.walk(
@@ -229,6 +272,33 @@ fn filtered_walk(
             Ok(notes)
         }
         Err(WalkError::Cancelled) => bail!("cancelled"),
+    }
+}
+
+/// The segment of each address of an increasing sequence, found again only when the address
+/// leaves the last one.
+#[derive(Default)]
+struct SegmentCursor {
+    last: Option<(usize, u64, u64)>,
+}
+
+impl SegmentCursor {
+    fn find(&mut self, segments: &[crate::heap::Segment], address: u64) -> usize {
+        if let Some((i, start, end)) = self.last {
+            if (start..end).contains(&address) {
+                return i;
+            }
+        }
+        match segments
+            .iter()
+            .position(|sg| (sg.start..sg.end).contains(&address))
+        {
+            Some(i) => {
+                self.last = Some((i, segments[i].start, segments[i].end));
+                i
+            }
+            None => 0,
+        }
     }
 }
 
