@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::dn_dump;
+use common::{dn_dump, dotnet_gcdump_report};
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
@@ -36,13 +36,7 @@ fn our_rows(file: &Path) -> BTreeMap<(String, String), (u64, u64)> {
 
 /// The rows of `dotnet-gcdump report` (object bytes, count, type with module), in its order.
 fn their_report(tool: &Path, file: &Path) -> Vec<String> {
-    let out = Command::new(tool).arg("report").arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "dotnet-gcdump report failed: {}",
-        stderr(&out)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = dotnet_gcdump_report(tool, file);
     text.lines()
         .skip_while(|l| !l.contains("Object Bytes"))
         .skip(1)
@@ -571,13 +565,7 @@ fn a_core_taken_right_after_the_snapshot_has_the_same_objects() {
 
 /// "GC Heap objects" of `dotnet-gcdump report FILE`.
 fn their_object_count(tool: &Path, file: &Path) -> u64 {
-    let out = Command::new(tool).arg("report").arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "dotnet-gcdump report: {}",
-        stderr(&out)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = dotnet_gcdump_report(tool, file);
     let line = text
         .lines()
         .find(|l| l.trim_end().ends_with("GC Heap objects"))

@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::dn_dump;
+use common::{dn_dump, dotnet_gcdump_report};
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
@@ -28,13 +28,7 @@ fn analyze(file: &Path, cmd: &str) -> Value {
 
 /// `dotnet-gcdump report FILE`: (type with module) -> count, and the heap bytes of the header.
 fn their_counts(tool: &Path, file: &Path) -> (BTreeMap<String, u64>, u64) {
-    let out = Command::new(tool).arg("report").arg(file).output().unwrap();
-    assert!(
-        out.status.success(),
-        "dotnet-gcdump report: {}",
-        stderr(&out)
-    );
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = dotnet_gcdump_report(tool, file);
     let number = |s: &str| s.replace(',', "").parse::<u64>().ok();
     let heap_bytes = text
         .lines()

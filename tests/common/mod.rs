@@ -14,6 +14,19 @@ pub fn dn_dump(args: &[&str]) -> Output {
         .expect("run dn-dump")
 }
 
+/// The text `dotnet-gcdump report FILE` prints (the oracle for snapshots); fails the test if
+/// it fails.
+pub fn dotnet_gcdump_report(tool: &Path, file: &Path) -> String {
+    let out = Command::new(tool).arg("report").arg(file).output().unwrap();
+    assert!(
+        out.status.success(),
+        "dotnet-gcdump report {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// `dn-dump collect -p PID -o PATH EXTRA...` of a started target.
 pub fn collect(t: &Target, path: &Path, extra: &[&str]) -> Output {
     let pid = t.pid().to_string();

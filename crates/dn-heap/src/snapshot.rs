@@ -13,9 +13,9 @@ use dn_graph::NodeId;
 use rustc_hash::FxHashMap;
 
 use crate::commands::{
-    dominators, first_addr, gcroot, heapstat, suspects, CommandOutput, DominatorsOptions, DumpHeap,
-    DumpHeapOptions, DumpHeapStat, GraphSession, HeapObjectRow, Help, HelpRow, RunCommand,
-    TypeStat, COMMANDS,
+    dominators, first_addr, gcroot, heapstat, split_command, suspects, CommandOutput,
+    DominatorsOptions, DumpHeap, DumpHeapOptions, DumpHeapStat, GraphSession, HeapObjectRow, Help,
+    HelpRow, RunCommand, TypeStat, COMMANDS,
 };
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
@@ -115,15 +115,13 @@ impl SnapshotSession {
 
     /// Runs one command line. `Ok(None)` for an empty line.
     pub fn execute(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let Some((&cmd, args)) = words.split_first() else {
+        let Some((cmd, args)) = split_command(line) else {
             return Ok(None);
         };
         self.cancel.store(false, Ordering::SeqCst);
-        let cmd = cmd.trim_start_matches('!').to_ascii_lowercase();
         let out: Box<dyn CommandOutput> = match cmd.as_str() {
             "dumpheap" => {
-                let o = DumpHeapOptions::parse(args)?;
+                let o = DumpHeapOptions::parse(&args)?;
                 if o.strings {
                     bail!("a heap snapshot has no string contents: dumpheap -strings needs a core dump (dn-dump collect)");
                 }
@@ -136,10 +134,10 @@ impl SnapshotSession {
                     Box::new(self.list(&o)?)
                 }
             }
-            "dominators" => Box::new(dominators(self, &DominatorsOptions::parse(args)?)?),
-            "suspects" => Box::new(suspects(self, suspects::parse_threshold(args)?)?),
+            "dominators" => Box::new(dominators(self, &DominatorsOptions::parse(&args)?)?),
+            "suspects" => Box::new(suspects(self, suspects::parse_threshold(&args)?)?),
             "gcroot" => {
-                let addr = first_addr(args, "gcroot ADDR")?;
+                let addr = first_addr(&args, "gcroot ADDR")?;
                 Box::new(gcroot::gcroot(self, addr, true)?)
             }
             "help" | "soshelp" | "?" => Box::new(Help {
@@ -214,12 +212,7 @@ impl SnapshotSession {
                 t.retained = Some(by_type[t.mt as usize].min_retained);
             }
             if o.sort_retained {
-                types.sort_by(|a, b| {
-                    a.retained
-                        .cmp(&b.retained)
-                        .then(a.size.cmp(&b.size))
-                        .then(a.name.cmp(&b.name))
-                });
+                heapstat::sort_by_retained(&mut types);
             }
         }
         Ok(DumpHeapStat {

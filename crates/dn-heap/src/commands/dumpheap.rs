@@ -7,7 +7,7 @@ use dn_graph::NodeId;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use super::heapstat::{column_width, render_stats, stats_from, TypeStat};
+use super::heapstat::{column_width, render_stats, sort_by_retained, stats_from, TypeStat};
 use super::{n0, parse_addr, parse_num, ser_hex, Render, Session};
 use crate::heap::{Generation, HeapObject, SegmentKind, WalkError, WalkIssue};
 use crate::memory::MemorySource;
@@ -380,12 +380,7 @@ pub fn dumpheap_stat(s: &Session, o: &DumpHeapOptions) -> anyhow::Result<DumpHea
             warnings.extend(g.warnings.iter().cloned());
         }
         if o.sort_retained {
-            types.sort_by(|a, b| {
-                a.retained
-                    .cmp(&b.retained)
-                    .then(a.size.cmp(&b.size))
-                    .then(a.name.cmp(&b.name))
-            });
+            sort_by_retained(&mut types);
         }
     }
     Ok(DumpHeapStat {

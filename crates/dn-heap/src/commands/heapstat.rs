@@ -45,6 +45,16 @@ pub(crate) fn stats_from(
     (types, total_objects, total_bytes)
 }
 
+/// `-sort retained`: smallest retained first, as SOS puts the biggest rows last.
+pub(crate) fn sort_by_retained(types: &mut [TypeStat]) {
+    types.sort_by(|a, b| {
+        a.retained
+            .cmp(&b.retained)
+            .then(a.size.cmp(&b.size))
+            .then(a.name.cmp(&b.name))
+    });
+}
+
 pub(crate) fn render_stats(
     out: &mut String,
     types: &[TypeStat],

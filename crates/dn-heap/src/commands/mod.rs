@@ -205,12 +205,11 @@ impl Session {
     }
 
     fn run_line(&self, line: &str) -> anyhow::Result<Option<Box<dyn CommandOutput>>> {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let Some((&cmd, args)) = words.split_first() else {
+        let Some((cmd, args)) = split_command(line) else {
             return Ok(None);
         };
+        let args = &args[..];
         self.cancel.store(false, Ordering::SeqCst);
-        let cmd = cmd.trim_start_matches('!').to_ascii_lowercase();
         let out: Box<dyn CommandOutput> = match cmd.as_str() {
             "dumpheap" => {
                 let opts = DumpHeapOptions::parse(args)?;
@@ -323,6 +322,14 @@ impl Session {
     pub(crate) fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
     }
+}
+
+/// A command line's command (lowercase, SOS's `!` prefix dropped) and its arguments; `None`
+/// for an empty line.
+pub(crate) fn split_command(line: &str) -> Option<(String, Vec<&str>)> {
+    let mut words = line.split_whitespace();
+    let cmd = words.next()?.trim_start_matches('!').to_ascii_lowercase();
+    Some((cmd, words.collect()))
 }
 
 /// The first argument that is not an option, as a hex address.
