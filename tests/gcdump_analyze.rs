@@ -207,6 +207,53 @@ fn snapshot_commands_on_ours_and_dotnet_gcdumps_files() {
     let b = check(&tool, &theirs);
     assert_eq!(a, b, "the same suspect from both tools' snapshots");
 
+    // diff: a snapshot against a later snapshot, and against a later core (by the core's
+    // spelling of type names), after one more leak call.
+    let (code, body) = service.http_get("/api/diagscenario/memleak/20000");
+    assert_eq!(code, 200, "{body}");
+    let later = dir.path().join("later.gcdump");
+    let out = dn_dump(&[
+        "gcdump",
+        "collect",
+        "-p",
+        &pid,
+        "-o",
+        later.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "collect: {}", stderr(&out));
+    let core = dir.path().join("later.core");
+    let out = common::collect(&service, &core, &["--type", "heap"]);
+    assert!(out.status.success(), "dump: {}", stderr(&out));
+    let growth = |b: &Path, name: &str| -> (u64, u64) {
+        let out = dn_dump(&[
+            "diff",
+            ours.to_str().unwrap(),
+            b.to_str().unwrap(),
+            "--json",
+        ]);
+        assert!(out.status.success(), "diff: {}", stderr(&out));
+        let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let t = d["types"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == name)
+            .unwrap_or_else(|| panic!("{name} in {d}"));
+        (
+            t["count_a"].as_u64().unwrap(),
+            t["count_b"].as_u64().unwrap(),
+        )
+    };
+    let more = CUSTOMERS / 2;
+    assert_eq!(
+        growth(&later, "SampleService.Customer  [SampleService.dll]"),
+        (CUSTOMERS, CUSTOMERS + more)
+    );
+    assert_eq!(
+        growth(&core, "SampleService.Customer"),
+        (CUSTOMERS, CUSTOMERS + more)
+    );
+
     // A truncated snapshot: one line, a failing status.
     let bytes = std::fs::read(&ours).unwrap();
     let cut = dir.path().join("cut.gcdump");

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::commands::{n0, ser_hex_opt, DumpHeapOptions, DumpHeapStat, Render, Session};
 use crate::heap::Runtime;
+use crate::snapshot::{core_spelling, is_snapshot, SnapshotSession};
 
 /// One type's count and size in each dump.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub struct DumpIdentity {
     pub pid: Option<u32>,
     pub runtime_build_id: Option<String>,
     pub runtime_path: String,
+    /// A heap snapshot (which records neither the runtime's path nor its build id).
+    pub snapshot: bool,
 }
 
 impl DumpIdentity {
@@ -71,6 +74,7 @@ impl DumpIdentity {
             pid: core_pid(core),
             runtime_build_id: runtime.module.build_id.clone(),
             runtime_path: runtime.module.path.clone(),
+            snapshot: false,
         }
     }
 }
@@ -84,6 +88,9 @@ pub fn identity_warnings(a: &DumpIdentity, b: &DumpIdentity) -> Vec<String> {
                 "the dumps come from different processes (pid {pa} and pid {pb}): growth compares unrelated heaps"
             ));
         }
+    }
+    if a.snapshot || b.snapshot {
+        return out;
     }
     if a.runtime_build_id != b.runtime_build_id || a.runtime_path != b.runtime_path {
         out.push(format!(
@@ -159,23 +166,19 @@ pub fn diff_dumps(
     dac: Option<&Path>,
     retained: bool,
 ) -> anyhow::Result<HeapDiff> {
-    use anyhow::Context;
-    let open = |p: &Path| -> anyhow::Result<(Session, DumpIdentity)> {
-        let rt =
-            Runtime::open_core_with_heap(p, dac).with_context(|| format!("{}", p.display()))?;
-        let id = DumpIdentity::of(p, &rt);
-        Ok((Session::new(rt), id))
-    };
     let opts = DumpHeapOptions {
         stat: true,
         retained,
         ..DumpHeapOptions::default()
     };
-    let (sa, ida) = open(a)?;
-    let stat_a = crate::commands::dumpheap_stat(&sa, &opts)?;
-    drop(sa);
-    let (sb, idb) = open(b)?;
-    let stat_b = crate::commands::dumpheap_stat(&sb, &opts)?;
+    let (stat_a, ida) = side_stat(a, dac, &opts)?;
+    let (stat_b, idb) = side_stat(b, dac, &opts)?;
+    // A heap snapshot spells types its own way: compare by the core's spelling then.
+    let (stat_a, stat_b) = if ida.snapshot != idb.snapshot {
+        (core_spelled(stat_a), core_spelled(stat_b))
+    } else {
+        (stat_a, stat_b)
+    };
     let mut d = diff_stats(&stat_a, &stat_b);
     d.warnings = identity_warnings(&ida, &idb);
     d.warnings
@@ -183,6 +186,37 @@ pub fn diff_dumps(
     d.warnings
         .extend(stat_b.warnings.iter().map(|w| format!("B: {w}")));
     Ok(d)
+}
+
+/// One side of a diff: a core's or a snapshot's `dumpheap -stat`, and where it came from.
+fn side_stat(
+    p: &Path,
+    dac: Option<&Path>,
+    opts: &DumpHeapOptions,
+) -> anyhow::Result<(DumpHeapStat, DumpIdentity)> {
+    use anyhow::Context;
+    if is_snapshot(p) {
+        let s = SnapshotSession::open(p)?;
+        let id = DumpIdentity {
+            pid: s.pid,
+            runtime_build_id: None,
+            runtime_path: String::new(),
+            snapshot: true,
+        };
+        return Ok((s.stat(opts)?, id));
+    }
+    let rt = Runtime::open_core_with_heap(p, dac).with_context(|| format!("{}", p.display()))?;
+    let id = DumpIdentity::of(p, &rt);
+    let s = Session::new(rt);
+    Ok((crate::commands::dumpheap_stat(&s, opts)?, id))
+}
+
+/// The rows renamed to the core's spelling (and bucket rows of one type merged by the diff).
+fn core_spelled(mut stat: DumpHeapStat) -> DumpHeapStat {
+    for t in &mut stat.types {
+        t.name = core_spelling(&t.name);
+    }
+    stat
 }
 
 impl Render for HeapDiff {

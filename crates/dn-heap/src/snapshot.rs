@@ -43,6 +43,8 @@ pub fn is_snapshot(path: &Path) -> bool {
 
 /// An analysis session over a heap snapshot.
 pub struct SnapshotSession {
+    /// The process the snapshot was taken of, as the file records it.
+    pub pid: Option<u32>,
     graph: Arc<ObjectGraph>,
     /// Type index -> name (with the module in brackets when the file gives it).
     names: Vec<String>,
@@ -105,6 +107,7 @@ impl SnapshotSession {
             ));
         }
         Ok(SnapshotSession {
+            pid: u32::try_from(snap.meta.process_id).ok().filter(|&p| p != 0),
             graph: Arc::new(ObjectGraph::from_parts(
                 graph, records, mts, arrays, warnings,
             )),
@@ -201,7 +204,8 @@ impl SnapshotSession {
         heapstat::stats_from(self, per_mt)
     }
 
-    fn stat(&self, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStat> {
+    /// `dumpheap -stat` with `o`'s filters.
+    pub fn stat(&self, o: &DumpHeapOptions) -> anyhow::Result<DumpHeapStat> {
         let ids = self.filtered(o)?;
         let (mut types, total_objects, total_bytes) = self.rows(&ids);
         if o.retained {
@@ -247,6 +251,25 @@ impl SnapshotSession {
             warnings: self.graph.warnings.clone(),
         })
     }
+}
+
+/// A type's name without what only a snapshot adds: the module in brackets and the size
+/// bucket (`System.Byte[] (Bytes > 1M)  [System.Private.CoreLib.dll]` -> `System.Byte[]`), and
+/// with generic arguments written as a core writes them (`, ` between them); so that `diff`
+/// matches a snapshot's types with a core's.
+pub fn core_spelling(name: &str) -> String {
+    let mut n = name;
+    if let Some(i) = n.rfind("  [") {
+        if n.ends_with(']') {
+            n = &n[..i];
+        }
+    }
+    if let Some(i) = n.rfind(" (Bytes > ") {
+        if n.ends_with(')') {
+            n = &n[..i];
+        }
+    }
+    n.replace(", ", ",").replace(',', ", ")
 }
 
 /// SOS aliases of the commands that need memory.
