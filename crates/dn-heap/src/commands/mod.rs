@@ -1,6 +1,7 @@
 //! SOS-style commands over a [`Runtime`]: each returns a typed, serializable result that can
 //! also render itself as SOS-shaped text.
 
+mod clrstack;
 mod dominators;
 mod dumpheap;
 mod dumpobj;
@@ -8,6 +9,7 @@ mod gcroot;
 mod heapstat;
 mod info;
 mod objects;
+mod setthread;
 mod suspects;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use serde::Serializer;
 
+pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
@@ -25,6 +28,7 @@ pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use setthread::{CurrentThread, OsThread, OsThreads};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
@@ -72,7 +76,9 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
     ("eeheap", "eeheap -gc: GC heaps, segments and their sizes"),
-    ("clrthreads", "clrthreads (alias threads): managed threads"),
+    ("clrthreads", "clrthreads: managed threads"),
+    ("setthread", "setthread [N] | setthread -t OSID (alias threads): list the target's threads, or make one current by debugger index or OS thread id"),
+    ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -85,6 +91,8 @@ pub struct Session {
     /// Show a progress bar on stderr (when it is a terminal) for long steps.
     pub progress: bool,
     graph: Mutex<Option<Arc<ObjectGraph>>>,
+    /// The current thread's TID (`setthread`); the target's first thread when `None`.
+    current: Mutex<Option<u32>>,
 }
 
 impl Session {
@@ -94,6 +102,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: false,
             graph: Mutex::new(None),
+            current: Mutex::new(None),
         }
     }
 
@@ -178,7 +187,15 @@ impl Session {
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
             "eeheap" => Box::new(info::eeheap(self)),
-            "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
+            "clrthreads" => Box::new(info::clrthreads(self)?),
+            "setthread" | "threads" => match setthread::setthread(self, args)? {
+                setthread::SetThread::List(l) => Box::new(l),
+                setthread::SetThread::Selected(c) => Box::new(c),
+            },
+            "clrstack" => Box::new(clrstack::clrstack(
+                self,
+                &ClrStackOptions::parse(args)?,
+            )?),
             "help" | "soshelp" | "?" => Box::new(Help::new()),
             other => bail!("unknown command '{other}' (type 'help' for the list)"),
         };

@@ -5,9 +5,12 @@
 //! DAC goes through one process-wide lock: the DAC swaps process-global state on each entry.
 
 mod com;
+pub mod context;
 mod data;
 mod gc;
+pub mod iface;
 mod live;
+pub mod stack;
 pub mod locate;
 mod target;
 mod threads;
@@ -24,6 +27,9 @@ use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
 pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
+pub use stack::{
+    FrameKind, StackFrame, VarLocation, VarValue, Variable, WalkError, WalkOptions, WalkedStack,
+};
 pub use target::DataTarget;
 
 use crate::memory::{le_u32, le_u64};

@@ -1,0 +1,486 @@
+//! A thread's managed stack through the DAC's stack walk (IXCLRDataTask::CreateStackWalk), on
+//! the typed COM layer: managed frames with their methods, the runtime's explicit Frames, and
+//! on request each managed frame's arguments and locals.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::context::{Amd64Context, AMD64_CONTEXT_SIZE, CONTEXT_AMD64_ALL};
+use super::com::S_OK;
+use super::iface::*;
+use super::*;
+
+/// SOS's and ClrMD's flags: every kind of position (managed methods and runtime Frames).
+const SIMPFRAME_ALL: u32 = 0xF;
+/// ClrMD's cap on frames per thread: a corrupt stack can otherwise loop forever.
+pub const MAX_FRAMES: usize = 8096;
+const S_FALSE: HResult = 1;
+const ERROR_BUFFER_OVERFLOW: HResult = 0x8007_006F_u32 as i32;
+/// Longest value we copy out of the DAC (SOS prints only 1, 2, 4 and 8-byte values).
+const MAX_VALUE_BYTES: u32 = 64;
+
+/// What a stack position is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    /// Jitted or precompiled managed code.
+    Managed,
+    /// An explicit Frame the runtime pushed (InlinedCallFrame, HelperMethodFrame...).
+    Runtime,
+}
+
+/// Where a variable lives.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "at", rename_all = "snake_case")]
+pub enum VarLocation {
+    Memory(#[serde(serialize_with = "crate::commands::ser_hex")] u64),
+    Register,
+    /// The DAC knows no single place (optimized away, or several pieces).
+    Unknown,
+}
+
+/// A variable's value as SOS shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "kind", content = "bits", rename_all = "snake_case")]
+pub enum VarValue {
+    /// 1, 2, 4 or 8 bytes, zero-extended.
+    Bits(#[serde(serialize_with = "crate::commands::ser_hex")] u64),
+    /// A larger value (a struct): SOS prints 0 and the location.
+    Large,
+    /// The DAC has no location for it.
+    NoData,
+    /// It has one but could not read it.
+    Unreadable,
+}
+
+/// An argument or local of a managed frame.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Variable {
+    /// Arguments are named from metadata; locals never are (the DAC has no PDB).
+    pub name: Option<String>,
+    pub location: VarLocation,
+    pub value: VarValue,
+}
+
+/// One position of the walk.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct StackFrame {
+    pub kind: FrameKind,
+    /// The context's stack pointer at this position.
+    #[serde(serialize_with = "crate::commands::ser_hex")]
+    pub sp: u64,
+    #[serde(serialize_with = "crate::commands::ser_hex")]
+    pub ip: u64,
+    /// The explicit Frame's address (runtime frames), else 0.
+    #[serde(serialize_with = "crate::commands::ser_hex")]
+    pub frame_address: u64,
+    /// The explicit Frame's type (`InlinedCallFrame`...).
+    pub frame_name: Option<String>,
+    #[serde(serialize_with = "crate::commands::ser_hex")]
+    pub method_desc: u64,
+    /// The method with its signature, as the DAC formats it.
+    pub method: Option<String>,
+    /// File name of the method's module (`ConsoleTarget.dll`).
+    pub module: Option<String>,
+    /// IP minus the start of the method's code.
+    pub offset: Option<u64>,
+    pub arguments: Option<Vec<Variable>>,
+    pub locals: Option<Vec<Variable>>,
+}
+
+/// What to collect per frame.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WalkOptions {
+    pub arguments: bool,
+    pub locals: bool,
+    pub max_frames: Option<usize>,
+}
+
+/// A walked stack; `stopped` says why the walk ended early (the frames before are kept).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WalkedStack {
+    pub frames: Vec<StackFrame>,
+    pub stopped: Option<String>,
+}
+
+/// Why a thread has no managed stack to walk.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WalkError {
+    #[error("thread 0x{0:x} is not a managed thread")]
+    NotManaged(u32),
+    #[error("the DAC cannot walk thread 0x{tid:x}: HRESULT 0x{hr:08x}")]
+    Start { tid: u32, hr: u32 },
+}
+
+/// An ISOS string getter's result: size first, then fill; cut at the first NUL.
+fn sos_string(f: impl Fn(u32, *mut u16, *mut u32) -> HResult) -> Option<String> {
+    let mut needed = 0u32;
+    let hr = f(0, std::ptr::null_mut(), &mut needed);
+    if hr < 0 || needed == 0 || needed > 1 << 16 {
+        return None;
+    }
+    let mut buf = vec![0u16; needed as usize + 1];
+    let hr = f(buf.len() as u32, buf.as_mut_ptr(), &mut needed);
+    if hr < 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    Some(String::from_utf16_lossy(&buf[..end]))
+}
+
+impl Dac {
+    /// The typed ISOSDacInterface under `g`.
+    pub(crate) fn sos_ref<'g>(&self, g: &'g DacGuard) -> ComRef<'g, SosDac> {
+        // SAFETY: `self.sos` is a live ISOSDacInterface for the Dac's lifetime.
+        unsafe { ComRef::add_ref(g, self.sos.0) }.expect("ISOSDacInterface pointer is non-null")
+    }
+
+    /// Walks the managed stack of the thread with Linux TID `tid`. `cancel` is checked between
+    /// frames.
+    pub fn walk_stack(
+        &self,
+        tid: u32,
+        opts: WalkOptions,
+        cancel: &AtomicBool,
+    ) -> std::result::Result<WalkedStack, WalkError> {
+        let g = lock();
+        // SAFETY: `self.process` is a live IXCLRDataProcess for the Dac's lifetime.
+        let process = unsafe { ComRef::<XclrDataProcess>::add_ref(&g, self.process.0) }
+            .expect("IXCLRDataProcess pointer is non-null");
+        let sos = self.sos_ref(&g);
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: GetTaskByOSThreadID(u32, IXCLRDataTask**).
+        let hr = unsafe { call!(process, get_task_by_os_thread_id, tid, &mut raw) };
+        // SAFETY: on success an owned IXCLRDataTask.
+        let task = match unsafe { ComRef::<XclrDataTask>::from_raw(&g, raw) } {
+            Some(t) if hr >= 0 => t,
+            _ => return Err(WalkError::NotManaged(tid)),
+        };
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: CreateStackWalk(u32 flags, IXCLRDataStackWalk**).
+        let hr = unsafe { call!(task, create_stack_walk, SIMPFRAME_ALL, &mut raw) };
+        drop(task);
+        // SAFETY: on success an owned IXCLRDataStackWalk.
+        let walk = match unsafe { ComRef::<XclrDataStackWalk>::from_raw(&g, raw) } {
+            Some(w) if hr >= 0 => w,
+            _ => {
+                return Err(WalkError::Start {
+                    tid,
+                    hr: hr as u32,
+                })
+            }
+        };
+        let max = opts.max_frames.unwrap_or(MAX_FRAMES).min(MAX_FRAMES);
+        let mut frames: Vec<StackFrame> = Vec::new();
+        let mut stopped = None;
+        loop {
+            if cancel.load(Ordering::Relaxed) {
+                stopped = Some("cancelled".to_string());
+                break;
+            }
+            if frames.len() >= max {
+                if opts.max_frames.is_none() {
+                    stopped = Some(format!("stopped after {max} frames (a looping stack?)"));
+                }
+                break;
+            }
+            let mut ctx = Amd64Context::default();
+            // SAFETY: GetContext(flags, size, *size or null, buffer of `size` bytes, 16-aligned).
+            let hr = unsafe {
+                call!(
+                    walk,
+                    get_context,
+                    CONTEXT_AMD64_ALL,
+                    AMD64_CONTEXT_SIZE as u32,
+                    std::ptr::null_mut(),
+                    &mut ctx as *mut Amd64Context as *mut u8
+                )
+            };
+            if hr != S_OK {
+                stopped = Some(format!(
+                    "the DAC gave no register context at frame {} (HRESULT 0x{:08x})",
+                    frames.len(),
+                    hr as u32
+                ));
+                break;
+            }
+            let mut frame_address = 0u64;
+            // SAFETY: Request(FRAME_DATA, 0, null, 8, *u64).
+            let hr = unsafe {
+                call!(
+                    walk,
+                    request,
+                    DACSTACKPRIV_REQUEST_FRAME_DATA,
+                    0,
+                    std::ptr::null(),
+                    8,
+                    &mut frame_address as *mut u64 as *mut u8
+                )
+            };
+            if hr < 0 {
+                frame_address = 0;
+            }
+            let frame = if frame_address != 0 {
+                self.runtime_frame(&sos, &ctx, frame_address)
+            } else {
+                let mut f = self.managed_frame(&sos, &ctx);
+                if opts.arguments || opts.locals {
+                    self.variables(&g, &walk, &mut f, opts);
+                }
+                f
+            };
+            // The same position twice in a row (not a Frame reported twice with a new IP)
+            // means the walk is not moving.
+            if frames.last().is_some_and(|p| {
+                p.sp == frame.sp && p.ip == frame.ip && p.frame_address == frame.frame_address
+            }) {
+                stopped = Some(format!(
+                    "the DAC's unwind stopped moving at frame {} (SP {:x})",
+                    frames.len(),
+                    frame.sp
+                ));
+                break;
+            }
+            frames.push(frame);
+            // SAFETY: Next() on a live walk.
+            let hr = unsafe { call!(walk, next) };
+            if hr == S_FALSE {
+                break;
+            }
+            if hr != S_OK {
+                stopped = Some(format!(
+                    "the DAC could not unwind past frame {} (HRESULT 0x{:08x}); the stack shown is incomplete",
+                    frames.len() - 1,
+                    hr as u32
+                ));
+                break;
+            }
+        }
+        drop(walk);
+        drop(sos);
+        drop(process);
+        Ok(WalkedStack { frames, stopped })
+    }
+
+    fn runtime_frame(&self, sos: &ComRef<'_, SosDac>, ctx: &Amd64Context, addr: u64) -> StackFrame {
+        // Up to .NET 9 the Frame's first word is its C++ vtable, from 10 a FrameIdentifier:
+        // GetFrameName takes either.
+        let frame_name = self.read_target_u64(addr).and_then(|id| {
+            // SAFETY: GetFrameName(u64 vtableOrId, count, buffer, needed).
+            sos_string(|n, b, needed| unsafe { call!(sos, get_frame_name, id, n, b, needed) })
+        });
+        let mut md = 0u64;
+        // SAFETY: GetMethodDescPtrFromFrame(u64, *u64).
+        let hr = unsafe { call!(sos, get_method_desc_ptr_from_frame, addr, &mut md) };
+        let md = if hr >= 0 { md } else { 0 };
+        StackFrame {
+            kind: FrameKind::Runtime,
+            sp: ctx.rsp,
+            ip: ctx.rip,
+            frame_address: addr,
+            frame_name,
+            method_desc: md,
+            method: self.method_name(sos, md),
+            module: None,
+            offset: None,
+            arguments: None,
+            locals: None,
+        }
+    }
+
+    fn managed_frame(&self, sos: &ComRef<'_, SosDac>, ctx: &Amd64Context) -> StackFrame {
+        let ip = ctx.rip;
+        let mut md = 0u64;
+        // SAFETY: GetMethodDescPtrFromIP(u64, *u64).
+        let hr = unsafe { call!(sos, get_method_desc_ptr_from_ip, ip, &mut md) };
+        let mut header = DacpCodeHeaderData::default();
+        // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
+        let code_ok = unsafe { call!(sos, get_code_header_data, ip, &mut header) } >= 0;
+        let md = if hr >= 0 && md != 0 {
+            md
+        } else if code_ok {
+            header.method_desc_ptr
+        } else {
+            0
+        };
+        let offset = (code_ok && header.method_start != 0 && ip >= header.method_start)
+            .then(|| ip - header.method_start);
+        StackFrame {
+            kind: FrameKind::Managed,
+            sp: ctx.rsp,
+            ip,
+            frame_address: 0,
+            frame_name: None,
+            method_desc: md,
+            method: self.method_name(sos, md),
+            module: self.module_file_of(sos, md),
+            offset,
+            arguments: None,
+            locals: None,
+        }
+    }
+
+    fn method_name(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
+        if md == 0 {
+            return None;
+        }
+        // SAFETY: GetMethodDescName(u64 md, count, buffer, needed).
+        sos_string(|n, b, needed| unsafe { call!(sos, get_method_desc_name, md, n, b, needed) })
+    }
+
+    /// The file name (no directory) of the module defining a method.
+    fn module_file_of(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
+        if md == 0 {
+            return None;
+        }
+        let mut data = DacpMethodDescData::default();
+        // SAFETY: GetMethodDescData(md, ip 0, *data, 0 rejit entries, null, null).
+        let hr = unsafe {
+            call!(
+                sos,
+                get_method_desc_data,
+                md,
+                0,
+                &mut data,
+                0,
+                std::ptr::null_mut(),
+                std::ptr::null_mut()
+            )
+        };
+        if hr < 0 || data.module_ptr == 0 {
+            return None;
+        }
+        let mut module = DacpModuleData::default();
+        // SAFETY: GetModuleData(u64, *DacpModuleData).
+        if unsafe { call!(sos, get_module_data, data.module_ptr, &mut module) } < 0
+            || module.pe_assembly == 0
+        {
+            return None;
+        }
+        let pe = module.pe_assembly;
+        // SAFETY: GetPEFileName(u64, count, buffer, needed).
+        let path = sos_string(|n, b, needed| unsafe { call!(sos, get_pe_file_name, pe, n, b, needed) })?;
+        Some(path.rsplit('/').next().unwrap_or(&path).to_string())
+    }
+
+    /// Arguments and locals of the walk's current (managed) frame.
+    fn variables<'g>(
+        &self,
+        g: &'g DacGuard,
+        walk: &ComRef<'g, XclrDataStackWalk>,
+        f: &mut StackFrame,
+        opts: WalkOptions,
+    ) {
+        let mut raw = std::ptr::null_mut();
+        // SAFETY: GetFrame(IXCLRDataFrame**).
+        let hr = unsafe { call!(walk, get_frame, &mut raw) };
+        // SAFETY: on success an owned IXCLRDataFrame.
+        let Some(frame) = (unsafe { ComRef::<XclrDataFrame>::from_raw(g, raw) }) else {
+            return;
+        };
+        if hr < 0 {
+            return;
+        }
+        if opts.arguments {
+            let mut n = 0u32;
+            // SAFETY: GetNumArguments(*u32).
+            let hr = unsafe { call!(frame, get_num_arguments, &mut n) };
+            f.arguments = Some(if hr >= 0 {
+                (0..n.min(1024))
+                    .filter_map(|i| variable(g, &frame, i, true))
+                    .collect()
+            } else {
+                Vec::new()
+            });
+        }
+        if opts.locals {
+            let mut n = 0u32;
+            // SAFETY: GetNumLocalVariables(*u32).
+            let hr = unsafe { call!(frame, get_num_local_variables, &mut n) };
+            f.locals = Some(if hr >= 0 {
+                (0..n.min(1024))
+                    .filter_map(|i| variable(g, &frame, i, false))
+                    .collect()
+            } else {
+                Vec::new()
+            });
+        }
+    }
+}
+
+/// Argument (or local) `i` of a frame: name, location and value.
+fn variable<'g>(
+    g: &'g DacGuard,
+    frame: &ComRef<'g, XclrDataFrame>,
+    i: u32,
+    argument: bool,
+) -> Option<Variable> {
+    let mut raw = std::ptr::null_mut();
+    let mut name = [0u16; 512];
+    let mut len = 0u32;
+    // SAFETY: Get{Argument,LocalVariable}ByIndex(i, IXCLRDataValue**, bufLen, *nameLen, buf):
+    // the name buffer holds `name.len()` UTF-16 units.
+    let hr = unsafe {
+        if argument {
+            call!(frame, get_argument_by_index, i, &mut raw, name.len() as u32, &mut len, name.as_mut_ptr())
+        } else {
+            call!(frame, get_local_variable_by_index, i, &mut raw, name.len() as u32, &mut len, name.as_mut_ptr())
+        }
+    };
+    // SAFETY: on success an owned IXCLRDataValue.
+    let value = unsafe { ComRef::<XclrDataValue>::from_raw(g, raw) };
+    if hr < 0 {
+        return None;
+    }
+    let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    let name = (end > 0).then(|| String::from_utf16_lossy(&name[..end]));
+    let Some(value) = value else {
+        return Some(Variable {
+            name,
+            location: VarLocation::Unknown,
+            value: VarValue::NoData,
+        });
+    };
+    let mut n = 0u32;
+    // SAFETY: GetNumLocations(*u32).
+    let mut location = VarLocation::Unknown;
+    if unsafe { call!(value, get_num_locations, &mut n) } >= 0 && n == 1 {
+        let (mut flags, mut addr) = (0u32, 0u64);
+        // SAFETY: GetLocationByIndex(0, *flags, *addr).
+        if unsafe { call!(value, get_location_by_index, 0, &mut flags, &mut addr) } >= 0 {
+            location = if flags & CLRDATA_VLOC_REGISTER != 0 {
+                VarLocation::Register
+            } else {
+                VarLocation::Memory(addr)
+            };
+        }
+    }
+    let mut size = 0u32;
+    // SAFETY: GetBytes(0, *size, null): asks for the size.
+    let hr = unsafe { call!(value, get_bytes, 0, &mut size, std::ptr::null_mut()) };
+    let bits = if hr == ERROR_BUFFER_OVERFLOW {
+        if size > MAX_VALUE_BYTES {
+            VarValue::Large
+        } else {
+            let mut buf = [0u8; MAX_VALUE_BYTES as usize];
+            let mut got = 0u32;
+            // SAFETY: GetBytes(size, *got, buffer of at least `size` bytes).
+            let hr = unsafe { call!(value, get_bytes, size, &mut got, buf.as_mut_ptr()) };
+            match (hr >= 0, size) {
+                (true, 1 | 2 | 4 | 8) => {
+                    let mut b = [0u8; 8];
+                    b[..size as usize].copy_from_slice(&buf[..size as usize]);
+                    VarValue::Bits(u64::from_le_bytes(b))
+                }
+                (true, _) => VarValue::Large,
+                (false, _) => VarValue::Unreadable,
+            }
+        }
+    } else {
+        VarValue::NoData
+    };
+    Some(Variable {
+        name,
+        location,
+        value: bits,
+    })
+}
