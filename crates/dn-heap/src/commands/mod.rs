@@ -9,6 +9,7 @@ mod gcroot;
 mod heapstat;
 mod info;
 mod objects;
+mod pe;
 mod setthread;
 mod suspects;
 
@@ -29,6 +30,7 @@ pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use setthread::{CurrentThread, OsThread, OsThreads};
+pub use pe::{ExceptionInfo, InnerException, PrintException, TraceFrame};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
@@ -79,6 +81,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrthreads", "clrthreads: managed threads"),
     ("setthread", "setthread [N] | setthread -t OSID (alias threads): list the target's threads, or make one current by debugger index or OS thread id"),
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
+    ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -192,6 +195,7 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
+            "pe" | "printexception" => Box::new(pe::pe(self, args)?),
             "clrstack" => Box::new(clrstack::clrstack(
                 self,
                 &ClrStackOptions::parse(args)?,

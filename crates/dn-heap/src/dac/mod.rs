@@ -7,6 +7,7 @@
 mod com;
 pub mod context;
 mod data;
+mod exception;
 mod gc;
 pub mod iface;
 mod live;
@@ -25,6 +26,8 @@ use thiserror::Error;
 pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
+pub use exception::{CodePlace, SyncBlock};
+pub use iface::{DacpExceptionObjectData, DacpThreadData};
 pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
 pub use stack::{

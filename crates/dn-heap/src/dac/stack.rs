@@ -319,7 +319,7 @@ impl Dac {
         }
     }
 
-    fn method_name(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
+    pub(super) fn method_name(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
         if md == 0 {
             return None;
         }
@@ -328,7 +328,7 @@ impl Dac {
     }
 
     /// The file name (no directory) of the module defining a method.
-    fn module_file_of(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
+    pub(super) fn module_file_of(&self, sos: &ComRef<'_, SosDac>, md: u64) -> Option<String> {
         if md == 0 {
             return None;
         }
