@@ -12,6 +12,7 @@ mod objects;
 mod pe;
 mod setthread;
 mod suspects;
+mod syncblk;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,6 +31,7 @@ pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
 pub use setthread::{CurrentThread, OsThread, OsThreads};
+pub use syncblk::{LockOwner, SyncBlk, SyncBlockRow};
 pub use pe::{ExceptionInfo, InnerException, PrintException, TraceFrame};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
 pub use suspects::{
@@ -82,6 +84,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("setthread", "setthread [N] | setthread -t OSID (alias threads): list the target's threads, or make one current by debugger index or OS thread id"),
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
+    ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -195,6 +198,7 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
+            "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),
             "clrstack" => Box::new(clrstack::clrstack(
                 self,
