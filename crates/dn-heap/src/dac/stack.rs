@@ -195,6 +195,11 @@ impl Dac {
                     &mut ctx as *mut Amd64Context as *mut u8
                 )
             };
+            // S_FALSE before any frame: the thread has nothing to walk (an empty stack, as
+            // SOS shows it).
+            if hr == S_FALSE && frames.is_empty() {
+                break;
+            }
             if hr != S_OK {
                 stopped = Some(format!(
                     "the DAC gave no register context at frame {} (HRESULT 0x{:08x})",
