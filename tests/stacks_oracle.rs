@@ -116,6 +116,18 @@ fn syncblk_rows(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `dumpasync`'s object rows (indentation kept) and stack headers.
+fn async_rows(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| {
+            l.split_whitespace()
+                .next()
+                .is_some_and(|w| w.len() == 16 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        })
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
 fn hex(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().expect("hex").trim_start_matches("0x"), 16).expect("hex")
 }
@@ -196,6 +208,7 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         format!("setthread {}", index_of(filter)),
         "pe".into(),
         "clrstack".into(),
+        "dumpasync".into(),
     ];
     // Each command's text alone, so the outputs can be told apart.
     let theirs: Vec<String> = {
@@ -250,13 +263,41 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         "{what}: {}",
         mine[5]
     );
+    // dumpasync: the same stacks, and the chain is the TaskCompletionSource's task awaited by
+    // InnerAsync, awaited by MiddleAsync, awaited by OuterAsync.
+    let rows = async_rows(&mine[6]);
+    assert_eq!(rows, async_rows(&theirs[6]), "{what}: dumpasync");
+    let chain: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split_whitespace().last().unwrap())
+        .collect();
+    assert_eq!(
+        chain,
+        [
+            "System.Threading.Tasks.Task<System.Int32>",
+            "ConsoleTarget.StackScenarios+<InnerAsync>d__22",
+            "ConsoleTarget.StackScenarios+<MiddleAsync>d__21",
+            "ConsoleTarget.StackScenarios+<OuterAsync>d__20",
+        ],
+        "{what}: {rows:?}"
+    );
+    let depth: Vec<usize> = rows.iter().map(|r| r.len() - r.trim_start().len()).collect();
+    assert_eq!(depth, [0, 2, 4, 6], "{what}: each awaiter one level in");
     eprintln!("{} {what}: {} threads equal", rt.label(), a.len());
 }
 
 /// Splits a run's output into one piece per command. Both tools print the commands' outputs
 /// back to back, so a command is told apart by the first line only it prints.
 fn split_by_markers(text: &str, commands: &[String]) -> Vec<String> {
-    let starts = ["OS Thread Id:", "Index ", "Exception object:", "", "Exception object:", "OS Thread Id:"];
+    let starts = [
+        "OS Thread Id:",
+        "Index ",
+        "Exception object:",
+        "",
+        "Exception object:",
+        "OS Thread Id:",
+        "STACK ",
+    ];
     assert_eq!(starts.len(), commands.len());
     let lines: Vec<&str> = text.lines().collect();
     let mut at = 0usize;

@@ -3,6 +3,7 @@
 
 mod clrstack;
 mod dominators;
+mod dumpasync;
 mod dumpheap;
 mod dumpobj;
 mod gcroot;
@@ -22,6 +23,7 @@ use serde::Serializer;
 
 pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
+pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
@@ -85,6 +87,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
+    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]: async state machines and what awaits what"),
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -198,6 +201,10 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
+            "dumpasync" => Box::new(dumpasync::dumpasync(
+                self,
+                &DumpAsyncOptions::parse(args)?,
+            )?),
             "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),
             "clrstack" => Box::new(clrstack::clrstack(
