@@ -128,6 +128,16 @@ fn async_rows(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// `dso`'s rows after its header.
+fn dso_rows(text: &str) -> Vec<String> {
+    text.lines()
+        .skip_while(|l| !l.contains("SP/REG"))
+        .skip(1)
+        .filter(|l| l.split_whitespace().count() >= 3 && !l.starts_with("Warning"))
+        .map(|l| l.trim_end().to_string())
+        .collect()
+}
+
 fn hex(v: &Value) -> u64 {
     u64::from_str_radix(v.as_str().expect("hex").trim_start_matches("0x"), 16).expect("hex")
 }
@@ -209,6 +219,7 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         "pe".into(),
         "clrstack".into(),
         "dumpasync".into(),
+        "dso".into(),
     ];
     // Each command's text alone, so the outputs can be told apart.
     let theirs: Vec<String> = {
@@ -283,6 +294,14 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
     );
     let depth: Vec<usize> = rows.iter().map(|r| r.len() - r.trim_start().len()).collect();
     assert_eq!(depth, [0, 2, 4, 6], "{what}: each awaiter one level in");
+    // dso on the filter thread: the same stack slots and objects, the exception in flight among
+    // them.
+    let rows = dso_rows(&mine[7]);
+    assert_eq!(rows, dso_rows(&theirs[7]), "{what}: dso");
+    assert!(
+        rows.iter().any(|r| r.ends_with(" System.FormatException")),
+        "{what}: {rows:?}"
+    );
     eprintln!("{} {what}: {} threads equal", rt.label(), a.len());
 }
 
@@ -297,6 +316,7 @@ fn split_by_markers(text: &str, commands: &[String]) -> Vec<String> {
         "Exception object:",
         "OS Thread Id:",
         "STACK ",
+        "OS Thread Id:",
     ];
     assert_eq!(starts.len(), commands.len());
     let lines: Vec<&str> = text.lines().collect();

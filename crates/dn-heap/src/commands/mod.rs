@@ -3,6 +3,7 @@
 
 mod clrstack;
 mod dominators;
+mod dso;
 mod dumpasync;
 mod dumpheap;
 mod dumpobj;
@@ -22,6 +23,7 @@ use anyhow::{bail, Context};
 use serde::Serializer;
 
 pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
+pub use dso::{DumpStackObjects, StackObject, StackRange};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
 pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
 pub use dumpheap::{
@@ -88,6 +90,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
     ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]: async state machines and what awaits what"),
+    ("dumpstackobjects", "dumpstackobjects [TOP [BOTTOM]] (alias dso): objects referenced from the current thread's stack and registers"),
     ("help", "help: this list"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -205,6 +208,7 @@ impl Session {
                 self,
                 &DumpAsyncOptions::parse(args)?,
             )?),
+            "dumpstackobjects" | "dso" => Box::new(dso::dso(self, args)?),
             "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),
             "clrstack" => Box::new(clrstack::clrstack(
