@@ -170,6 +170,7 @@ impl Dac {
             }
         };
         let max = opts.max_frames.unwrap_or(MAX_FRAMES).min(MAX_FRAMES);
+        let code_ranges = self.module_ranges();
         let mut frames: Vec<StackFrame> = Vec::new();
         let mut stopped = None;
         loop {
@@ -233,6 +234,17 @@ impl Dac {
                 }
                 f
             };
+            // An unwound return address that is neither managed code nor inside any mapped
+            // module: the DAC unwound through a corrupt stack (it then skips to the next
+            // explicit Frame as if nothing happened). Stop before it.
+            if !frames.is_empty() && !self.is_code(&sos, &code_ranges, frame.ip) {
+                stopped = Some(format!(
+                    "the DAC could not unwind past frame {}: the return address {:x} is not code (a corrupt stack?); the stack shown is incomplete",
+                    frames.len() - 1,
+                    frame.ip
+                ));
+                break;
+            }
             // The same position twice in a row (not a Frame reported twice with a new IP)
             // means the walk is not moving.
             if frames.last().is_some_and(|p| {
@@ -264,6 +276,34 @@ impl Dac {
         drop(sos);
         drop(process);
         Ok(WalkedStack { frames, stopped })
+    }
+
+    /// Address ranges of the target's mapped files, sorted.
+    fn module_ranges(&self) -> Vec<(u64, u64)> {
+        let g = self.shared.source.read().unwrap_or_else(|e| e.into_inner());
+        let mut r: Vec<(u64, u64)> = g
+            .as_ref()
+            .map(|t| {
+                t.modules()
+                    .iter()
+                    .flat_map(|m| m.ranges.iter().map(|&(s, e, _)| (s, e)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        r.sort_unstable();
+        r
+    }
+
+    /// Whether `ip` is in managed code or in a mapped module.
+    fn is_code(&self, sos: &ComRef<'_, SosDac>, ranges: &[(u64, u64)], ip: u64) -> bool {
+        let i = ranges.partition_point(|r| r.0 <= ip);
+        if i > 0 && ip < ranges[i - 1].1 {
+            return true;
+        }
+        let mut header = DacpCodeHeaderData::default();
+        // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
+        let hr = unsafe { call!(sos, get_code_header_data, ip, &mut header) };
+        hr >= 0 && header.method_desc_ptr != 0
     }
 
     fn runtime_frame(&self, sos: &ComRef<'_, SosDac>, ctx: &Amd64Context, addr: u64) -> StackFrame {
