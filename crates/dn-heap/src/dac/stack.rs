@@ -306,13 +306,41 @@ impl Dac {
         hr >= 0 && header.method_desc_ptr != 0
     }
 
-    fn runtime_frame(&self, sos: &ComRef<'_, SosDac>, ctx: &Amd64Context, addr: u64) -> StackFrame {
+    /// The method whose code holds `ip`, with its signature.
+    pub fn method_name_for_ip(&self, ip: u64) -> Result<String> {
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut md = 0u64;
+        // SAFETY: GetMethodDescPtrFromIP(u64, *u64).
+        check("GetMethodDescPtrFromIP", unsafe {
+            call!(sos, get_method_desc_ptr_from_ip, ip, &mut md)
+        })?;
+        self.method_name(&sos, md).ok_or(DacError::Call {
+            call: "GetMethodDescName",
+            hr: super::com::E_FAIL as u32,
+        })
+    }
+
+    /// The type of the explicit Frame at `frame` (`InlinedCallFrame`...).
+    pub fn frame_name(&self, frame: u64) -> Result<String> {
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        self.frame_type_name(&sos, frame).ok_or(DacError::Call {
+            call: "GetFrameName",
+            hr: super::com::E_FAIL as u32,
+        })
+    }
+
+    fn frame_type_name(&self, sos: &ComRef<'_, SosDac>, addr: u64) -> Option<String> {
         // Up to .NET 9 the Frame's first word is its C++ vtable, from 10 a FrameIdentifier:
         // GetFrameName takes either.
-        let frame_name = self.read_target_u64(addr).and_then(|id| {
-            // SAFETY: GetFrameName(u64 vtableOrId, count, buffer, needed).
-            sos_string(|n, b, needed| unsafe { call!(sos, get_frame_name, id, n, b, needed) })
-        });
+        let id = self.read_target_u64(addr)?;
+        // SAFETY: GetFrameName(u64 vtableOrId, count, buffer, needed).
+        sos_string(|n, b, needed| unsafe { call!(sos, get_frame_name, id, n, b, needed) })
+    }
+
+    fn runtime_frame(&self, sos: &ComRef<'_, SosDac>, ctx: &Amd64Context, addr: u64) -> StackFrame {
+        let frame_name = self.frame_type_name(sos, addr);
         let mut md = 0u64;
         // SAFETY: GetMethodDescPtrFromFrame(u64, *u64).
         let hr = unsafe { call!(sos, get_method_desc_ptr_from_frame, addr, &mut md) };

@@ -141,30 +141,4 @@ impl Dac {
             Ok(String::from_utf16_lossy(&buf[..end]))
         }
     }
-
-    /// MethodDesc for a code address, and its name.
-    pub fn method_name_for_ip(&self, ip: u64) -> Result<String> {
-        let md = {
-            let _g = lock();
-            let mut md = 0u64;
-            // SAFETY: GetMethodDescPtrFromIP(u64 ip, u64* md).
-            let hr = unsafe {
-                let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64) -> HResult =
-                    self.sos.slot(21);
-                f(self.sos.0, ip, &mut md)
-            };
-            check("GetMethodDescPtrFromIP", hr)?;
-            md
-        };
-        self.call_string(self.sos, 22, "GetMethodDescName", md)
-    }
-
-    /// Name of an explicit frame (`clr!Frame`) from its vtable pointer.
-    pub fn frame_name(&self, frame: u64) -> Result<String> {
-        let vtbl = self.read_target_u64(frame).ok_or(DacError::Call {
-            call: "read frame",
-            hr: 0x8000_4005,
-        })?;
-        self.call_string(self.sos, 43, "GetFrameName", vtbl)
-    }
 }
