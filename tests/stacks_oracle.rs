@@ -375,6 +375,37 @@ fn scenario(rt: Runtime) {
     check_core(rt, &theirs_core, "createdump's core");
 }
 
+/// `analyze --pid` walks a running process's stacks (registers through ptrace): the same rows as
+/// dotnet-dump's on a core of the same, blocked, process.
+#[test]
+fn live_stacks_equal_a_cores_net10() {
+    let rt = Runtime::Net10;
+    let mut t = Target::start(Fixture::Console, rt);
+    assert_eq!(t.command("stacks"), "READY");
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("core");
+    let out = Command::new(t.built().runtime_dir.join("createdump"))
+        .arg("-f")
+        .arg(&core)
+        .arg("--withheap")
+        .arg(t.pid().to_string())
+        .output()
+        .expect("createdump");
+    assert!(out.status.success(), "createdump: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs = stacks(&dotnet_dump(&core, &["clrstack -all".into()]));
+    let pid = t.pid().to_string();
+    let out = common::dn_dump(&["analyze", "--pid", &pid, "-c", "clrstack -all"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mine = stacks(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(mine, theirs, "live clrstack -all against dotnet-dump on a core");
+    assert!(
+        mine.iter().flat_map(|t| &t.1).filter(|r| r.ends_with("StackScenarios.Level(Int32)")).count()
+            == LEVEL_FRAMES
+    );
+    // The target runs on.
+    assert_eq!(t.command("ping"), "pong");
+}
+
 #[test]
 fn stacks_net8() {
     scenario(Runtime::Net8);
