@@ -11,9 +11,10 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 mod common;
+
+use common::{best_of, timed};
 
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
@@ -141,34 +142,4 @@ fn t_dac() -> PathBuf {
         .expect("build")
         .runtime_dir
         .join("libmscordaccore.so")
-}
-
-/// Runs a command and returns its wall time and peak RSS (KiB) from wait4's rusage.
-// The child is reaped by wait4 itself, which std's Child does not know about.
-#[allow(clippy::zombie_processes)]
-fn timed(cmd: &mut Command) -> (Duration, u64) {
-    let start = Instant::now();
-    let child = cmd
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: wait4 writes into the two locals we pass; the pid is our own child.
-    let r = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
-    assert_eq!(r, pid.as_raw());
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
-    (start.elapsed(), usage.ru_maxrss as u64)
-}
-
-fn best_of(n: usize, mut make: impl FnMut() -> Command) -> (Duration, u64) {
-    (0..n)
-        .map(|_| timed(&mut make()))
-        .min_by_key(|(d, _)| *d)
-        .unwrap()
 }

@@ -103,7 +103,10 @@ fn pe_block(text: &str) -> Vec<String> {
             .iter()
             .position(|l| l.starts_with("HResult:"))
             .expect("HResult line");
-    lines[start..=end].iter().map(|l| l.trim_end().to_string()).collect()
+    lines[start..=end]
+        .iter()
+        .map(|l| l.trim_end().to_string())
+        .collect()
 }
 
 /// The rows of `syncblk` between its header and the `-----` line.
@@ -149,11 +152,11 @@ fn thread_with(stacks: &Value, method: &str) -> u64 {
         .unwrap()
         .iter()
         .filter(|t| {
-            t["frames"].as_array().unwrap().iter().any(|f| {
-                f["method"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(method))
-            })
+            t["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["method"].as_str().is_some_and(|m| m.starts_with(method)))
         })
         .map(|t| t["os_thread_id"].as_u64().unwrap())
         .collect();
@@ -195,7 +198,10 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         .iter()
         .filter(|f| f["method"].as_str() == Some("ConsoleTarget.StackScenarios.Level(Int32)"))
         .count();
-    assert_eq!(levels, LEVEL_FRAMES, "{what}: Level frames on the recursing thread");
+    assert_eq!(
+        levels, LEVEL_FRAMES,
+        "{what}: Level frames on the recursing thread"
+    );
     assert!(
         all["warnings"].as_array().unwrap().is_empty(),
         "{what}: {}",
@@ -209,7 +215,11 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         .iter()
         .map(|o| hex(&o["address"]))
         .collect();
-    assert_eq!(stored.len(), 1, "{what}: one stored InvalidOperationException");
+    assert_eq!(
+        stored.len(),
+        1,
+        "{what}: one stored InvalidOperationException"
+    );
 
     let commands: Vec<String> = vec![
         "clrstack -all".into(),
@@ -256,21 +266,40 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
 
     // pe on the stored exception (with its inner one) and on the filter thread's in-flight one.
     let stored_pe = pe_block(&mine[2]);
-    assert_eq!(stored_pe, pe_block(&theirs[2]), "{what}: pe of the stored exception");
+    assert_eq!(
+        stored_pe,
+        pe_block(&theirs[2]),
+        "{what}: pe of the stored exception"
+    );
     assert!(
-        stored_pe.iter().any(|l| l.starts_with("InnerException:   System.ArgumentException")),
+        stored_pe
+            .iter()
+            .any(|l| l.starts_with("InnerException:   System.ArgumentException")),
         "{what}: {stored_pe:?}"
     );
     let in_flight = pe_block(&mine[4]);
-    assert_eq!(in_flight, pe_block(&theirs[4]), "{what}: pe on the filter thread");
+    assert_eq!(
+        in_flight,
+        pe_block(&theirs[4]),
+        "{what}: pe on the filter thread"
+    );
     assert!(
-        in_flight.iter().any(|l| l.contains("System.FormatException")),
+        in_flight
+            .iter()
+            .any(|l| l.contains("System.FormatException")),
         "{what}: {in_flight:?}"
     );
     // clrstack on the thread setthread selected: the same header (index) and rows.
-    assert_eq!(stacks(&mine[5]), stacks(&theirs[5]), "{what}: clrstack after setthread");
+    assert_eq!(
+        stacks(&mine[5]),
+        stacks(&theirs[5]),
+        "{what}: clrstack after setthread"
+    );
     assert!(
-        mine[5].starts_with(&format!("OS Thread Id: 0x{filter:x} ({})", index_of(filter))),
+        mine[5].starts_with(&format!(
+            "OS Thread Id: 0x{filter:x} ({})",
+            index_of(filter)
+        )),
         "{what}: {}",
         mine[5]
     );
@@ -292,7 +321,10 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         ],
         "{what}: {rows:?}"
     );
-    let depth: Vec<usize> = rows.iter().map(|r| r.len() - r.trim_start().len()).collect();
+    let depth: Vec<usize> = rows
+        .iter()
+        .map(|r| r.len() - r.trim_start().len())
+        .collect();
     assert_eq!(depth, [0, 2, 4, 6], "{what}: each awaiter one level in");
     // dso on the filter thread: the same stack slots and objects, the exception in flight among
     // them.
@@ -345,7 +377,12 @@ fn split_by_markers(text: &str, commands: &[String]) -> Vec<String> {
 
 fn scenario(rt: Runtime) {
     let mut t = Target::start(Fixture::Console, rt);
-    assert_eq!(t.command("stacks"), "READY", "{}: the stacks scenario", rt.label());
+    assert_eq!(
+        t.command("stacks"),
+        "READY",
+        "{}: the stacks scenario",
+        rt.label()
+    );
     let dir = tempfile::tempdir().unwrap();
 
     let ours_core = dir.path().join("core.ours");
@@ -391,15 +428,29 @@ fn live_stacks_equal_a_cores_net10() {
         .arg(t.pid().to_string())
         .output()
         .expect("createdump");
-    assert!(out.status.success(), "createdump: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "createdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let theirs = stacks(&dotnet_dump(&core, &["clrstack -all".into()]));
     let pid = t.pid().to_string();
     let out = common::dn_dump(&["analyze", "--pid", &pid, "-c", "clrstack -all"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let mine = stacks(&String::from_utf8_lossy(&out.stdout));
-    assert_eq!(mine, theirs, "live clrstack -all against dotnet-dump on a core");
     assert!(
-        mine.iter().flat_map(|t| &t.1).filter(|r| r.ends_with("StackScenarios.Level(Int32)")).count()
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mine = stacks(&String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        mine, theirs,
+        "live clrstack -all against dotnet-dump on a core"
+    );
+    assert!(
+        mine.iter()
+            .flat_map(|t| &t.1)
+            .filter(|r| r.ends_with("StackScenarios.Level(Int32)"))
+            .count()
             == LEVEL_FRAMES
     );
     // The target runs on.

@@ -1,7 +1,9 @@
 //! What the benchmarks share: the target folder and a release build of the tools.
+#![allow(dead_code)] // each benchmark uses its own subset
 
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// The cargo target folder (`CARGO_TARGET_DIR` or `<workspace>/target`).
 pub fn target_dir() -> PathBuf {
@@ -25,4 +27,35 @@ pub fn cargo_release(args: &[&str]) {
 pub fn dn_dump() -> PathBuf {
     cargo_release(&["--bin", "dn-dump", "-p", "dn"]);
     target_dir().join("release/dn-dump")
+}
+
+/// Runs a command and returns its wall time and peak RSS (KiB) from wait4's rusage.
+// The child is reaped by wait4 itself, which std's Child does not know about.
+#[allow(clippy::zombie_processes)]
+pub fn timed(cmd: &mut Command) -> (Duration, u64) {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: wait4 writes into the two locals we pass; the pid is our own child.
+    let r = unsafe { libc::wait4(pid.as_raw(), &mut status, 0, &mut usage) };
+    assert_eq!(r, pid.as_raw());
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    (start.elapsed(), usage.ru_maxrss as u64)
+}
+
+/// The fastest of `n` runs (and its peak RSS).
+pub fn best_of(n: usize, mut make: impl FnMut() -> Command) -> (Duration, u64) {
+    (0..n)
+        .map(|_| timed(&mut make()))
+        .min_by_key(|(d, _)| *d)
+        .unwrap()
 }

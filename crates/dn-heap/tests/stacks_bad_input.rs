@@ -30,10 +30,16 @@ fn a_missing_thread_is_one_clear_error_and_the_session_goes_on() {
     let d = stacks_dump(Runtime::Net10);
     let s = session(&d.core, &d.dac);
     let n = json(&s, "setthread")["threads"].as_array().unwrap().len();
-    let e = format!("{:#}", s.execute("setthread 999").err().expect("no thread 999"));
+    let e = format!(
+        "{:#}",
+        s.execute("setthread 999").err().expect("no thread 999")
+    );
     assert_eq!(
         e,
-        format!("no thread with index 999: the target has {n} threads (0..{})", n - 1)
+        format!(
+            "no thread with index 999: the target has {n} threads (0..{})",
+            n - 1
+        )
     );
     let e = format!("{:#}", s.execute("setthread -t 1").err().expect("no TID 1"));
     assert_eq!(e, "no thread with OS id 1 (0x1) in the target");
@@ -111,14 +117,24 @@ fn a_stack_the_dac_cannot_unwind_keeps_what_was_unwound_and_says_so() {
     }
     // Above it, the walk cannot reach the thread's start; it says so.
     assert!(
-        !got.iter().any(|f| f["method"] == "ConsoleTarget.StackScenarios.Recurse()"),
+        !got.iter()
+            .any(|f| f["method"] == "ConsoleTarget.StackScenarios.Recurse()"),
         "the walk went through garbage: {v}"
     );
     let warnings = v["warnings"].as_array().unwrap();
     assert_eq!(warnings.len(), 1, "{v}");
     assert!(t["incomplete"].is_string(), "{v}");
     let text = out.to_text();
-    assert!(text.contains("Stack Walk failed. Reported stack incomplete."), "{text}");
+    assert!(
+        text.contains("Stack Walk failed. Reported stack incomplete."),
+        "{text}"
+    );
     // The session is still usable.
-    assert!(json(&s, "clrstack -all")["threads"].as_array().unwrap().len() >= 4);
+    assert!(
+        json(&s, "clrstack -all")["threads"]
+            .as_array()
+            .unwrap()
+            .len()
+            >= 4
+    );
 }

@@ -151,7 +151,9 @@ fn render_variable(out: &mut String, v: &Variable) {
 impl ThreadStack {
     fn render(&self, out: &mut String, all: bool, full_names: bool) {
         match (all, self.index) {
-            (false, Some(i)) => out.push_str(&format!("OS Thread Id: 0x{:x} ({i})\n", self.os_thread_id)),
+            (false, Some(i)) => {
+                out.push_str(&format!("OS Thread Id: 0x{:x} ({i})\n", self.os_thread_id))
+            }
             _ => out.push_str(&format!("OS Thread Id: 0x{:x}\n", self.os_thread_id)),
         }
         if let Some(e) = &self.error {

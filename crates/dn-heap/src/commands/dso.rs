@@ -74,8 +74,15 @@ fn default_ranges(sp: u64, mut frame_sps: Vec<u64>) -> Vec<(u64, u64)> {
 
 pub fn dso(s: &Session, args: &[&str]) -> anyhow::Result<DumpStackObjects> {
     let (index, tid) = s.current_thread()?;
-    let words: Vec<&str> = args.iter().copied().filter(|a| !a.starts_with('-')).collect();
-    if let Some(o) = args.iter().find(|a| a.starts_with('-') && !a.eq_ignore_ascii_case("-verify")) {
+    let words: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    if let Some(o) = args
+        .iter()
+        .find(|a| a.starts_with('-') && !a.eq_ignore_ascii_case("-verify"))
+    {
         bail!("unknown dso option '{o}': usage: dso [-verify] [TOP [BOTTOM]]");
     }
     let regs = s
@@ -87,7 +94,11 @@ pub fn dso(s: &Session, args: &[&str]) -> anyhow::Result<DumpStackObjects> {
     let mut warnings = Vec::new();
     let ranges: Vec<(u64, u64)> = match words.as_slice() {
         [] => {
-            let sps = match s.runtime.dac.walk_stack(tid, WalkOptions::default(), &s.cancel) {
+            let sps = match s
+                .runtime
+                .dac
+                .walk_stack(tid, WalkOptions::default(), &s.cancel)
+            {
                 Ok(w) => {
                     if let Some(why) = w.stopped {
                         warnings.push(format!("stack walk: {why}"));
@@ -150,7 +161,10 @@ pub fn dso(s: &Session, args: &[&str]) -> anyhow::Result<DumpStackObjects> {
     for &(start, end) in &ranges {
         let start = start & !7;
         if end.saturating_sub(start) > MAX_RANGE {
-            bail!("the range {start:x}..{end:x} is larger than {} MiB", MAX_RANGE >> 20);
+            bail!(
+                "the range {start:x}..{end:x} is larger than {} MiB",
+                MAX_RANGE >> 20
+            );
         }
         let mut at = start;
         let mut read_any = false;
@@ -199,7 +213,11 @@ pub fn dso(s: &Session, args: &[&str]) -> anyhow::Result<DumpStackObjects> {
         }
         ControlFlow::Continue(())
     })?;
-    warnings.extend(issues.iter().map(|i| format!("heap walk: {:x}: {}", i.address, i.message)));
+    warnings.extend(
+        issues
+            .iter()
+            .map(|i| format!("heap walk: {:x}: {}", i.address, i.message)),
+    );
     for (v, name) in want.iter_mut() {
         if let Some(&mt) = found.get(v) {
             *name = heap.type_name(&s.runtime.dac, mt);
@@ -257,7 +275,10 @@ mod tests {
 
     #[test]
     fn ranges_follow_the_frames_and_split_at_a_stack_jump() {
-        assert_eq!(default_ranges(0x1000, vec![]), vec![(0x1000, 0x1000 + NO_FRAMES_RANGE)]);
+        assert_eq!(
+            default_ranges(0x1000, vec![]),
+            vec![(0x1000, 0x1000 + NO_FRAMES_RANGE)]
+        );
         assert_eq!(
             default_ranges(0x1000, vec![0x1200, 0x1100]),
             vec![(0x1000, 0x1200 + ABOVE_LAST_FRAME)]
@@ -265,7 +286,10 @@ mod tests {
         let far = 0x1100 + STACK_GAP + 1;
         assert_eq!(
             default_ranges(0x1000, vec![0x1100, far]),
-            vec![(0x1000, 0x1100 + ABOVE_LAST_FRAME), (far, far + ABOVE_LAST_FRAME)]
+            vec![
+                (0x1000, 0x1100 + ABOVE_LAST_FRAME),
+                (far, far + ABOVE_LAST_FRAME)
+            ]
         );
     }
 }

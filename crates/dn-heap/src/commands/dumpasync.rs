@@ -135,7 +135,13 @@ impl Scan<'_> {
     }
 
     fn mt_of(&self, obj: u64) -> Option<u64> {
-        self.s.runtime.heap.memory().read_u64(obj).ok().map(|m| m & !7)
+        self.s
+            .runtime
+            .heap
+            .memory()
+            .read_u64(obj)
+            .ok()
+            .map(|m| m & !7)
     }
 
     fn fields(&self, obj: u64) -> Vec<FieldValue> {
@@ -159,7 +165,10 @@ impl Scan<'_> {
         if let Some(items) = field(&fields, "_items").map(|f| hex_value(Some(f))) {
             // List<object>: several continuations.
             let mem = self.s.runtime.heap.memory();
-            let n = mem.read_u32(items.wrapping_add(8)).unwrap_or(0).min(MAX_LIST);
+            let n = mem
+                .read_u32(items.wrapping_add(8))
+                .unwrap_or(0)
+                .min(MAX_LIST);
             for i in 0..u64::from(n) {
                 if let Ok(e) = mem.read_u64(items + 16 + i * 8) {
                     self.resolve(e, tasks, hops + 1, out);
@@ -167,7 +176,13 @@ impl Scan<'_> {
             }
             return;
         }
-        for name in ["m_task", "_continuation", "_target", "m_action", "StateMachine"] {
+        for name in [
+            "m_task",
+            "_continuation",
+            "_target",
+            "m_action",
+            "StateMachine",
+        ] {
             let v = hex_value(field(&fields, name));
             if v != 0 && v != obj {
                 self.resolve(v, tasks, hops + 1, out);
@@ -185,7 +200,12 @@ impl Scan<'_> {
             return None;
         }
         let inner = if sm.is_value_type {
-            fields_of(&self.s.runtime.dac, &self.s.runtime.heap, sm.mt, at.checked_sub(8)?)
+            fields_of(
+                &self.s.runtime.dac,
+                &self.s.runtime.heap,
+                sm.mt,
+                at.checked_sub(8)?,
+            )
         } else {
             self.fields(at)
         };
@@ -275,7 +295,9 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
         let matches = list.iter().any(|f| {
             o.address.is_none_or(|x| f.address == x)
                 && o.mt.is_none_or(|m| f.mt == m)
-                && o.type_substring.as_ref().is_none_or(|t| f.type_name.contains(t.as_str()))
+                && o.type_substring
+                    .as_ref()
+                    .is_none_or(|t| f.type_name.contains(t.as_str()))
         });
         if (any_sm || o.tasks) && matches {
             stacks.push(AsyncStack { frames: list });

@@ -23,8 +23,8 @@ use anyhow::{bail, Context};
 use serde::Serializer;
 
 pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
-pub use dso::{DumpStackObjects, StackObject, StackRange};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
+pub use dso::{DumpStackObjects, StackObject, StackRange};
 pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
@@ -34,14 +34,14 @@ pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use info::{eeheap, ClrThreads, DumpMt, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
-pub use setthread::{CurrentThread, OsThread, OsThreads};
-pub use syncblk::{LockOwner, SyncBlk, SyncBlockRow};
-pub use pe::{ExceptionInfo, InnerException, PrintException, TraceFrame};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
+pub use pe::{ExceptionInfo, InnerException, PrintException, TraceFrame};
+pub use setthread::{CurrentThread, OsThread, OsThreads};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
     Suspects,
 };
+pub use syncblk::{LockOwner, SyncBlk, SyncBlockRow};
 
 use crate::graph::ObjectGraph;
 use crate::heap::Runtime;
@@ -204,17 +204,11 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
-            "dumpasync" => Box::new(dumpasync::dumpasync(
-                self,
-                &DumpAsyncOptions::parse(args)?,
-            )?),
+            "dumpasync" => Box::new(dumpasync::dumpasync(self, &DumpAsyncOptions::parse(args)?)?),
             "dumpstackobjects" | "dso" => Box::new(dso::dso(self, args)?),
             "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),
-            "clrstack" => Box::new(clrstack::clrstack(
-                self,
-                &ClrStackOptions::parse(args)?,
-            )?),
+            "clrstack" => Box::new(clrstack::clrstack(self, &ClrStackOptions::parse(args)?)?),
             "help" | "soshelp" | "?" => Box::new(Help::new()),
             other => bail!("unknown command '{other}' (type 'help' for the list)"),
         };

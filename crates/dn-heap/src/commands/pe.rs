@@ -113,7 +113,11 @@ pub fn pe(s: &Session, args: &[&str]) -> anyhow::Result<PrintException> {
             let rec = dac.thread_record(t.address)?;
             first_nested = rec.first_nested_exception;
             let h = rec.last_thrown_object_handle;
-            let o = if h == 0 { 0 } else { mem.read_u64(h).unwrap_or(0) };
+            let o = if h == 0 {
+                0
+            } else {
+                mem.read_u64(h).unwrap_or(0)
+            };
             if o == 0 {
                 out.note = Some("There is no current managed exception on this thread".into());
                 return Ok(out);
@@ -171,9 +175,13 @@ fn string_at(s: &Session, addr: u64) -> Option<String> {
         .flatten()
 }
 
-fn exception_info(s: &Session, obj: u64, warnings: &mut Vec<String>) -> anyhow::Result<ExceptionInfo> {
-    let (mt, type_name) = object_type(s, obj)
-        .with_context(|| format!("Invalid exception object: {obj:016x}"))?;
+fn exception_info(
+    s: &Session,
+    obj: u64,
+    warnings: &mut Vec<String>,
+) -> anyhow::Result<ExceptionInfo> {
+    let (mt, type_name) =
+        object_type(s, obj).with_context(|| format!("Invalid exception object: {obj:016x}"))?;
     if !is_exception(s, mt) {
         bail!("Invalid exception object: {obj:016x} is a {type_name}, not an exception");
     }
@@ -198,7 +206,8 @@ fn exception_info(s: &Session, obj: u64, warnings: &mut Vec<String>) -> anyhow::
         next = inner.map_or(0, |i| i.inner_exception);
     }
     // Where SOS shows such an IP one byte on, so do we (the same lines compare equal).
-    let async_ip = d.xcode as u32 != EXCEPTION_COMPLUS || ASYNC_HRESULTS.contains(&(d.hresult as u32));
+    let async_ip =
+        d.xcode as u32 != EXCEPTION_COMPLUS || ASYNC_HRESULTS.contains(&(d.hresult as u32));
     let stack_trace = match d.stack_trace {
         0 => None,
         st => Some(stack_trace(s, st, u64::from(async_ip), warnings)),
@@ -216,10 +225,18 @@ fn exception_info(s: &Session, obj: u64, warnings: &mut Vec<String>) -> anyhow::
 
 /// Decodes `_stackTrace`: an sbyte[] holding the header and 32-byte elements, or on .NET 9+
 /// an object[] whose element 0 is that array (the others keep collectible methods alive).
-fn stack_trace(s: &Session, mut arr: u64, ip_bias: u64, warnings: &mut Vec<String>) -> Vec<TraceFrame> {
+fn stack_trace(
+    s: &Session,
+    mut arr: u64,
+    ip_bias: u64,
+    warnings: &mut Vec<String>,
+) -> Vec<TraceFrame> {
     let mem = s.runtime.heap.memory();
     if object_type(s, arr).is_some_and(|(_, n)| n == "System.Object[]") {
-        match arr.checked_add(ARRAY_DATA).and_then(|a| mem.read_u64(a).ok()) {
+        match arr
+            .checked_add(ARRAY_DATA)
+            .and_then(|a| mem.read_u64(a).ok())
+        {
             Some(first) => arr = first,
             None => {
                 warnings.push(format!("stack trace array {arr:x} is not readable"));
@@ -246,8 +263,11 @@ fn stack_trace(s: &Session, mut arr: u64, ip_bias: u64, warnings: &mut Vec<Strin
     let mut frames = Vec::new();
     for i in 0..u64::from(count).min(room) {
         let at = data + TRACE_HEADER + i * TRACE_ELEMENT;
-        let (Ok(ip), Ok(sp), Ok(md)) = (mem.read_u64(at), mem.read_u64(at + 8), mem.read_u64(at + 16))
-        else {
+        let (Ok(ip), Ok(sp), Ok(md)) = (
+            mem.read_u64(at),
+            mem.read_u64(at + 8),
+            mem.read_u64(at + 16),
+        ) else {
             warnings.push(format!("stack trace element {i} at {at:x} is not readable"));
             break;
         };
@@ -286,7 +306,9 @@ impl ExceptionInfo {
                 out.push_str("StackTrace (generated):\nUnable to decipher generated stack trace\n")
             }
             Some(t) => {
-                out.push_str("StackTrace (generated):\n    SP               IP               Function\n");
+                out.push_str(
+                    "StackTrace (generated):\n    SP               IP               Function\n",
+                );
                 for f in t {
                     let mut name = format!(
                         "{}!{}",
@@ -320,7 +342,9 @@ impl Render for PrintException {
             e.render(&mut out);
         }
         if self.has_nested {
-            out.push_str("There are nested exceptions on this thread. Run with -nested for details\n");
+            out.push_str(
+                "There are nested exceptions on this thread. Run with -nested for details\n",
+            );
         }
         for e in &self.nested {
             out.push_str("\nNested exception -------------------------------------------------------------\n");

@@ -145,3 +145,16 @@ impl Render for CurrentThread {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_ids_are_decimal_or_hex() {
+        assert_eq!(parse_tid("1801").unwrap(), 1801);
+        assert_eq!(parse_tid("0x709").unwrap(), 0x709);
+        assert!(parse_tid("709h").is_err());
+        assert!(parse_tid("-1").is_err());
+    }
+}

@@ -47,15 +47,26 @@ pub fn syncblk(s: &Session, args: &[&str]) -> anyhow::Result<SyncBlk> {
     for a in args {
         match *a {
             "-all" => all = true,
-            o if o.starts_with('-') => bail!("unknown syncblk option '{o}': usage: syncblk [-all] [N]"),
-            n => only = Some(n.parse::<u32>().with_context(|| format!("'{n}' is not a sync block index"))?),
+            o if o.starts_with('-') => {
+                bail!("unknown syncblk option '{o}': usage: syncblk [-all] [N]")
+            }
+            n => {
+                only = Some(
+                    n.parse::<u32>()
+                        .with_context(|| format!("'{n}' is not a sync block index"))?,
+                )
+            }
         }
     }
     let dac = &s.runtime.dac;
     let blocks = dac.sync_blocks()?;
     if let Some(n) = only {
         if n == 0 || n as usize > blocks.len() {
-            bail!("no sync block {n}: the table has {} (1..{})", blocks.len(), blocks.len());
+            bail!(
+                "no sync block {n}: the table has {} (1..{})",
+                blocks.len(),
+                blocks.len()
+            );
         }
     }
     let threads = dac.threads()?;
@@ -74,7 +85,11 @@ pub fn syncblk(s: &Session, args: &[&str]) -> anyhow::Result<SyncBlk> {
             let t = threads
                 .iter()
                 .find(|t| t.address == b.holding_thread)
-                .or_else(|| threads.iter().find(|t| u64::from(t.managed_id) == b.holding_thread));
+                .or_else(|| {
+                    threads
+                        .iter()
+                        .find(|t| u64::from(t.managed_id) == b.holding_thread)
+                });
             LockOwner {
                 thread: b.holding_thread,
                 os_thread_id: t.map(|t| t.os_id),

@@ -441,7 +441,6 @@ unsafe extern "system" fn get_thread_context(
     })
 }
 
-
 unsafe extern "system" fn set_thread_context(
     _: *mut ComObj,
     _: u32,

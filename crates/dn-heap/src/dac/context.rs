@@ -206,9 +206,7 @@ impl Amd64Context {
     pub fn as_bytes(&self) -> &[u8] {
         // SAFETY: a `#[repr(C)]` struct of integers whose layout (asserted above) has no padding,
         // so all AMD64_CONTEXT_SIZE bytes are initialised.
-        unsafe {
-            std::slice::from_raw_parts(self as *const Self as *const u8, AMD64_CONTEXT_SIZE)
-        }
+        unsafe { std::slice::from_raw_parts(self as *const Self as *const u8, AMD64_CONTEXT_SIZE) }
     }
 
     /// The name and value of an integer register by the DAC's CLR register number (the order

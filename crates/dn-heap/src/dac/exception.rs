@@ -34,7 +34,9 @@ impl Dac {
         let sos = self.sos_ref(&g);
         let mut d = DacpThreadData::default();
         // SAFETY: GetThreadData(u64, *DacpThreadData).
-        check("GetThreadData", unsafe { call!(sos, get_thread_data, thread, &mut d) })?;
+        check("GetThreadData", unsafe {
+            call!(sos, get_thread_data, thread, &mut d)
+        })?;
         Ok(d)
     }
 

@@ -24,7 +24,8 @@ type Unused = usize;
 
 #[repr(C)]
 pub struct IUnknownVtbl {
-    pub query_interface: unsafe extern "system" fn(*mut c_void, *const Guid, Out<*mut c_void>) -> HResult,
+    pub query_interface:
+        unsafe extern "system" fn(*mut c_void, *const Guid, Out<*mut c_void>) -> HResult,
     pub add_ref: unsafe extern "system" fn(*mut c_void) -> u32,
     pub release: unsafe extern "system" fn(*mut c_void) -> u32,
 }
@@ -157,8 +158,7 @@ pub enum XclrDataStackWalk {}
 #[repr(C)]
 pub struct XclrDataStackWalkVtbl {
     pub base: IUnknownVtbl,
-    pub get_context:
-        unsafe extern "system" fn(*mut c_void, u32, u32, Out<u32>, *mut u8) -> HResult,
+    pub get_context: unsafe extern "system" fn(*mut c_void, u32, u32, Out<u32>, *mut u8) -> HResult,
     _set_context: Unused,
     pub next: unsafe extern "system" fn(*mut c_void) -> HResult,
     _get_stack_size_skipped: Unused,
@@ -179,8 +179,14 @@ pub const DACSTACKPRIV_REQUEST_FRAME_DATA: u32 = 0xF000_0000;
 
 /// `GetArgumentByIndex` / `GetLocalVariableByIndex`: index, value out, name buffer length,
 /// name length out, name buffer.
-type VarByIndex =
-    unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>, u32, Out<u32>, *mut u16) -> HResult;
+type VarByIndex = unsafe extern "system" fn(
+    *mut c_void,
+    u32,
+    Out<*mut c_void>,
+    u32,
+    Out<u32>,
+    *mut u16,
+) -> HResult;
 
 pub enum XclrDataFrame {}
 #[repr(C)]
@@ -251,9 +257,11 @@ pub enum SosDac {}
 pub struct SosDacVtbl {
     pub base: IUnknownVtbl,
     _slots_3_12: [Unused; 10],
-    pub get_module_data: unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
+    pub get_module_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
     _slots_14_16: [Unused; 3],
-    pub get_thread_data: unsafe extern "system" fn(*mut c_void, u64, Out<DacpThreadData>) -> HResult,
+    pub get_thread_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpThreadData>) -> HResult,
     _get_thread_from_thinlock_id: Unused,
     pub get_stack_limits:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>, Out<u64>) -> HResult,
@@ -266,7 +274,8 @@ pub struct SosDacVtbl {
         *mut u8,
         Out<u32>,
     ) -> HResult,
-    pub get_method_desc_ptr_from_ip: unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
+    pub get_method_desc_ptr_from_ip:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
     pub get_method_desc_name: SosString,
     pub get_method_desc_ptr_from_frame:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,

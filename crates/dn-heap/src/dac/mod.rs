@@ -11,11 +11,12 @@ mod exception;
 mod gc;
 pub mod iface;
 mod live;
-pub mod stack;
 pub mod locate;
+pub mod stack;
 mod target;
 mod threads;
 mod types;
+mod vars;
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -30,10 +31,9 @@ pub use exception::{CodePlace, SyncBlock};
 pub use iface::{DacpExceptionObjectData, DacpThreadData};
 pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
-pub use stack::{
-    FrameKind, StackFrame, VarLocation, VarValue, Variable, WalkError, WalkOptions, WalkedStack,
-};
+pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
+pub use vars::{VarLocation, VarValue, Variable};
 
 use crate::memory::{le_u32, le_u64};
 
