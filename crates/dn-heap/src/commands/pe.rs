@@ -110,9 +110,8 @@ pub fn pe(s: &Session, args: &[&str]) -> anyhow::Result<PrintException> {
                 out.note = Some("The current thread is unmanaged".into());
                 return Ok(out);
             };
-            let rec = dac.thread_record(t.address)?;
-            first_nested = rec.first_nested_exception;
-            let h = rec.last_thrown_object_handle;
+            first_nested = t.first_nested_exception;
+            let h = t.last_thrown_object_handle;
             let o = if h == 0 {
                 0
             } else {

@@ -28,18 +28,6 @@ pub struct SyncBlock {
 }
 
 impl Dac {
-    /// The typed DacpThreadData of a runtime `Thread*`.
-    pub fn thread_record(&self, thread: u64) -> Result<DacpThreadData> {
-        let g = lock();
-        let sos = self.sos_ref(&g);
-        let mut d = DacpThreadData::default();
-        // SAFETY: GetThreadData(u64, *DacpThreadData).
-        check("GetThreadData", unsafe {
-            call!(sos, get_thread_data, thread, &mut d)
-        })?;
-        Ok(d)
-    }
-
     /// An exception object's fields (ISOSDacInterface2::GetObjectExceptionData).
     pub fn exception_object(&self, obj: u64) -> Result<DacpExceptionObjectData> {
         let raw = self.sos_n(2, "ISOSDacInterface2")?;

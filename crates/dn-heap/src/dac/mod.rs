@@ -28,7 +28,7 @@ pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
 pub use exception::{CodePlace, SyncBlock};
-pub use iface::{DacpExceptionObjectData, DacpThreadData};
+pub use iface::DacpExceptionObjectData;
 pub use live::LiveProcess;
 pub use locate::{find_dac, runtime_module, RuntimeModule};
 pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};

@@ -18,20 +18,27 @@ impl Dac {
     }
 
     pub fn thread_data(&self, thread: u64) -> Result<ThreadData> {
-        let b = self.call_struct(self.sos, 17, "GetThreadData", Some(thread), 0x68)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = super::iface::DacpThreadData::default();
+        // SAFETY: GetThreadData(u64, *DacpThreadData).
+        check("GetThreadData", unsafe {
+            super::iface::call!(sos, get_thread_data, thread, &mut d)
+        })?;
         Ok(ThreadData {
             address: thread,
-            managed_id: le_u32(&b, 0),
-            os_id: le_u32(&b, 4),
-            state: le_u32(&b, 8),
-            preemptive_gc_disabled: le_u32(&b, 12) != 0,
-            alloc_context_ptr: le_u64(&b, 0x10),
-            alloc_context_limit: le_u64(&b, 0x18),
-            domain: le_u64(&b, 0x28),
-            frame: le_u64(&b, 0x30),
-            lock_count: le_u32(&b, 0x38),
-            last_thrown_object_handle: le_u64(&b, 0x58),
-            next_thread: le_u64(&b, 0x60),
+            managed_id: d.cor_thread_id as u32,
+            os_id: d.os_thread_id,
+            state: d.state as u32,
+            preemptive_gc_disabled: d.preemptive_gc_disabled != 0,
+            alloc_context_ptr: d.alloc_context_ptr,
+            alloc_context_limit: d.alloc_context_limit,
+            domain: d.domain,
+            frame: d.frame,
+            lock_count: d.lock_count,
+            first_nested_exception: d.first_nested_exception,
+            last_thrown_object_handle: d.last_thrown_object_handle,
+            next_thread: d.next_thread,
         })
     }
 
