@@ -256,7 +256,9 @@ pub enum SosDac {}
 #[repr(C)]
 pub struct SosDacVtbl {
     pub base: IUnknownVtbl,
-    _slots_3_12: [Unused; 10],
+    pub get_thread_store_data:
+        unsafe extern "system" fn(*mut c_void, Out<DacpThreadStoreData>) -> HResult,
+    _slots_4_12: [Unused; 9],
     pub get_module_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
     _slots_14_16: [Unused; 3],
@@ -289,13 +291,49 @@ pub struct SosDacVtbl {
     _slots_46_58: [Unused; 13],
     pub get_sync_block_data:
         unsafe extern "system" fn(*mut c_void, u32, Out<DacpSyncBlockData>) -> HResult,
-    _slots_60_64: [Unused; 5],
+    _slots_60_61: [Unused; 2],
+    pub get_handle_enum_for_types:
+        unsafe extern "system" fn(*mut c_void, *const u32, u32, Out<*mut c_void>) -> HResult,
+    _slots_63_64: [Unused; 2],
     pub get_nested_exception_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
+    _slots_66_78: [Unused; 13],
+    pub get_stack_references:
+        unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
+    pub get_register_name:
+        unsafe extern "system" fn(*mut c_void, i32, u32, *mut u16, Out<u32>) -> HResult,
 }
 // SAFETY: prefix of ISOSDacInterface (slots 0..65).
 unsafe impl Interface for SosDac {
     type Vtbl = SosDacVtbl;
+}
+
+pub enum SosDac12 {}
+#[repr(C)]
+pub struct SosDac12Vtbl {
+    pub base: IUnknownVtbl,
+    pub get_global_allocation_context:
+        unsafe extern "system" fn(*mut c_void, Out<u64>, Out<u64>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface12 (slots 0..3).
+unsafe impl Interface for SosDac12 {
+    type Vtbl = SosDac12Vtbl;
+}
+
+/// ISOSEnum and its item-typed descendants (ISOSHandleEnum, ISOSStackRefEnum): `Next` fills
+/// an array of the enumerator's item struct.
+pub enum SosEnum {}
+#[repr(C)]
+pub struct SosEnumVtbl {
+    pub base: IUnknownVtbl,
+    _skip: Unused,
+    _reset: Unused,
+    _get_count: Unused,
+    pub next: unsafe extern "system" fn(*mut c_void, u32, *mut u8, Out<u32>) -> HResult,
+}
+// SAFETY: prefix of ISOSHandleEnum / ISOSStackRefEnum (slots 0..6).
+unsafe impl Interface for SosEnum {
+    type Vtbl = SosEnumVtbl;
 }
 
 pub enum SosDac2 {}
@@ -405,6 +443,71 @@ pub struct DacpExceptionObjectData {
     pub xcode: i32,
 }
 
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpThreadStoreData {
+    pub thread_count: i32,
+    pub unstarted_thread_count: i32,
+    pub background_thread_count: i32,
+    pub pending_thread_count: i32,
+    pub dead_thread_count: i32,
+    pub first_thread: u64,
+    pub finalizer_thread: u64,
+    pub gc_thread: u64,
+    pub host_config: u32,
+}
+
+/// An item of ISOSHandleEnum.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SosHandleData {
+    pub app_domain: u64,
+    pub handle: u64,
+    pub secondary: u64,
+    pub handle_type: u32,
+    pub strong_reference: i32,
+    pub ref_count: u32,
+    pub jupiter_ref_count: u32,
+    pub is_pegged: i32,
+}
+
+/// An item of ISOSStackRefEnum.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SosStackRefData {
+    pub has_register_information: i32,
+    pub register: i32,
+    pub offset: i32,
+    pub address: u64,
+    pub object: u64,
+    pub flags: u32,
+    pub source_type: u32,
+    pub source: u64,
+    pub stack_pointer: u64,
+}
+
+/// Every item of an enumerator (asked for in chunks, as many as it gives).
+pub fn drain<T: Default + Copy>(e: &ComRef<'_, SosEnum>) -> Vec<T> {
+    const CHUNK: usize = 64;
+    /// No enumerator of a real runtime comes near this; a broken one must not exhaust memory.
+    const MAX_ITEMS: usize = 1 << 24;
+    let mut out = Vec::new();
+    let mut buf = [T::default(); CHUNK];
+    loop {
+        let mut got = 0u32;
+        // SAFETY: Next(count, items, *fetched) writes at most `count` items of the enumerator's
+        // item type `T` into `buf`.
+        let hr = unsafe { call!(e, next, CHUNK as u32, buf.as_mut_ptr() as *mut u8, &mut got) };
+        let got = (got as usize).min(CHUNK);
+        out.extend_from_slice(&buf[..got]);
+        // Next returns S_FALSE for "fewer than asked": stop on 0 fetched or a failure.
+        if got == 0 || hr < 0 || out.len() > MAX_ITEMS {
+            break;
+        }
+    }
+    out
+}
+
 const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(size_of::<DacpThreadData>() == 0x68);
@@ -421,6 +524,17 @@ const _: () = {
     assert!(offset_of!(DacpSyncBlockData, holding_thread) == 0x28);
     assert!(offset_of!(DacpSyncBlockData, sync_block_count) == 0x40);
     assert!(size_of::<DacpExceptionObjectData>() == 0x38);
+    assert!(size_of::<DacpThreadStoreData>() == 0x38);
+    assert!(offset_of!(DacpThreadStoreData, first_thread) == 0x18);
+    assert!(size_of::<SosHandleData>() == 0x30);
+    assert!(offset_of!(SosHandleData, handle_type) == 0x18);
+    assert!(size_of::<SosStackRefData>() == 0x38);
+    assert!(offset_of!(SosStackRefData, address) == 0x10);
+    assert!(offset_of!(SosStackRefData, stack_pointer) == 0x30);
+    assert!(offset_of!(SosDacVtbl, get_handle_enum_for_types) == 62 * 8);
+    assert!(offset_of!(SosDacVtbl, get_stack_references) == 79 * 8);
+    assert!(offset_of!(SosDacVtbl, get_register_name) == 80 * 8);
+    assert!(offset_of!(SosEnumVtbl, next) == 6 * 8);
     assert!(offset_of!(SosDacVtbl, get_thread_data) == 17 * 8);
     assert!(offset_of!(SosDacVtbl, get_method_desc_ptr_from_ip) == 21 * 8);
     assert!(offset_of!(SosDacVtbl, get_code_header_data) == 26 * 8);

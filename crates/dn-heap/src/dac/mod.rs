@@ -264,35 +264,6 @@ impl Dac {
     }
 }
 
-/// Drains an ISOSEnum-derived enumerator whose `Next` (slot 6) fills `stride`-byte items, then
-/// releases it. Caller holds the DAC lock.
-fn drain_enum(e: ComPtr, stride: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    if e.0.is_null() {
-        return out;
-    }
-    const CHUNK: usize = 64;
-    let mut buf = vec![0u64; CHUNK * stride / 8];
-    // SAFETY: `e` is a live enumerator; Next(u32 count, T* items, u32* fetched). Next returns
-    // S_FALSE for "fewer than asked", so we stop on 0 fetched or a failure.
-    unsafe {
-        let next: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
-            e.slot(6);
-        loop {
-            let mut got = 0u32;
-            let hr = next(e.0, CHUNK as u32, buf.as_mut_ptr(), &mut got);
-            let got = (got as usize).min(CHUNK);
-            let bytes = std::slice::from_raw_parts(buf.as_ptr() as *const u8, got * stride);
-            out.extend_from_slice(bytes);
-            if got == 0 || hr < 0 || out.len() > (1 << 30) {
-                break;
-            }
-        }
-        e.release();
-    }
-    out
-}
-
 fn lock() -> MutexGuard<'static, ()> {
     DAC_LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
