@@ -382,17 +382,22 @@ impl Dac {
         if hr < 0 || data.module_ptr == 0 {
             return None;
         }
-        let mut module = DacpModuleData::default();
-        // SAFETY: GetModuleData(u64, *DacpModuleData).
-        if unsafe { call!(sos, get_module_data, data.module_ptr, &mut module) } < 0
-            || module.pe_assembly == 0
-        {
+        let path = self.module_path(sos, data.module_ptr)?;
+        Some(path.rsplit('/').next().unwrap_or(&path).to_string())
+    }
+
+    /// The path a module was loaded from (GetModuleData, then GetPEFileName).
+    pub(super) fn module_path(&self, sos: &ComRef<'_, SosDac>, module: u64) -> Option<String> {
+        if module == 0 {
             return None;
         }
-        let pe = module.pe_assembly;
+        let mut data = DacpModuleData::default();
+        // SAFETY: GetModuleData(u64, *DacpModuleData).
+        if unsafe { call!(sos, get_module_data, module, &mut data) } < 0 || data.pe_assembly == 0 {
+            return None;
+        }
+        let pe = data.pe_assembly;
         // SAFETY: GetPEFileName(u64, count, buffer, needed).
-        let path =
-            sos_string(|n, b, needed| unsafe { call!(sos, get_pe_file_name, pe, n, b, needed) })?;
-        Some(path.rsplit('/').next().unwrap_or(&path).to_string())
+        sos_string(|n, b, needed| unsafe { call!(sos, get_pe_file_name, pe, n, b, needed) })
     }
 }
