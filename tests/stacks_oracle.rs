@@ -1,7 +1,7 @@
 //! `clrstack -all`, `pe`, `syncblk` and `setthread` against Microsoft's dotnet-dump
 //! (10.0.750501, installed as a .NET tool) on the same cores of ConsoleTarget's `stacks`
 //! scenario (a recursion of known depth, a contended lock, an exception in flight in a blocking
-//! filter, a stored exception with an inner one), on .NET 8, 10 and 11, for cores written by
+//! filter, a stored exception with an inner one), on .NET Core 3.1, 8, 9, 10 and 11, for cores written by
 //! the runtime's createdump and by our own `collect`.
 
 mod common;
@@ -470,4 +470,14 @@ fn stacks_net10() {
 #[test]
 fn stacks_net11() {
     scenario(Runtime::Net11);
+}
+
+#[test]
+fn stacks_net9() {
+    scenario(Runtime::Net9);
+}
+
+#[test]
+fn stacks_netcore31() {
+    scenario(Runtime::NetCore31);
 }

@@ -186,7 +186,13 @@ impl Dac {
                 frame_address = 0;
             }
             let frame = if frame_address != 0 {
-                self.runtime_frame(&sos, &ctx, frame_address)
+                let mut f = self.runtime_frame(&sos, &ctx, frame_address);
+                if f.method.is_none() {
+                    // What SOS falls back to (older runtimes name a HelperMethodFrame's method
+                    // only this way).
+                    f.method = frame_method_instance_name(&g, &walk);
+                }
+                f
             } else {
                 let mut f = self.managed_frame(&sos, &ctx);
                 if opts.arguments || opts.locals {
@@ -400,4 +406,46 @@ impl Dac {
         // SAFETY: GetPEFileName(u64, count, buffer, needed).
         sos_string(|n, b, needed| unsafe { call!(sos, get_pe_file_name, pe, n, b, needed) })
     }
+}
+
+/// The name of the walk's current position through IXCLRDataFrame::GetMethodInstance.
+fn frame_method_instance_name<'g>(
+    g: &'g DacGuard,
+    walk: &ComRef<'g, XclrDataStackWalk>,
+) -> Option<String> {
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: GetFrame(IXCLRDataFrame**).
+    let hr = unsafe { call!(walk, get_frame, &mut raw) };
+    // SAFETY: on success an owned IXCLRDataFrame.
+    let frame = unsafe { ComRef::<XclrDataFrame>::from_raw(g, raw) }?;
+    if hr < 0 {
+        return None;
+    }
+    let mut raw = std::ptr::null_mut();
+    // SAFETY: GetMethodInstance(IXCLRDataMethodInstance**).
+    let hr = unsafe { call!(frame, get_method_instance, &mut raw) };
+    // SAFETY: on success an owned IXCLRDataMethodInstance.
+    let method = unsafe { ComRef::<XclrDataMethodInstance>::from_raw(g, raw) }?;
+    if hr < 0 {
+        return None;
+    }
+    let mut name = vec![0u16; 2048];
+    let mut len = 0u32;
+    // SAFETY: GetName(flags, bufLen, *nameLen, buf) with a buffer of `bufLen` units (the
+    // IXCLRData argument order).
+    let hr = unsafe {
+        call!(
+            method,
+            get_name,
+            0,
+            name.len() as u32,
+            &mut len,
+            name.as_mut_ptr()
+        )
+    };
+    if hr < 0 {
+        return None;
+    }
+    let end = name.iter().position(|&c| c == 0).unwrap_or(name.len());
+    (end > 0).then(|| String::from_utf16_lossy(&name[..end]))
 }
