@@ -1,4 +1,4 @@
-//! `clrstack -all`, `pe`, `syncblk` and `setthread` against Microsoft's dotnet-dump
+//! `clrstack -all`, `pe`, `syncblk`, `setthread`, `dumpasync` and `dso` against Microsoft's dotnet-dump
 //! (10.0.750501, installed as a .NET tool) on the same cores of ConsoleTarget's `stacks`
 //! scenario (a recursion of known depth, a contended lock, an exception in flight in a blocking
 //! filter, a stored exception with an inner one), on .NET Core 3.1, 8, 9, 10 and 11, for cores written by

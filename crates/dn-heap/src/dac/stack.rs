@@ -260,7 +260,8 @@ impl Dac {
         r
     }
 
-    /// Whether `ip` is in managed code or in a mapped module.
+    /// Whether `ip` can be code: in a mapped module, in managed code, or at least in memory
+    /// the target has.
     fn is_code(&self, sos: &ComRef<'_, SosDac>, ranges: &[(u64, u64)], ip: u64) -> bool {
         let i = ranges.partition_point(|r| r.0 <= ip);
         if i > 0 && ip < ranges[i - 1].1 {
@@ -269,7 +270,12 @@ impl Dac {
         let mut header = DacpCodeHeaderData::default();
         // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
         let hr = unsafe { call!(sos, get_code_header_data, ip, &mut header) };
-        hr >= 0 && header.method_desc_ptr != 0
+        if hr >= 0 && header.method_desc_ptr != 0 {
+            return true;
+        }
+        // Runtime stubs live in anonymous memory: readable memory is given the benefit of the
+        // doubt; an address nothing is mapped at is not code.
+        self.read_target_u64(ip).is_some()
     }
 
     /// The method whose code holds `ip`, with its signature.
