@@ -136,7 +136,10 @@ fn dso_rows(text: &str) -> Vec<String> {
     text.lines()
         .skip_while(|l| !l.contains("SP/REG"))
         .skip(1)
-        .filter(|l| l.split_whitespace().count() >= 3 && !l.starts_with("Warning"))
+        .filter(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            w.len() >= 3 && w[1].chars().all(|c| c.is_ascii_hexdigit())
+        })
         .map(|l| l.trim_end().to_string())
         .collect()
 }
@@ -209,6 +212,7 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
     );
     let owner = thread_with(all, "ConsoleTarget.StackScenarios.HoldLock(");
     let filter = thread_with(all, "ConsoleTarget.StackScenarios.BlockInFilter(");
+    let nested = thread_with(all, "ConsoleTarget.StackScenarios.BlockInNestedFilter(");
     let stored: Vec<u64> = heap["objects"]
         .as_array()
         .unwrap()
@@ -230,6 +234,8 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         "clrstack".into(),
         "dumpasync".into(),
         "dso".into(),
+        format!("setthread {}", index_of(nested)),
+        "pe -nested".into(),
     ];
     // Each command's text alone, so the outputs can be told apart.
     let theirs: Vec<String> = {
@@ -307,17 +313,21 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
     // InnerAsync, awaited by MiddleAsync, awaited by OuterAsync.
     let rows = async_rows(&mine[6]);
     assert_eq!(rows, async_rows(&theirs[6]), "{what}: dumpasync");
+    // The state machines' names end in a compiler-chosen `d__N`.
     let chain: Vec<&str> = rows
         .iter()
-        .map(|r| r.split_whitespace().last().unwrap())
+        .map(|r| {
+            let name = r.split_whitespace().last().unwrap();
+            name.rsplit_once("d__").map_or(name, |(head, _)| head)
+        })
         .collect();
     assert_eq!(
         chain,
         [
             "System.Threading.Tasks.Task<System.Int32>",
-            "ConsoleTarget.StackScenarios+<InnerAsync>d__22",
-            "ConsoleTarget.StackScenarios+<MiddleAsync>d__21",
-            "ConsoleTarget.StackScenarios+<OuterAsync>d__20",
+            "ConsoleTarget.StackScenarios+<InnerAsync>",
+            "ConsoleTarget.StackScenarios+<MiddleAsync>",
+            "ConsoleTarget.StackScenarios+<OuterAsync>",
         ],
         "{what}: {rows:?}"
     );
@@ -334,6 +344,25 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
         rows.iter().any(|r| r.ends_with(" System.FormatException")),
         "{what}: {rows:?}"
     );
+    // pe -nested on the thread where a second exception is in flight under the first.
+    let text = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip_while(|l| !l.starts_with("Exception object:"))
+            .map(|l| l.trim_end().to_string())
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    let nested_pe = text(&mine[9]);
+    assert_eq!(nested_pe, text(&theirs[9]), "{what}: pe -nested");
+    assert!(
+        nested_pe
+            .iter()
+            .any(|l| l.starts_with("Nested exception ---"))
+            && nested_pe
+                .iter()
+                .any(|l| l.ends_with("System.NotSupportedException")),
+        "{what}: {nested_pe:?}"
+    );
     eprintln!("{} {what}: {} threads equal", rt.label(), a.len());
 }
 
@@ -349,6 +378,8 @@ fn split_by_markers(text: &str, commands: &[String]) -> Vec<String> {
         "OS Thread Id:",
         "STACK ",
         "OS Thread Id:",
+        "",
+        "Exception object:",
     ];
     assert_eq!(starts.len(), commands.len());
     let lines: Vec<&str> = text.lines().collect();
