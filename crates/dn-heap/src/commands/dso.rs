@@ -205,10 +205,10 @@ pub fn dso(s: &Session, args: &[&str]) -> anyhow::Result<DumpStackObjects> {
         .map(|(i, _)| i)
         .collect();
     segs.sort_by_key(|&i| heap.segments[i].start);
-    let free_mt = heap.globals.free_mt;
+    // Free-space markers count as objects here, as SOS lists them ("Free").
     let mut found: FxHashMap<u64, u64> = FxHashMap::default();
     let issues = heap.walk_segments(&s.runtime.dac, segs.into_iter(), Some(&s.cancel), |o| {
-        if o.mt != free_mt && want.contains_key(&o.address) {
+        if want.contains_key(&o.address) {
             found.insert(o.address, o.mt);
         }
         ControlFlow::Continue(())
