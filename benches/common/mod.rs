@@ -1,4 +1,5 @@
 //! What the benchmarks share: the target folder and a release build of the tools.
+#![allow(dead_code)] // each benchmark uses its own subset
 
 use std::path::PathBuf;
 use std::process::Command;

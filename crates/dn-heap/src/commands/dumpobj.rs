@@ -124,7 +124,7 @@ fn read_value(mem: &dyn MemorySource, et: u32, addr: u64) -> serde_json::Value {
 }
 
 /// Fields of `mt` and its parents, base class first (as SOS lists them).
-fn fields_of(dac: &Dac, heap: &GcHeap, mt: u64, obj: u64) -> Vec<FieldValue> {
+pub(crate) fn fields_of(dac: &Dac, heap: &GcHeap, mt: u64, obj: u64) -> Vec<FieldValue> {
     let mem = heap.memory();
     let mut chain = Vec::new();
     let mut m = mt;

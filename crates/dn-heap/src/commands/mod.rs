@@ -1,7 +1,10 @@
 //! SOS-style commands over a [`Runtime`]: each returns a typed, serializable result that can
 //! also render itself as SOS-shaped text.
 
+mod clrstack;
 mod dominators;
+mod dso;
+mod dumpasync;
 mod dumpheap;
 mod dumpmt;
 mod dumpobj;
@@ -13,7 +16,10 @@ mod info;
 mod modules;
 mod name2ee;
 mod objects;
+mod pe;
+mod setthread;
 pub(crate) mod suspects;
+mod syncblk;
 mod verifyheap;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -22,7 +28,10 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 use serde::Serializer;
 
+pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
+pub use dso::{DumpStackObjects, StackObject, StackRange};
+pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
@@ -37,10 +46,13 @@ pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow}
 pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
+pub use pe::{ExceptionInfo, InnerException, PrintException, TraceFrame};
+pub use setthread::{CurrentThread, OsThread, OsThreads};
 pub use suspects::{
     suspects, Accumulated, AccumulationPoint, PointOwner, Suspect, SuspectRoot, SuspectShape,
     Suspects,
 };
+pub use syncblk::{LockOwner, SyncBlk, SyncBlockRow};
 pub use verifyheap::{HeapError, HeapErrorKind, VerifyHeap};
 
 use crate::graph::ObjectGraph;
@@ -85,11 +97,17 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
     ("eeheap", "eeheap [-gc]: GC heaps, segments and their sizes (-loader is not supported yet)"),
     ("dumpgen", "dumpgen GEN [-type SUBSTR] [-mt MT]: per-type statistics of one generation (gen0, gen1, gen2, loh, poh, foh)"),
-    ("clrthreads", "clrthreads (alias threads): managed threads"),
+    ("clrthreads", "clrthreads: managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
     ("modules", "modules (alias lm) [-v] [-n NAME]: the files mapped in the target; -v adds build ids and version strings"),
     ("verifyheap", "verifyheap: walks every object and reference of the GC heap; lists the first problems with their addresses"),
     ("name2ee", "name2ee MODULE TYPE|TYPE.METHOD (or MODULE!NAME; * for every module): loaded types whose name contains TYPE, or their methods named METHOD"),
+    ("setthread", "setthread [N] | setthread -t OSID (alias threads): list the target's threads, or make one current by debugger index or OS thread id"),
+    ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
+    ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
+    ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
+    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]: async state machines and what awaits what"),
+    ("dumpstackobjects", "dumpstackobjects [TOP [BOTTOM]] (alias dso): objects referenced from the current thread's stack and registers"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
 ];
@@ -145,6 +163,8 @@ const WITHOUT_HEAP: &[&str] = &[
     "lm",
     "clrthreads",
     "threads",
+    "setthread",
+    "clrstack",
     "help",
     "soshelp",
     "?",
@@ -160,6 +180,8 @@ pub struct Session {
     /// Show a progress bar on stderr (when it is a terminal) for long steps.
     pub progress: bool,
     graph: Mutex<Option<Arc<ObjectGraph>>>,
+    /// The current thread's TID (`setthread`); the target's first thread when `None`.
+    current: Mutex<Option<u32>>,
 }
 
 impl Session {
@@ -169,6 +191,7 @@ impl Session {
             cancel: Arc::new(AtomicBool::new(false)),
             progress: false,
             graph: Mutex::new(None),
+            current: Mutex::new(None),
         }
     }
 
@@ -287,7 +310,7 @@ impl Session {
                     &DumpHeapOptions::parse(&words)?,
                 )?)
             }
-            "clrthreads" | "threads" => Box::new(info::clrthreads(self)?),
+            "clrthreads" => Box::new(info::clrthreads(self)?),
             "eeversion" => Box::new(eeversion::eeversion(self)),
             "verifyheap" => Box::new(verifyheap::verifyheap(self)?),
             "name2ee" => {
@@ -295,6 +318,15 @@ impl Session {
                 Box::new(name2ee::name2ee(self, &module, &name)?)
             }
             "modules" | "lm" => Box::new(modules::modules(self, &ModulesOptions::parse(args)?)),
+            "setthread" | "threads" => match setthread::setthread(self, args)? {
+                setthread::SetThread::List(l) => Box::new(l),
+                setthread::SetThread::Selected(c) => Box::new(c),
+            },
+            "dumpasync" => Box::new(dumpasync::dumpasync(self, &DumpAsyncOptions::parse(args)?)?),
+            "dumpstackobjects" | "dso" => Box::new(dso::dso(self, args)?),
+            "syncblk" => Box::new(syncblk::syncblk(self, args)?),
+            "pe" | "printexception" => Box::new(pe::pe(self, args)?),
+            "clrstack" => Box::new(clrstack::clrstack(self, &ClrStackOptions::parse(args)?)?),
             "help" | "soshelp" | "?" => match args.first() {
                 Some(topic) => Box::new(help::topic(topic)?),
                 None => Box::new(Help::new()),

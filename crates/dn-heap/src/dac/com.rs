@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::context::{Amd64Context, X64Regs, AMD64_CONTEXT_SIZE};
 use super::target::DataTarget;
 
 pub type HResult = i32;
@@ -415,9 +416,6 @@ unsafe extern "system" fn get_current_thread_id(_: *mut ComObj, _: *mut u32) -> 
     E_FAIL
 }
 
-/// Size of the Windows-layout AMD64 CONTEXT the DAC expects.
-const DT_CONTEXT_SIZE: usize = 0x4D0;
-
 unsafe extern "system" fn get_thread_context(
     this: *mut ComObj,
     tid: u32,
@@ -434,49 +432,13 @@ unsafe extern "system" fn get_thread_context(
             let Some(r) = shared_of(this).with_source(|s| s.thread_registers(tid)) else {
                 return E_FAIL;
             };
-            let n = (size as usize).min(DT_CONTEXT_SIZE);
+            let n = (size as usize).min(AMD64_CONTEXT_SIZE);
             let out = std::slice::from_raw_parts_mut(ctx, n);
-            out.fill(0);
-            let mut c = [0u8; DT_CONTEXT_SIZE];
-            fill_context(&r, &mut c);
-            out.copy_from_slice(&c[..n]);
+            let c = Amd64Context::from_regs(&X64Regs::from_words(&r));
+            out.copy_from_slice(&c.as_bytes()[..n]);
             S_OK
         }
     })
-}
-
-/// Writes `user_regs_struct` values into a Windows AMD64 CONTEXT.
-fn fill_context(r: &[u64; 27], c: &mut [u8; DT_CONTEXT_SIZE]) {
-    let put64 = |c: &mut [u8; DT_CONTEXT_SIZE], off: usize, v: u64| {
-        c[off..off + 8].copy_from_slice(&v.to_le_bytes())
-    };
-    let put16 = |c: &mut [u8; DT_CONTEXT_SIZE], off: usize, v: u64| {
-        c[off..off + 2].copy_from_slice(&(v as u16).to_le_bytes())
-    };
-    // CONTEXT_AMD64 | CONTROL | INTEGER | SEGMENTS
-    c[0x30..0x34].copy_from_slice(&0x0010_0007u32.to_le_bytes());
-    let (r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8) =
-        (r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]);
-    let (rax, rcx, rdx, rsi, rdi, rip, cs, eflags, rsp, ss) = (
-        r[10], r[11], r[12], r[13], r[14], r[16], r[17], r[18], r[19], r[20],
-    );
-    let (ds, es, fs, gs) = (r[23], r[24], r[25], r[26]);
-    put16(c, 0x38, cs);
-    put16(c, 0x3A, ds);
-    put16(c, 0x3C, es);
-    put16(c, 0x3E, fs);
-    put16(c, 0x40, gs);
-    put16(c, 0x42, ss);
-    c[0x44..0x48].copy_from_slice(&(eflags as u32).to_le_bytes());
-    for (i, v) in [
-        rax, rcx, rdx, rbx, rsp, rbp, rsi, rdi, r8, r9, r10, r11, r12, r13, r14, r15,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        put64(c, 0x78 + i * 8, v);
-    }
-    put64(c, 0xF8, rip);
 }
 
 unsafe extern "system" fn set_thread_context(

@@ -143,6 +143,8 @@ pub struct ThreadData {
     pub domain: u64,
     pub frame: u64,
     pub lock_count: u32,
+    /// The runtime's record of the exceptions in flight under the current one (0: none).
+    pub first_nested_exception: u64,
     pub last_thrown_object_handle: u64,
     pub next_thread: u64,
 }

@@ -121,6 +121,13 @@ impl DataTarget for LiveProcess {
         self.threads.get(&tid).copied()
     }
 
+    /// The main thread (TID = PID) first, then by TID: the order threads were created in.
+    fn thread_ids(&self) -> Vec<u32> {
+        let mut t = self.threads();
+        t.sort_by_key(|&tid| (tid != self.pid as u32, tid));
+        t
+    }
+
     fn build_id(&self, base: u64) -> Option<Vec<u8>> {
         build_id_in_memory(self, base)
     }

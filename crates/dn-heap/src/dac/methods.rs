@@ -1,5 +1,6 @@
 //! Methods through the DAC: a MethodTable's slots, MethodDescs, their code and names.
 
+use super::iface::{drain, ComRef, SosEnum};
 use super::*;
 
 /// What `dumpmt -md` shows of one slot.
@@ -145,30 +146,31 @@ impl Dac {
 
     /// ISOSDacInterface15::GetMethodTableSlotEnumerator, drained; `None` when not offered.
     fn method_enum(&self, mt: u64) -> Option<Vec<SlotMethod>> {
-        const STRIDE: usize = 0x28; // SOSMethodData
         let sos15 = self.sos_n[15]?;
-        let _g = lock();
+        let g = lock();
         let mut e = std::ptr::null_mut();
-        // SAFETY: slot 3 is GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out); the
-        // enumerator is drained and released by `drain_enum` under the lock held here.
-        let bytes = unsafe {
+        // SAFETY: slot 3 is GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out), called
+        // under the DAC lock held here.
+        let hr = unsafe {
             let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
                 sos15.slot(3);
-            if f(sos15.0, mt, &mut e) < 0 || e.is_null() {
-                return None;
-            }
-            drain_enum(ComPtr(e), STRIDE)
+            f(sos15.0, mt, &mut e)
         };
-        bytes
-            .chunks_exact(STRIDE)
-            .map(|c| {
-                Some(SlotMethod {
-                    method_desc: le_u64(c, 0).ok()?,
-                    entry: le_u64(c, 8).ok()?,
-                    slot: le_u32(c, 0x24).ok()?,
+        if hr < 0 {
+            return None;
+        }
+        // SAFETY: on success an owned ISOSMethodEnum (an ISOSEnum of SOSMethodData items).
+        let e = unsafe { ComRef::<SosEnum>::from_raw(&g, e) }?;
+        Some(
+            drain::<SosMethodData>(&e)
+                .iter()
+                .map(|m| SlotMethod {
+                    method_desc: m.method_desc,
+                    entry: m.entry,
+                    slot: m.slot,
                 })
-            })
-            .collect()
+                .collect(),
+        )
     }
 
     /// How `md`'s code came to be; `runtime` is the address range of libcoreclr.
@@ -196,3 +198,17 @@ impl Dac {
             .unwrap_or(JitKind::None)
     }
 }
+
+/// SOSMethodData, an item of ISOSMethodEnum.
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+struct SosMethodData {
+    method_desc: u64,
+    entry: u64,
+    defining_method_table: u64,
+    defining_module: u64,
+    token: u32,
+    slot: u32,
+}
+
+const _: () = assert!(std::mem::size_of::<SosMethodData>() == 0x28);

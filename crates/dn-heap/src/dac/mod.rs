@@ -5,15 +5,20 @@
 //! DAC goes through one process-wide lock: the DAC swaps process-global state on each entry.
 
 mod com;
+pub mod context;
 mod data;
+mod exception;
 mod gc;
+pub mod iface;
 mod live;
 pub mod locate;
 mod methods;
+pub mod stack;
 pub mod symstore;
 mod target;
 mod threads;
 mod types;
+mod vars;
 
 use std::ffi::c_void;
 use std::path::{Path, PathBuf};
@@ -24,12 +29,16 @@ use thiserror::Error;
 pub use com::metadata_from_pe_file;
 use com::{guid, ComPtr, Guid, HResult, Shared};
 pub use data::*;
+pub use exception::{CodePlace, SyncBlock};
+pub use iface::DacpExceptionObjectData;
 pub use live::LiveProcess;
 pub use locate::{
     find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
 };
 pub use methods::{JitKind, MethodDescData, SlotMethod};
+pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
+pub use vars::{VarLocation, VarValue, Variable};
 
 use crate::memory::{le_u16, le_u32, le_u64, ShortField};
 
@@ -266,35 +275,6 @@ impl Dac {
             Ok(String::from_utf16_lossy(&buf[..end]))
         }
     }
-}
-
-/// Drains an ISOSEnum-derived enumerator whose `Next` (slot 6) fills `stride`-byte items, then
-/// releases it. Caller holds the DAC lock.
-fn drain_enum(e: ComPtr, stride: usize) -> Vec<u8> {
-    let mut out = Vec::new();
-    if e.0.is_null() {
-        return out;
-    }
-    const CHUNK: usize = 64;
-    let mut buf = vec![0u64; CHUNK * stride / 8];
-    // SAFETY: `e` is a live enumerator; Next(u32 count, T* items, u32* fetched). Next returns
-    // S_FALSE for "fewer than asked", so we stop on 0 fetched or a failure.
-    unsafe {
-        let next: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
-            e.slot(6);
-        loop {
-            let mut got = 0u32;
-            let hr = next(e.0, CHUNK as u32, buf.as_mut_ptr(), &mut got);
-            let got = (got as usize).min(CHUNK);
-            let bytes = std::slice::from_raw_parts(buf.as_ptr() as *const u8, got * stride);
-            out.extend_from_slice(bytes);
-            if got == 0 || hr < 0 || out.len() > (1 << 30) {
-                break;
-            }
-        }
-        e.release();
-    }
-    out
 }
 
 fn lock() -> MutexGuard<'static, ()> {

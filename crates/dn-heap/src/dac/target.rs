@@ -12,6 +12,10 @@ pub trait DataTarget: MemorySource {
     /// `user_regs_struct` of a thread (Linux TID).
     fn thread_registers(&self, tid: u32) -> Option<[u64; 27]>;
 
+    /// Linux TIDs of the target's threads, in the order a debugger numbers them (a core's
+    /// NT_PRSTATUS order).
+    fn thread_ids(&self) -> Vec<u32>;
+
     /// Load base of a module by file name (case-insensitive; a path is reduced to its name).
     fn image_base(&self, name: &str) -> Option<u64> {
         let want = name.rsplit('/').next().unwrap_or(name).to_ascii_lowercase();
@@ -43,6 +47,10 @@ impl DataTarget for CoreDump {
 
     fn thread_registers(&self, tid: u32) -> Option<[u64; 27]> {
         self.thread(tid).map(|t| t.regs)
+    }
+
+    fn thread_ids(&self) -> Vec<u32> {
+        self.threads().iter().map(|t| t.tid).collect()
     }
 
     fn image_base(&self, name: &str) -> Option<u64> {

@@ -1,37 +1,51 @@
 //! Threads, GC handles and stack references through the DAC.
 
+use super::iface::*;
 use super::*;
 
 impl Dac {
     pub fn thread_store(&self) -> Result<ThreadStoreData> {
-        let b = self.call_struct(self.sos, 3, "GetThreadStoreData", None, 0x38)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpThreadStoreData::default();
+        // SAFETY: GetThreadStoreData(*DacpThreadStoreData).
+        check("GetThreadStoreData", unsafe {
+            call!(sos, get_thread_store_data, &mut d)
+        })?;
         Ok(ThreadStoreData {
-            thread_count: le_u32(&b, 0)? as i32,
-            unstarted: le_u32(&b, 4)? as i32,
-            background: le_u32(&b, 8)? as i32,
-            pending: le_u32(&b, 12)? as i32,
-            dead: le_u32(&b, 16)? as i32,
-            first_thread: le_u64(&b, 0x18)?,
-            finalizer_thread: le_u64(&b, 0x20)?,
-            gc_thread: le_u64(&b, 0x28)?,
+            thread_count: d.thread_count,
+            unstarted: d.unstarted_thread_count,
+            background: d.background_thread_count,
+            pending: d.pending_thread_count,
+            dead: d.dead_thread_count,
+            first_thread: d.first_thread,
+            finalizer_thread: d.finalizer_thread,
+            gc_thread: d.gc_thread,
         })
     }
 
     pub fn thread_data(&self, thread: u64) -> Result<ThreadData> {
-        let b = self.call_struct(self.sos, 17, "GetThreadData", Some(thread), 0x68)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpThreadData::default();
+        // SAFETY: GetThreadData(u64, *DacpThreadData).
+        check("GetThreadData", unsafe {
+            call!(sos, get_thread_data, thread, &mut d)
+        })?;
         Ok(ThreadData {
             address: thread,
-            managed_id: le_u32(&b, 0)?,
-            os_id: le_u32(&b, 4)?,
-            state: le_u32(&b, 8)?,
-            preemptive_gc_disabled: le_u32(&b, 12)? != 0,
-            alloc_context_ptr: le_u64(&b, 0x10)?,
-            alloc_context_limit: le_u64(&b, 0x18)?,
-            domain: le_u64(&b, 0x28)?,
-            frame: le_u64(&b, 0x30)?,
-            lock_count: le_u32(&b, 0x38)?,
-            last_thrown_object_handle: le_u64(&b, 0x58)?,
-            next_thread: le_u64(&b, 0x60)?,
+            managed_id: d.cor_thread_id as u32,
+            os_id: d.os_thread_id,
+            state: d.state as u32,
+            preemptive_gc_disabled: d.preemptive_gc_disabled != 0,
+            alloc_context_ptr: d.alloc_context_ptr,
+            alloc_context_limit: d.alloc_context_limit,
+            domain: d.domain,
+            frame: d.frame,
+            lock_count: d.lock_count,
+            first_nested_exception: d.first_nested_exception,
+            last_thrown_object_handle: d.last_thrown_object_handle,
+            next_thread: d.next_thread,
         })
     }
 
@@ -50,123 +64,96 @@ impl Dac {
 
     /// ISOSDacInterface12 global allocation context, if the runtime has one.
     pub fn global_alloc_context(&self) -> Option<(u64, u64)> {
-        let sos12 = self.sos_n[12]?;
-        let _g = lock();
+        let raw = self.sos_n[12]?;
+        let g = lock();
+        // SAFETY: `raw` is a live ISOSDacInterface12 for the Dac's lifetime.
+        let sos12 = unsafe { ComRef::<SosDac12>::add_ref(&g, raw.0) }?;
         let (mut p, mut l) = (0u64, 0u64);
         // SAFETY: GetGlobalAllocationContext(u64* ptr, u64* limit).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, *mut u64, *mut u64) -> HResult =
-                sos12.slot(3);
-            f(sos12.0, &mut p, &mut l)
-        };
+        let hr = unsafe { call!(sos12, get_global_allocation_context, &mut p, &mut l) };
         (hr >= 0).then_some((p, l))
     }
 
     /// Handles of the given kinds.
     pub fn handles(&self, kinds: &[HandleKind]) -> Result<Vec<HandleData>> {
         let types: Vec<u32> = kinds.iter().map(|k| k.raw()).collect();
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut e = std::ptr::null_mut();
         // SAFETY: GetHandleEnumForTypes(u32* types, u32 count, ISOSHandleEnum**).
         let hr = unsafe {
-            let f: unsafe extern "system" fn(
-                *mut c_void,
-                *const u32,
-                u32,
-                *mut *mut c_void,
-            ) -> HResult = self.sos.slot(62);
-            f(self.sos.0, types.as_ptr(), types.len() as u32, &mut e)
+            call!(
+                sos,
+                get_handle_enum_for_types,
+                types.as_ptr(),
+                types.len() as u32,
+                &mut e
+            )
         };
         check("GetHandleEnumForTypes", hr)?;
-        let raw = drain_enum(ComPtr(e), 0x30);
-        raw.chunks_exact(0x30)
-            .map(|b| -> Result<HandleData> {
-                Ok(HandleData {
-                    handle: le_u64(b, 8)?,
-                    secondary: le_u64(b, 0x10)?,
-                    kind: HandleKind::from_raw(le_u32(b, 0x18)?),
-                    strong: le_u32(b, 0x1C)? != 0,
-                    ref_count: le_u32(b, 0x20)?,
-                })
+        // SAFETY: on success an owned ISOSHandleEnum.
+        let Some(e) = (unsafe { ComRef::<SosEnum>::from_raw(&g, e) }) else {
+            return Ok(Vec::new());
+        };
+        Ok(drain::<SosHandleData>(&e)
+            .iter()
+            .map(|h| HandleData {
+                handle: h.handle,
+                secondary: h.secondary,
+                kind: HandleKind::from_raw(h.handle_type),
+                strong: h.strong_reference != 0,
+                ref_count: h.ref_count,
             })
-            .collect()
+            .collect())
     }
 
     /// GC references found on a thread's stack.
     pub fn stack_refs(&self, os_tid: u32) -> Result<Vec<StackRef>> {
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut e = std::ptr::null_mut();
         // SAFETY: GetStackReferences(u32 osThreadId, ISOSStackRefEnum**).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u32, *mut *mut c_void) -> HResult =
-                self.sos.slot(79);
-            f(self.sos.0, os_tid, &mut e)
-        };
+        let hr = unsafe { call!(sos, get_stack_references, os_tid, &mut e) };
         check("GetStackReferences", hr)?;
-        let raw = drain_enum(ComPtr(e), 0x38);
-        raw.chunks_exact(0x38)
-            .map(|b| -> Result<StackRef> {
-                Ok(StackRef {
-                    has_register: le_u32(b, 0)? != 0,
-                    register: le_u32(b, 4)? as i32,
-                    offset: le_u32(b, 8)? as i32,
-                    address: le_u64(b, 0x10)?,
-                    object: le_u64(b, 0x18)?,
-                    flags: le_u32(b, 0x20)?,
-                    source_type: le_u32(b, 0x24)?,
-                    source: le_u64(b, 0x28)?,
-                    stack_pointer: le_u64(b, 0x30)?,
-                })
+        // SAFETY: on success an owned ISOSStackRefEnum.
+        let Some(e) = (unsafe { ComRef::<SosEnum>::from_raw(&g, e) }) else {
+            return Ok(Vec::new());
+        };
+        Ok(drain::<SosStackRefData>(&e)
+            .iter()
+            .map(|r| StackRef {
+                has_register: r.has_register_information != 0,
+                register: r.register,
+                offset: r.offset,
+                address: r.address,
+                object: r.object,
+                flags: r.flags,
+                source_type: r.source_type,
+                source: r.source,
+                stack_pointer: r.stack_pointer,
             })
-            .collect()
+            .collect())
     }
 
     pub fn register_name(&self, reg: i32) -> Result<String> {
-        let _g = lock();
-        // SAFETY: GetRegisterName(int reg, u32 count, u16* buf, u32* needed).
-        unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, i32, u32, *mut u16, *mut u32) -> HResult =
-                self.sos.slot(80);
-            let mut buf = [0u16; 64];
-            let mut needed = 0u32;
-            check(
-                "GetRegisterName",
-                f(
-                    self.sos.0,
-                    reg,
-                    buf.len() as u32,
-                    buf.as_mut_ptr(),
-                    &mut needed,
-                ),
-            )?;
-            let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-            Ok(String::from_utf16_lossy(&buf[..end]))
-        }
-    }
-
-    /// MethodDesc for a code address, and its name.
-    pub fn method_name_for_ip(&self, ip: u64) -> Result<String> {
-        let md = {
-            let _g = lock();
-            let mut md = 0u64;
-            // SAFETY: GetMethodDescPtrFromIP(u64 ip, u64* md).
-            let hr = unsafe {
-                let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64) -> HResult =
-                    self.sos.slot(21);
-                f(self.sos.0, ip, &mut md)
-            };
-            check("GetMethodDescPtrFromIP", hr)?;
-            md
-        };
-        self.call_string(self.sos, 22, "GetMethodDescName", md)
-    }
-
-    /// Name of an explicit frame (`clr!Frame`) from its vtable pointer.
-    pub fn frame_name(&self, frame: u64) -> Result<String> {
-        let vtbl = self.read_target_u64(frame).ok_or(DacError::Call {
-            call: "read frame",
-            hr: 0x8000_4005,
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut buf = [0u16; 64];
+        let mut needed = 0u32;
+        // SAFETY: GetRegisterName(int reg, u32 count, u16* buf, u32* needed) with a buffer of
+        // `count` units (a buffer shorter than the name is written past on Linux: 64 is more
+        // than any register name).
+        check("GetRegisterName", unsafe {
+            call!(
+                sos,
+                get_register_name,
+                reg,
+                buf.len() as u32,
+                buf.as_mut_ptr(),
+                &mut needed
+            )
         })?;
-        self.call_string(self.sos, 43, "GetFrameName", vtbl)
+        let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+        Ok(String::from_utf16_lossy(&buf[..end]))
     }
 }

@@ -52,15 +52,24 @@ impl Dac {
     /// Name of a field from its module's metadata (GetFieldName is not in ISOSDacInterface:
     /// the name comes through the MethodTable's module; `None` if unavailable).
     pub fn module_name(&self, module: u64) -> Result<String> {
-        let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
-        let pe_file = le_u64(&b, 8)?;
-        self.call_string(self.sos, 45, "GetPEFileName", pe_file)
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        self.module_path(&sos, module).ok_or(DacError::Call {
+            call: "GetModuleData/GetPEFileName",
+            hr: super::com::E_FAIL as u32,
+        })
     }
 
     /// Module metadata location: (metadata address, size) in the target.
     pub fn module_metadata(&self, module: u64) -> Result<(u64, u64)> {
-        let b = self.call_struct(self.sos, 13, "GetModuleData", Some(module), 0xA0)?;
-        Ok((le_u64(&b, 0x18)?, le_u64(&b, 0x20)?))
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = super::iface::DacpModuleData::default();
+        // SAFETY: GetModuleData(u64, *DacpModuleData).
+        check("GetModuleData", unsafe {
+            super::iface::call!(sos, get_module_data, module, &mut d)
+        })?;
+        Ok((d.metadata_start, d.metadata_size))
     }
 
     pub(super) fn read_target_u64(&self, addr: u64) -> Option<u64> {

@@ -128,7 +128,9 @@ impl GcHeap {
         self.walk_segments(dac, order.into_iter(), cancel, f)
     }
 
-    fn walk_segments(
+    /// Walks the objects of the given segments (indexes into [`GcHeap::segments`]), in that
+    /// order.
+    pub fn walk_segments(
         &self,
         dac: &Dac,
         order: impl Iterator<Item = usize>,

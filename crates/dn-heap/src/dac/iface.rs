@@ -1,0 +1,551 @@
+//! Typed COM for the DAC's interfaces: `#[repr(C)]` vtables (the slots we call have their real
+//! signatures; the others are placeholders of pointer size) and [`ComRef`], an owning reference
+//! that calls `Release` when dropped.
+//!
+//! A `ComRef` borrows the DAC lock's guard: the DAC swaps process-global state on every entry,
+//! so every call, and every release, must happen while the one lock is held. The borrow makes
+//! a reference that outlives the lock a compile error.
+
+use std::ffi::c_void;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+use std::sync::MutexGuard;
+
+use super::com::{guid, Guid, HResult};
+
+/// Proof that the caller holds the process-wide DAC lock.
+pub type DacGuard = MutexGuard<'static, ()>;
+
+pub const IID_IXCLR_DATA_TASK: Guid = guid("A5B0BEEA-EC62-4618-8012-A24FFC23934C");
+
+type Out<T> = *mut T;
+/// A vtable slot we never call.
+type Unused = usize;
+
+#[repr(C)]
+pub struct IUnknownVtbl {
+    pub query_interface:
+        unsafe extern "system" fn(*mut c_void, *const Guid, Out<*mut c_void>) -> HResult,
+    pub add_ref: unsafe extern "system" fn(*mut c_void) -> u32,
+    pub release: unsafe extern "system" fn(*mut c_void) -> u32,
+}
+
+/// A COM interface: its vtable type. Every vtable starts with [`IUnknownVtbl`].
+///
+/// # Safety
+/// `Vtbl` must be `#[repr(C)]`, start with an `IUnknownVtbl`, and describe (a prefix of) the
+/// interface's real vtable.
+pub unsafe trait Interface {
+    type Vtbl;
+}
+
+/// An owned reference to a DAC COM object, released on drop; usable only under the DAC lock.
+pub struct ComRef<'g, I: Interface> {
+    raw: NonNull<c_void>,
+    _lock: PhantomData<&'g DacGuard>,
+    _iface: PhantomData<*const I>,
+}
+
+impl<'g, I: Interface> ComRef<'g, I> {
+    /// Takes ownership of one reference returned by a DAC call (`None` for null).
+    ///
+    /// # Safety
+    /// `raw` is null or a live object implementing `I` on which the caller owns a reference.
+    pub unsafe fn from_raw(_lock: &'g DacGuard, raw: *mut c_void) -> Option<Self> {
+        NonNull::new(raw).map(|raw| ComRef {
+            raw,
+            _lock: PhantomData,
+            _iface: PhantomData,
+        })
+    }
+
+    /// A new reference (AddRef) on an object someone else owns.
+    ///
+    /// # Safety
+    /// `raw` is a live object implementing `I`.
+    pub unsafe fn add_ref(lock: &'g DacGuard, raw: *mut c_void) -> Option<Self> {
+        let r = Self::from_raw(lock, raw)?;
+        (r.unknown().add_ref)(r.raw.as_ptr());
+        Some(r)
+    }
+
+    pub fn as_raw(&self) -> *mut c_void {
+        self.raw.as_ptr()
+    }
+
+    pub fn vtbl(&self) -> &I::Vtbl {
+        // SAFETY: a COM object starts with its vtable pointer; `Interface` promises the type.
+        unsafe { &**(self.raw.as_ptr() as *const *const I::Vtbl) }
+    }
+
+    fn unknown(&self) -> &IUnknownVtbl {
+        // SAFETY: every vtable starts with the IUnknown slots (`Interface`'s contract).
+        unsafe { &**(self.raw.as_ptr() as *const *const IUnknownVtbl) }
+    }
+
+    /// QueryInterface for another interface of the same object.
+    pub fn query<J: Interface>(&self, lock: &'g DacGuard, iid: &Guid) -> Option<ComRef<'g, J>> {
+        let mut out = std::ptr::null_mut();
+        // SAFETY: live object; QueryInterface writes an owned reference or null.
+        let hr = unsafe { (self.unknown().query_interface)(self.raw.as_ptr(), iid, &mut out) };
+        if hr < 0 {
+            return None;
+        }
+        // SAFETY: on success `out` is an owned reference to an object implementing `J`.
+        unsafe { ComRef::from_raw(lock, out) }
+    }
+}
+
+impl<I: Interface> Drop for ComRef<'_, I> {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference; the lock is held for the lifetime 'g.
+        unsafe { (self.unknown().release)(self.raw.as_ptr()) };
+    }
+}
+
+/// Calls a typed slot: `call!(obj, slot, args...)` passes the object as `this`.
+macro_rules! call {
+    ($obj:expr, $slot:ident $(, $arg:expr)* $(,)?) => {{
+        let o = &$obj;
+        (o.vtbl().$slot)(o.as_raw() $(, $arg)*)
+    }};
+}
+pub(crate) use call;
+
+// ---- IXCLRDataProcess (xclrdata.idl) ----
+
+pub enum XclrDataProcess {}
+#[repr(C)]
+pub struct XclrDataProcessVtbl {
+    pub base: IUnknownVtbl,
+    pub flush: unsafe extern "system" fn(*mut c_void) -> HResult,
+    _start_enum_tasks: Unused,
+    _enum_task: Unused,
+    _end_enum_tasks: Unused,
+    pub get_task_by_os_thread_id:
+        unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataProcess (slots 0..7).
+unsafe impl Interface for XclrDataProcess {
+    type Vtbl = XclrDataProcessVtbl;
+}
+
+// ---- IXCLRDataTask ----
+
+pub enum XclrDataTask {}
+#[repr(C)]
+pub struct XclrDataTaskVtbl {
+    pub base: IUnknownVtbl,
+    _get_process: Unused,
+    _get_current_app_domain: Unused,
+    _get_unique_id: Unused,
+    _get_flags: Unused,
+    _is_same_object: Unused,
+    _get_managed_object: Unused,
+    _get_desired_execution_state: Unused,
+    _set_desired_execution_state: Unused,
+    pub create_stack_walk: unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
+    pub get_os_thread_id: unsafe extern "system" fn(*mut c_void, Out<u32>) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataTask (slots 0..12).
+unsafe impl Interface for XclrDataTask {
+    type Vtbl = XclrDataTaskVtbl;
+}
+
+// ---- IXCLRDataStackWalk ----
+
+pub enum XclrDataStackWalk {}
+#[repr(C)]
+pub struct XclrDataStackWalkVtbl {
+    pub base: IUnknownVtbl,
+    pub get_context: unsafe extern "system" fn(*mut c_void, u32, u32, Out<u32>, *mut u8) -> HResult,
+    _set_context: Unused,
+    pub next: unsafe extern "system" fn(*mut c_void) -> HResult,
+    _get_stack_size_skipped: Unused,
+    pub get_frame_type: unsafe extern "system" fn(*mut c_void, Out<i32>, Out<i32>) -> HResult,
+    pub get_frame: unsafe extern "system" fn(*mut c_void, Out<*mut c_void>) -> HResult,
+    pub request:
+        unsafe extern "system" fn(*mut c_void, u32, u32, *const u8, u32, *mut u8) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataStackWalk (slots 0..9).
+unsafe impl Interface for XclrDataStackWalk {
+    type Vtbl = XclrDataStackWalkVtbl;
+}
+
+/// `IXCLRDataStackWalk::Request` code: the current explicit Frame's address (0 on a method).
+pub const DACSTACKPRIV_REQUEST_FRAME_DATA: u32 = 0xF000_0000;
+
+// ---- IXCLRDataFrame ----
+
+/// `GetArgumentByIndex` / `GetLocalVariableByIndex`: index, value out, name buffer length,
+/// name length out, name buffer.
+type VarByIndex = unsafe extern "system" fn(
+    *mut c_void,
+    u32,
+    Out<*mut c_void>,
+    u32,
+    Out<u32>,
+    *mut u16,
+) -> HResult;
+
+pub enum XclrDataFrame {}
+#[repr(C)]
+pub struct XclrDataFrameVtbl {
+    pub base: IUnknownVtbl,
+    _get_frame_type: Unused,
+    _get_context: Unused,
+    _get_app_domain: Unused,
+    pub get_num_arguments: unsafe extern "system" fn(*mut c_void, Out<u32>) -> HResult,
+    pub get_argument_by_index: VarByIndex,
+    pub get_num_local_variables: unsafe extern "system" fn(*mut c_void, Out<u32>) -> HResult,
+    pub get_local_variable_by_index: VarByIndex,
+    _get_code_name: Unused,
+    pub get_method_instance: unsafe extern "system" fn(*mut c_void, Out<*mut c_void>) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataFrame (slots 0..11).
+unsafe impl Interface for XclrDataFrame {
+    type Vtbl = XclrDataFrameVtbl;
+}
+
+// ---- IXCLRDataValue ----
+
+pub enum XclrDataValue {}
+#[repr(C)]
+pub struct XclrDataValueVtbl {
+    pub base: IUnknownVtbl,
+    pub get_flags: unsafe extern "system" fn(*mut c_void, Out<u32>) -> HResult,
+    _get_address: Unused,
+    _get_size: Unused,
+    pub get_bytes: unsafe extern "system" fn(*mut c_void, u32, Out<u32>, *mut u8) -> HResult,
+    _slots_7_27: [Unused; 21],
+    pub get_num_locations: unsafe extern "system" fn(*mut c_void, Out<u32>) -> HResult,
+    pub get_location_by_index:
+        unsafe extern "system" fn(*mut c_void, u32, Out<u32>, Out<u64>) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataValue (slots 0..29).
+unsafe impl Interface for XclrDataValue {
+    type Vtbl = XclrDataValueVtbl;
+}
+
+/// `GetLocationByIndex` flag: the value is in a register (else in memory).
+pub const CLRDATA_VLOC_REGISTER: u32 = 1;
+
+// ---- IXCLRDataMethodInstance ----
+
+pub enum XclrDataMethodInstance {}
+#[repr(C)]
+pub struct XclrDataMethodInstanceVtbl {
+    pub base: IUnknownVtbl,
+    _get_type_instance: Unused,
+    _get_definition: Unused,
+    _get_token_and_scope: Unused,
+    /// (flags, bufLen, *nameLen, buf): note the IXCLRData argument order.
+    pub get_name: unsafe extern "system" fn(*mut c_void, u32, u32, Out<u32>, *mut u16) -> HResult,
+}
+// SAFETY: prefix of IXCLRDataMethodInstance (slots 0..6).
+unsafe impl Interface for XclrDataMethodInstance {
+    type Vtbl = XclrDataMethodInstanceVtbl;
+}
+
+// ---- ISOSDacInterface (sospriv.idl), the slots the stack commands use ----
+
+/// ISOS string getter: (address, count, buffer, needed).
+type SosString = unsafe extern "system" fn(*mut c_void, u64, u32, *mut u16, Out<u32>) -> HResult;
+
+pub enum SosDac {}
+#[repr(C)]
+pub struct SosDacVtbl {
+    pub base: IUnknownVtbl,
+    pub get_thread_store_data:
+        unsafe extern "system" fn(*mut c_void, Out<DacpThreadStoreData>) -> HResult,
+    _slots_4_12: [Unused; 9],
+    pub get_module_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
+    _slots_14_16: [Unused; 3],
+    pub get_thread_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpThreadData>) -> HResult,
+    _get_thread_from_thinlock_id: Unused,
+    pub get_stack_limits:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>, Out<u64>) -> HResult,
+    pub get_method_desc_data: unsafe extern "system" fn(
+        *mut c_void,
+        u64,
+        u64,
+        Out<DacpMethodDescData>,
+        u32,
+        *mut u8,
+        Out<u32>,
+    ) -> HResult,
+    pub get_method_desc_ptr_from_ip:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
+    pub get_method_desc_name: SosString,
+    pub get_method_desc_ptr_from_frame:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
+    _slots_24_25: [Unused; 2],
+    pub get_code_header_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpCodeHeaderData>) -> HResult,
+    _slots_27_42: [Unused; 16],
+    pub get_frame_name: SosString,
+    _get_pe_file_base: Unused,
+    pub get_pe_file_name: SosString,
+    _slots_46_58: [Unused; 13],
+    pub get_sync_block_data:
+        unsafe extern "system" fn(*mut c_void, u32, Out<DacpSyncBlockData>) -> HResult,
+    _slots_60_61: [Unused; 2],
+    pub get_handle_enum_for_types:
+        unsafe extern "system" fn(*mut c_void, *const u32, u32, Out<*mut c_void>) -> HResult,
+    _slots_63_64: [Unused; 2],
+    pub get_nested_exception_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
+    _slots_66_78: [Unused; 13],
+    pub get_stack_references:
+        unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
+    pub get_register_name:
+        unsafe extern "system" fn(*mut c_void, i32, u32, *mut u16, Out<u32>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface (slots 0..65).
+unsafe impl Interface for SosDac {
+    type Vtbl = SosDacVtbl;
+}
+
+pub enum SosDac12 {}
+#[repr(C)]
+pub struct SosDac12Vtbl {
+    pub base: IUnknownVtbl,
+    pub get_global_allocation_context:
+        unsafe extern "system" fn(*mut c_void, Out<u64>, Out<u64>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface12 (slots 0..3).
+unsafe impl Interface for SosDac12 {
+    type Vtbl = SosDac12Vtbl;
+}
+
+/// ISOSEnum and its item-typed descendants (ISOSHandleEnum, ISOSStackRefEnum): `Next` fills
+/// an array of the enumerator's item struct.
+pub enum SosEnum {}
+#[repr(C)]
+pub struct SosEnumVtbl {
+    pub base: IUnknownVtbl,
+    _skip: Unused,
+    _reset: Unused,
+    _get_count: Unused,
+    pub next: unsafe extern "system" fn(*mut c_void, u32, *mut u8, Out<u32>) -> HResult,
+}
+// SAFETY: prefix of ISOSHandleEnum / ISOSStackRefEnum (slots 0..6).
+unsafe impl Interface for SosEnum {
+    type Vtbl = SosEnumVtbl;
+}
+
+pub enum SosDac2 {}
+#[repr(C)]
+pub struct SosDac2Vtbl {
+    pub base: IUnknownVtbl,
+    pub get_object_exception_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpExceptionObjectData>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface2 (slots 0..3).
+unsafe impl Interface for SosDac2 {
+    type Vtbl = SosDac2Vtbl;
+}
+
+// ---- The structs those slots fill (dacprivate.h, x64) ----
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpThreadData {
+    pub cor_thread_id: i32,
+    pub os_thread_id: u32,
+    pub state: i32,
+    pub preemptive_gc_disabled: u32,
+    pub alloc_context_ptr: u64,
+    pub alloc_context_limit: u64,
+    pub context: u64,
+    pub domain: u64,
+    pub frame: u64,
+    pub lock_count: u32,
+    pub first_nested_exception: u64,
+    pub teb: u64,
+    pub fiber_data: u64,
+    pub last_thrown_object_handle: u64,
+    pub next_thread: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpMethodDescData {
+    pub has_native_code: i32,
+    pub is_dynamic: i32,
+    pub slot_number: u16,
+    pub native_code_addr: u64,
+    pub address_of_native_code_slot: u64,
+    pub method_desc_ptr: u64,
+    pub method_table_ptr: u64,
+    pub module_ptr: u64,
+    pub md_token: u32,
+    pub gc_info: u64,
+    pub gc_stress_code_copy: u64,
+    pub managed_dynamic_method_object: u64,
+    pub requested_ip: u64,
+    pub rejit_current: [u64; 3],
+    pub rejit_requested: [u64; 3],
+    pub jitted_rejit_versions: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpCodeHeaderData {
+    pub gc_info: u64,
+    pub jit_type: i32,
+    pub method_desc_ptr: u64,
+    pub method_start: u64,
+    pub method_size: u32,
+    pub cold_region_start: u64,
+    pub cold_region_size: u32,
+    pub hot_region_size: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpModuleData {
+    pub address: u64,
+    pub pe_assembly: u64,
+    pub il_base: u64,
+    pub metadata_start: u64,
+    pub metadata_size: u64,
+    _rest: [u64; 15],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpSyncBlockData {
+    pub object: u64,
+    pub free: i32,
+    pub sync_block_pointer: u64,
+    pub com_flags: u32,
+    pub monitor_held: u32,
+    pub recursion: u32,
+    pub holding_thread: u64,
+    pub additional_thread_count: u32,
+    pub app_domain_ptr: u64,
+    pub sync_block_count: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpExceptionObjectData {
+    pub message: u64,
+    pub inner_exception: u64,
+    pub stack_trace: u64,
+    pub watson_buckets: u64,
+    pub stack_trace_string: u64,
+    pub remote_stack_trace_string: u64,
+    pub hresult: i32,
+    pub xcode: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpThreadStoreData {
+    pub thread_count: i32,
+    pub unstarted_thread_count: i32,
+    pub background_thread_count: i32,
+    pub pending_thread_count: i32,
+    pub dead_thread_count: i32,
+    pub first_thread: u64,
+    pub finalizer_thread: u64,
+    pub gc_thread: u64,
+    pub host_config: u32,
+}
+
+/// An item of ISOSHandleEnum.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SosHandleData {
+    pub app_domain: u64,
+    pub handle: u64,
+    pub secondary: u64,
+    pub handle_type: u32,
+    pub strong_reference: i32,
+    pub ref_count: u32,
+    pub jupiter_ref_count: u32,
+    pub is_pegged: i32,
+}
+
+/// An item of ISOSStackRefEnum.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SosStackRefData {
+    pub has_register_information: i32,
+    pub register: i32,
+    pub offset: i32,
+    pub address: u64,
+    pub object: u64,
+    pub flags: u32,
+    pub source_type: u32,
+    pub source: u64,
+    pub stack_pointer: u64,
+}
+
+/// Every item of an enumerator (asked for in chunks, as many as it gives).
+pub fn drain<T: Default + Copy>(e: &ComRef<'_, SosEnum>) -> Vec<T> {
+    const CHUNK: usize = 64;
+    /// No enumerator of a real runtime comes near this; a broken one must not exhaust memory.
+    const MAX_ITEMS: usize = 1 << 24;
+    let mut out = Vec::new();
+    let mut buf = [T::default(); CHUNK];
+    loop {
+        let mut got = 0u32;
+        // SAFETY: Next(count, items, *fetched) writes at most `count` items of the enumerator's
+        // item type `T` into `buf`.
+        let hr = unsafe { call!(e, next, CHUNK as u32, buf.as_mut_ptr() as *mut u8, &mut got) };
+        let got = (got as usize).min(CHUNK);
+        out.extend_from_slice(&buf[..got]);
+        // Next returns S_FALSE for "fewer than asked": stop on 0 fetched or a failure.
+        if got == 0 || hr < 0 || out.len() > MAX_ITEMS {
+            break;
+        }
+    }
+    out
+}
+
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(size_of::<DacpThreadData>() == 0x68);
+    assert!(offset_of!(DacpThreadData, frame) == 0x30);
+    assert!(offset_of!(DacpThreadData, first_nested_exception) == 0x40);
+    assert!(offset_of!(DacpThreadData, last_thrown_object_handle) == 0x58);
+    assert!(size_of::<DacpMethodDescData>() == 0x98);
+    assert!(offset_of!(DacpMethodDescData, md_token) == 0x38);
+    assert!(offset_of!(DacpMethodDescData, jitted_rejit_versions) == 0x90);
+    assert!(size_of::<DacpCodeHeaderData>() == 0x38);
+    assert!(offset_of!(DacpCodeHeaderData, hot_region_size) == 0x34);
+    assert!(size_of::<DacpModuleData>() == 0xA0);
+    assert!(size_of::<DacpSyncBlockData>() == 0x48);
+    assert!(offset_of!(DacpSyncBlockData, holding_thread) == 0x28);
+    assert!(offset_of!(DacpSyncBlockData, sync_block_count) == 0x40);
+    assert!(size_of::<DacpExceptionObjectData>() == 0x38);
+    assert!(size_of::<DacpThreadStoreData>() == 0x38);
+    assert!(offset_of!(DacpThreadStoreData, first_thread) == 0x18);
+    assert!(size_of::<SosHandleData>() == 0x30);
+    assert!(offset_of!(SosHandleData, handle_type) == 0x18);
+    assert!(size_of::<SosStackRefData>() == 0x38);
+    assert!(offset_of!(SosStackRefData, address) == 0x10);
+    assert!(offset_of!(SosStackRefData, stack_pointer) == 0x30);
+    assert!(offset_of!(SosDacVtbl, get_handle_enum_for_types) == 62 * 8);
+    assert!(offset_of!(SosDacVtbl, get_stack_references) == 79 * 8);
+    assert!(offset_of!(SosDacVtbl, get_register_name) == 80 * 8);
+    assert!(offset_of!(SosEnumVtbl, next) == 6 * 8);
+    assert!(offset_of!(SosDacVtbl, get_thread_data) == 17 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_desc_ptr_from_ip) == 21 * 8);
+    assert!(offset_of!(SosDacVtbl, get_code_header_data) == 26 * 8);
+    assert!(offset_of!(SosDacVtbl, get_frame_name) == 43 * 8);
+    assert!(offset_of!(SosDacVtbl, get_pe_file_name) == 45 * 8);
+    assert!(offset_of!(SosDacVtbl, get_sync_block_data) == 59 * 8);
+    assert!(offset_of!(SosDacVtbl, get_nested_exception_data) == 65 * 8);
+    assert!(offset_of!(XclrDataProcessVtbl, get_task_by_os_thread_id) == 7 * 8);
+    assert!(offset_of!(XclrDataTaskVtbl, create_stack_walk) == 11 * 8);
+    assert!(offset_of!(XclrDataStackWalkVtbl, request) == 9 * 8);
+    assert!(offset_of!(XclrDataFrameVtbl, get_method_instance) == 11 * 8);
+    assert!(offset_of!(XclrDataValueVtbl, get_num_locations) == 28 * 8);
+    assert!(offset_of!(XclrDataMethodInstanceVtbl, get_name) == 6 * 8);
+};
