@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 mod common;
 
-use common::{dn_dump, dotnet_gcdump_report};
+use common::{dn_dump, dotnet_gcdump_collect, dotnet_gcdump_report, gcdump_collect};
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
@@ -52,16 +52,7 @@ fn stderr(o: &Output) -> String {
 /// is asked for a blocking (lossless) session with CollectTracing6, the older ones (3.1.3
 /// included) refuse it and get the circular buffer of CollectTracing2.
 fn ours(t: &Target, file: &Path) -> Value {
-    let pid = t.pid().to_string();
-    let out = dn_dump(&[
-        "gcdump",
-        "collect",
-        "-p",
-        &pid,
-        "-o",
-        file.to_str().unwrap(),
-        "--json",
-    ]);
+    let out = gcdump_collect(t, file, &["--json"]);
     assert!(out.status.success(), "collect failed: {}", stderr(&out));
     assert!(stderr(&out).contains(" 0 events lost"), "{}", stderr(&out));
     let v: Value = serde_json::from_slice(&out.stdout).expect("collect JSON");
@@ -89,16 +80,7 @@ fn agrees_with_dotnet_gcdump(rt: Runtime) {
     let mut agreed = None;
     for round in 0..6 {
         let theirs = dir.path().join(format!("theirs{round}.gcdump"));
-        let out = Command::new(&tool)
-            .args(["collect", "-p", &t.pid().to_string(), "-o"])
-            .arg(&theirs)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dotnet-gcdump collect: {}",
-            stderr(&out)
-        );
+        dotnet_gcdump_collect(&tool, &t, &theirs);
         let mine = dir.path().join(format!("ours{round}.gcdump"));
         ours(&t, &mine);
         let (a, b) = (our_rows(&mine), our_rows(&theirs));
@@ -608,15 +590,6 @@ fn a_heap_above_ten_million_objects_is_kept_whole() {
     assert_eq!(row.split_whitespace().nth(1), Some("10,500,000"), "{row}");
 
     let theirs = dir.path().join("theirs.gcdump");
-    let out = Command::new(&tool)
-        .args(["collect", "-p", &t.pid().to_string(), "-o"])
-        .arg(&theirs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dotnet-gcdump collect: {}",
-        stderr(&out)
-    );
+    dotnet_gcdump_collect(&tool, &t, &theirs);
     assert_eq!(their_object_count(&tool, &theirs), 10_000_000);
 }

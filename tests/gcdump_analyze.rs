@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{dn_dump, dotnet_gcdump_report};
+use common::{dn_dump, dotnet_gcdump_collect, dotnet_gcdump_report, gcdump_collect};
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
@@ -180,28 +180,11 @@ fn snapshot_commands_on_ours_and_dotnet_gcdumps_files() {
         let (code, body) = service.http_get("/api/diagscenario/memleak/20000");
         assert_eq!(code, 200, "{body}");
     }
-    let pid = service.pid().to_string();
     let ours = dir.path().join("ours.gcdump");
-    let out = dn_dump(&[
-        "gcdump",
-        "collect",
-        "-p",
-        &pid,
-        "-o",
-        ours.to_str().unwrap(),
-    ]);
+    let out = gcdump_collect(&service, &ours, &[]);
     assert!(out.status.success(), "collect: {}", stderr(&out));
     let theirs = dir.path().join("theirs.gcdump");
-    let out = Command::new(&tool)
-        .args(["collect", "-p", &pid, "-o"])
-        .arg(&theirs)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "dotnet-gcdump collect: {}",
-        stderr(&out)
-    );
+    dotnet_gcdump_collect(&tool, &service, &theirs);
 
     let a = check(&tool, &ours);
     let b = check(&tool, &theirs);
@@ -212,14 +195,7 @@ fn snapshot_commands_on_ours_and_dotnet_gcdumps_files() {
     let (code, body) = service.http_get("/api/diagscenario/memleak/20000");
     assert_eq!(code, 200, "{body}");
     let later = dir.path().join("later.gcdump");
-    let out = dn_dump(&[
-        "gcdump",
-        "collect",
-        "-p",
-        &pid,
-        "-o",
-        later.to_str().unwrap(),
-    ]);
+    let out = gcdump_collect(&service, &later, &[]);
     assert!(out.status.success(), "collect: {}", stderr(&out));
     let core = dir.path().join("later.core");
     let out = common::collect(&service, &core, &["--type", "heap"]);

@@ -7,33 +7,13 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use dn_testkit::{Fixture, Runtime, Target};
 use serde_json::Value;
 
 /// Frames of `Level(Int32)` on the recursing thread: Level(12) down to Level(0).
 const LEVEL_FRAMES: usize = 13;
-
-fn dotnet_dump(core: &Path, commands: &[String]) -> String {
-    let exe = dn_testkit::dotnet_tool("dotnet-dump").expect("dotnet-dump as a .NET tool");
-    let mut cmd = Command::new(exe);
-    cmd.arg("analyze").arg(core);
-    for c in commands {
-        cmd.args(["-c", c]);
-    }
-    let out = cmd
-        .args(["-c", "exit"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running dotnet-dump");
-    assert!(
-        out.status.success(),
-        "dotnet-dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Our `analyze` with `commands`: text, or one JSON document per command.
 fn ours(core: &Path, commands: &[String], json: bool) -> String {
@@ -239,7 +219,7 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
     ];
     // Each command's text alone, so the outputs can be told apart.
     let theirs: Vec<String> = {
-        let t = dotnet_dump(core, &commands);
+        let t = dn_testkit::dotnet_dump_analyze(core, &commands);
         split_by_markers(&t, &commands)
     };
     let mine: Vec<String> = {
@@ -464,7 +444,10 @@ fn live_stacks_equal_a_cores_net10() {
         "createdump: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let theirs = stacks(&dotnet_dump(&core, &["clrstack -all".into()]));
+    let theirs = stacks(&dn_testkit::dotnet_dump_analyze(
+        &core,
+        &["clrstack -all".into()],
+    ));
     let pid = t.pid().to_string();
     let out = common::dn_dump(&["analyze", "--pid", &pid, "-c", "clrstack -all"]);
     assert!(

@@ -27,6 +27,36 @@ pub fn dotnet_gcdump_report(tool: &Path, file: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `dotnet-gcdump collect -p PID -o PATH` (the oracle's own snapshot); fails the test if it
+/// fails.
+pub fn dotnet_gcdump_collect(tool: &Path, t: &Target, path: &Path) {
+    let out = Command::new(tool)
+        .args(["collect", "-p", &t.pid().to_string(), "-o"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dotnet-gcdump collect: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `dn-dump gcdump collect -p PID -o PATH EXTRA...` of a started target.
+pub fn gcdump_collect(t: &Target, path: &Path, extra: &[&str]) -> Output {
+    let pid = t.pid().to_string();
+    let mut args = vec![
+        "gcdump",
+        "collect",
+        "-p",
+        &pid,
+        "-o",
+        path.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    dn_dump(&args)
+}
+
 /// `dn-dump collect -p PID -o PATH EXTRA...` of a started target.
 pub fn collect(t: &Target, path: &Path, extra: &[&str]) -> Output {
     let pid = t.pid().to_string();

@@ -18,7 +18,7 @@ pub use builder::{build, oracle, Built};
 pub use oracle::run_oracle;
 pub use runtime::{Fixture, Runtime};
 pub use target::{StartOptions, Target};
-pub use tools::{dotnet_tool, TOOLS_VERSION};
+pub use tools::{dotnet_dump_analyze, dotnet_tool, TOOLS_VERSION};
 
 use std::path::PathBuf;
 

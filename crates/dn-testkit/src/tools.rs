@@ -2,8 +2,8 @@
 //! oracles and benchmark peers: installed as .NET tools into the build cache on first use,
 //! under the cache's file lock so parallel test binaries install each once.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{bail, Context, Result};
 
@@ -35,4 +35,26 @@ pub fn dotnet_tool(name: &str) -> Result<PathBuf> {
         );
     }
     Ok(exe)
+}
+
+/// Runs dotnet-dump's `analyze` on `core` with `commands` (then `exit`) and returns its stdout.
+/// Panics with dotnet-dump's stderr when it fails: it is the oracle, a test cannot go on.
+pub fn dotnet_dump_analyze(core: &Path, commands: &[String]) -> String {
+    let exe = dotnet_tool("dotnet-dump").expect("dotnet-dump as a .NET tool");
+    let mut cmd = Command::new(exe);
+    cmd.arg("analyze").arg(core);
+    for c in commands {
+        cmd.args(["-c", c]);
+    }
+    let out = cmd
+        .args(["-c", "exit"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("running dotnet-dump");
+    assert!(
+        out.status.success(),
+        "dotnet-dump failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }

@@ -63,22 +63,10 @@ impl Dac {
         }
         let g = lock();
         let sos = self.sos_ref(&g);
-        let mut data = DacpMethodDescData::default();
-        // SAFETY: GetMethodDescData(md, ip 0, *data, 0 rejit entries, null, null).
-        let hr = unsafe {
-            call!(
-                sos,
-                get_method_desc_data,
-                md,
-                0,
-                &mut data,
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut()
-            )
-        };
-        let offset = (hr >= 0 && data.native_code_addr != 0 && ip >= data.native_code_addr)
-            .then(|| ip - data.native_code_addr);
+        let native = self
+            .method_desc_raw(&sos, md)
+            .map_or(0, |d| d.native_code_addr);
+        let offset = (native != 0 && ip >= native).then(|| ip - native);
         CodePlace {
             method: self.method_name(&sos, md),
             module: self.module_file_of(&sos, md),

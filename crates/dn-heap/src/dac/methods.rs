@@ -1,6 +1,6 @@
 //! Methods through the DAC: a MethodTable's slots, MethodDescs, their code and names.
 
-use super::iface::{drain, ComRef, SosEnum};
+use super::iface::{call, drain, ComRef, DacpCodeHeaderData, DacpMethodDescData, SosDac, SosEnum};
 use super::*;
 
 /// What `dumpmt -md` shows of one slot.
@@ -63,47 +63,60 @@ impl Dac {
 
     /// (JIT type, MethodDesc) of a code address or precode (GetCodeHeaderData).
     pub fn code_header(&self, ip: u64) -> Result<(i32, u64)> {
-        let b = self.call_struct(self.sos, 26, "GetCodeHeaderData", Some(ip), 0x38)?;
-        Ok((le_u32(&b, 8)? as i32, le_u64(&b, 0x10)?))
+        let g = lock();
+        let h = self.code_header_data(&self.sos_ref(&g), ip)?;
+        Ok((h.jit_type, h.method_desc_ptr))
     }
 
     /// GetMethodDescData(md, ip = 0, *data, 0, null, null).
     pub fn method_desc_data(&self, md: u64) -> Result<MethodDescData> {
-        let _g = lock();
-        let mut buf = [0u64; 0x98 / 8];
-        // SAFETY: slot 20 is GetMethodDescData(u64 md, u64 ip, DacpMethodDescData*, u32 count,
-        // DacpReJitData*, u32* needed); the buffer is the struct's 0x98 bytes, 8-aligned, and
-        // no rejit array is asked for.
-        let hr = unsafe {
-            type F = unsafe extern "system" fn(
-                *mut c_void,
-                u64,
-                u64,
-                *mut u64,
-                u32,
-                *mut c_void,
-                *mut u32,
-            ) -> HResult;
-            let f: F = self.sos.slot(20);
-            f(
-                self.sos.0,
+        let g = lock();
+        let d = self.method_desc_raw(&self.sos_ref(&g), md)?;
+        Ok(MethodDescData {
+            has_native_code: d.has_native_code != 0,
+            native_code: d.native_code_addr,
+            method_table: d.method_table_ptr,
+            module: d.module_ptr,
+            token: d.md_token,
+        })
+    }
+
+    /// The one typed GetCodeHeaderData call (under the caller's DAC lock).
+    pub(super) fn code_header_data(
+        &self,
+        sos: &ComRef<'_, SosDac>,
+        ip: u64,
+    ) -> Result<DacpCodeHeaderData> {
+        let mut h = DacpCodeHeaderData::default();
+        // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
+        check("GetCodeHeaderData", unsafe {
+            call!(sos, get_code_header_data, ip, &mut h)
+        })?;
+        Ok(h)
+    }
+
+    /// The one typed GetMethodDescData call (under the caller's DAC lock): no IP, no rejit
+    /// versions asked for.
+    pub(super) fn method_desc_raw(
+        &self,
+        sos: &ComRef<'_, SosDac>,
+        md: u64,
+    ) -> Result<DacpMethodDescData> {
+        let mut d = DacpMethodDescData::default();
+        // SAFETY: GetMethodDescData(md, ip 0, *data, 0 rejit entries, null, null).
+        check("GetMethodDescData", unsafe {
+            call!(
+                sos,
+                get_method_desc_data,
                 md,
                 0,
-                buf.as_mut_ptr(),
+                &mut d,
                 0,
                 std::ptr::null_mut(),
-                std::ptr::null_mut(),
+                std::ptr::null_mut()
             )
-        };
-        check("GetMethodDescData", hr)?;
-        let b: Vec<u8> = buf.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Ok(MethodDescData {
-            has_native_code: le_u32(&b, 0)? != 0,
-            native_code: le_u64(&b, 0x10)?,
-            method_table: le_u64(&b, 0x28)?,
-            module: le_u64(&b, 0x30)?,
-            token: le_u32(&b, 0x38)?,
-        })
+        })?;
+        Ok(d)
     }
 
     pub fn method_desc_name(&self, md: u64) -> Result<String> {

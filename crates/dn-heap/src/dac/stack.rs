@@ -267,10 +267,10 @@ impl Dac {
         if i > 0 && ip < ranges[i - 1].1 {
             return true;
         }
-        let mut header = DacpCodeHeaderData::default();
-        // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
-        let hr = unsafe { call!(sos, get_code_header_data, ip, &mut header) };
-        if hr >= 0 && header.method_desc_ptr != 0 {
+        if self
+            .code_header_data(sos, ip)
+            .is_ok_and(|h| h.method_desc_ptr != 0)
+        {
             return true;
         }
         // Runtime stubs live in anonymous memory: readable memory is given the benefit of the
@@ -337,9 +337,10 @@ impl Dac {
         let mut md = 0u64;
         // SAFETY: GetMethodDescPtrFromIP(u64, *u64).
         let hr = unsafe { call!(sos, get_method_desc_ptr_from_ip, ip, &mut md) };
-        let mut header = DacpCodeHeaderData::default();
-        // SAFETY: GetCodeHeaderData(u64 ip, *DacpCodeHeaderData).
-        let code_ok = unsafe { call!(sos, get_code_header_data, ip, &mut header) } >= 0;
+        let (code_ok, header) = match self.code_header_data(sos, ip) {
+            Ok(h) => (true, h),
+            Err(_) => (false, DacpCodeHeaderData::default()),
+        };
         let md = if hr >= 0 && md != 0 {
             md
         } else if code_ok {
@@ -377,24 +378,11 @@ impl Dac {
         if md == 0 {
             return None;
         }
-        let mut data = DacpMethodDescData::default();
-        // SAFETY: GetMethodDescData(md, ip 0, *data, 0 rejit entries, null, null).
-        let hr = unsafe {
-            call!(
-                sos,
-                get_method_desc_data,
-                md,
-                0,
-                &mut data,
-                0,
-                std::ptr::null_mut(),
-                std::ptr::null_mut()
-            )
-        };
-        if hr < 0 || data.module_ptr == 0 {
+        let module = self.method_desc_raw(sos, md).ok()?.module_ptr;
+        if module == 0 {
             return None;
         }
-        let path = self.module_path(sos, data.module_ptr)?;
+        let path = self.module_path(sos, module)?;
         Some(path.rsplit('/').next().unwrap_or(&path).to_string())
     }
 

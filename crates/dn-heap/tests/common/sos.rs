@@ -2,29 +2,12 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use super::Stats;
 
 /// Runs dotnet-dump's `analyze` with `commands` on `core`; returns its stdout.
 pub fn dotnet_dump(core: &Path, commands: &[String]) -> String {
-    let exe = dn_testkit::dotnet_tool("dotnet-dump").expect("dotnet-dump");
-    let mut cmd = Command::new(exe);
-    cmd.arg("analyze").arg(core);
-    for c in commands {
-        cmd.args(["-c", c]);
-    }
-    let out = cmd
-        .args(["-c", "exit"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("running dotnet-dump");
-    assert!(
-        out.status.success(),
-        "dotnet-dump failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    dn_testkit::dotnet_dump_analyze(core, commands)
 }
 
 /// SOS's statistics table as (count, size) per MethodTable, and its total line.
