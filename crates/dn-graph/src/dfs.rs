@@ -18,11 +18,18 @@
 //! * only backward and cross edges (p > q) remain, each needing an EVAL later; they are
 //!   counting-sorted by q into predecessor rows.
 //!
+//! Leaves referenced exactly once (strings, byte arrays and other objects without references,
+//! held by one object and by no root: most of a typical heap) are not numbered at all: no path
+//! runs through a leaf, so they change no other node's dominator, and the immediate dominator of
+//! such a leaf is its only referrer. The DFS writes that referrer into the node-space idom
+//! array when it meets the edge, and the scratch arrays below shrink to the other nodes.
+//!
 //! Fresh pages are slow on some virtual machines, so dead buffers are handed on for reuse:
 //! the node -> preorder array becomes the predecessor row offsets (and later the idom array),
 //! the edge list becomes the link forest (and later the retained-size sums).
 
 use crate::csr::{fits_narrow, OffsetInt, Offsets, Scatter};
+use crate::dominators::UNREACHABLE;
 use crate::error::CancelCheck;
 use crate::{BitSet, Cancelled, Edges, HeapGraph, NodeId};
 
@@ -41,6 +48,9 @@ pub(crate) struct Preorder {
     pub preds: Edges,
     /// A dead buffer (any contents) for the caller to reuse: fresh pages are expensive.
     pub spare: Vec<u64>,
+    /// Node id -> immediate dominator (a node id) of every reached leaf referenced once;
+    /// [`UNREACHABLE`] for every other node.
+    pub leaf_idom: Vec<u32>,
 }
 
 /// An edge as one word: `a` in the low half, `b` in the high half.
@@ -81,6 +91,8 @@ fn run<T: OffsetInt>(
     for r in &graph.roots {
         rooted.insert(r.node);
     }
+    let single = single_referrer_leaves(graph, offsets, &rooted);
+    let mut leaf_idom: Vec<u32> = vec![UNREACHABLE; n];
     // Two spare slots: this buffer becomes the predecessor row offsets (up to n + 2 entries).
     let mut pre: Vec<u32> = Vec::with_capacity(n + 2);
     pre.resize(n, UNSEEN);
@@ -122,7 +134,10 @@ fn run<T: OffsetInt>(
             if pos < end {
                 let t = targets[pos];
                 pos += 1;
-                if !seen.contains(t) {
+                if single.contains(t) {
+                    // Its only referrer, met once.
+                    leaf_idom[t as usize] = vertex[p as usize];
+                } else if !seen.contains(t) {
                     // Nothing happens when a node is left, so a node whose last edge this
                     // was needs no frame: a chain runs with an empty stack.
                     if pos < end {
@@ -148,6 +163,7 @@ fn run<T: OffsetInt>(
     }
     drop(stack);
     drop(seen);
+    drop(single);
 
     // Classify the non-tree edges; independent lookups, so the memory system overlaps them.
     let mut back = other;
@@ -181,7 +197,37 @@ fn run<T: OffsetInt>(
         semi,
         preds,
         spare: back,
+        leaf_idom,
     })
+}
+
+/// Leaves (no outgoing reference) that exactly one reference points at and no root names.
+fn single_referrer_leaves<T: OffsetInt>(
+    graph: &HeapGraph,
+    offsets: &[T],
+    rooted: &BitSet,
+) -> BitSet {
+    let n = graph.nodes.len();
+    let targets = graph.edges.parts().1;
+    let mut once = BitSet::new(n);
+    let mut many = BitSet::new(n);
+    for &t in targets {
+        if !once.insert(t) {
+            many.insert(t);
+        }
+    }
+    let mut single = once;
+    for v in 0..n {
+        let id = v as NodeId;
+        if single.contains(id)
+            && (many.contains(id)
+                || rooted.contains(id)
+                || offsets[v + 1].to_usize() != offsets[v].to_usize())
+        {
+            single.remove(id);
+        }
+    }
+    single
 }
 
 /// Counting sort of pair(q, p) into rows q, each row in DFS discovery order. `buffer` (any
@@ -189,6 +235,9 @@ fn run<T: OffsetInt>(
 fn sort_by_target<T: OffsetInt>(rows: usize, pairs: &[u64], buffer: Vec<u32>) -> Edges {
     let mut counts = buffer;
     counts.clear();
+    // The node -> preorder buffer is longer than the rows when nodes went unnumbered: give the
+    // surplus pages back (two spare slots for the row offsets).
+    counts.shrink_to(rows + 2);
     counts.resize(rows, 0);
     for &x in pairs {
         counts[unpair(x).0 as usize] += 1;

@@ -17,6 +17,19 @@ use std::time::{Duration, Instant};
 pub(crate) const ROOT: u32 = u32::MAX - 1;
 /// `idom` sentinel: the node is unreachable.
 pub(crate) const UNREACHABLE: u32 = u32::MAX;
+/// Retained sizes at or above this are kept in the side table.
+const BIG: u32 = u32::MAX;
+
+/// A retained size as stored: below [`BIG`] inline, else [`BIG`] and an entry in `big`.
+#[inline]
+fn narrow(id: NodeId, bytes: u64, big: &mut Vec<(NodeId, u64)>) -> u32 {
+    if bytes >= u64::from(BIG) {
+        big.push((id, bytes));
+        BIG
+    } else {
+        bytes as u32
+    }
+}
 
 /// Immediate dominator of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -81,7 +94,10 @@ pub struct ComputeStats {
 pub struct Dominators {
     /// Node id -> idom node id, or [`ROOT`] / [`UNREACHABLE`].
     pub(crate) idom: Vec<u32>,
-    pub(crate) retained: Vec<u64>,
+    /// Node id -> retained size; [`BIG`] means "in `big_retained`".
+    retained: Vec<u32>,
+    /// Retained sizes of [`BIG`] bytes or more, sorted by node id.
+    big_retained: Vec<(NodeId, u64)>,
     live_bytes: u64,
     live_count: u64,
     stats: ComputeStats,
@@ -113,6 +129,7 @@ impl Dominators {
             mut semi,
             preds,
             spare,
+            leaf_idom,
         } = dfs::preorder(graph, &mut cancel)?;
         stats.backward_edges = preds.len() as u64;
         stats.dfs = t.elapsed();
@@ -152,17 +169,19 @@ impl Dominators {
             }
         }
         drop(semi);
+        drop(parent);
         stats.idom = t.elapsed();
 
         let t = Instant::now();
-        let mut dom = Self::finish(graph, vertex, idom, forest, parent, stats);
+        let mut dom = Self::finish(graph, vertex, idom, forest, leaf_idom, stats);
         dom.stats.retained = t.elapsed();
         Ok(dom)
     }
 
     /// Retained sizes bottom-up in reverse preorder (a dominator is numbered before the nodes
-    /// it dominates), in preorder space; then the idoms and retained sizes are moved into
-    /// node space. `sums` and `node_idom` are dead buffers, reused.
+    /// it dominates), in preorder space, after adding each folded leaf to its referrer; then the
+    /// idoms and retained sizes are moved into node space. `sums` is a dead buffer, reused;
+    /// `node_idom` holds the folded leaves' idoms and receives everyone else's.
     fn finish(
         graph: &HeapGraph,
         vertex: Vec<NodeId>,
@@ -173,32 +192,44 @@ impl Dominators {
     ) -> Self {
         let n = graph.nodes.len();
         let r = vertex.len();
+        // Node -> preorder number of the numbered nodes, kept for now in the buffer that
+        // becomes the retained sizes.
+        let mut retained = vec![0u32; n];
+        for (p, &v) in vertex.iter().enumerate().skip(1) {
+            retained[v as usize] = p as u32;
+        }
         sums.clear();
         sums.push(0);
         sums.extend(vertex[1..].iter().map(|&v| graph.nodes.size(v)));
+        let mut big = Vec::new();
+        let mut leaves = 0u64;
+        for (t, &d) in node_idom.iter().enumerate() {
+            // Only the folded leaves have an idom yet; a leaf's slot holds no preorder number.
+            if d != UNREACHABLE {
+                let size = graph.nodes.size(t as NodeId);
+                sums[retained[d as usize] as usize] += size;
+                retained[t] = narrow(t as NodeId, size, &mut big);
+                leaves += 1;
+            }
+        }
         let live_bytes = sums.iter().sum();
         for p in (1..r).rev() {
             let c = sums[p];
             sums[idom_pre[p] as usize] += c;
         }
-        node_idom.clear();
-        node_idom.resize(n, UNREACHABLE);
         for p in 1..r {
+            let v = vertex[p];
+            retained[v as usize] = narrow(v, sums[p], &mut big);
             let d = idom_pre[p] as usize;
-            node_idom[vertex[p] as usize] = if d == 0 { ROOT } else { vertex[d] };
+            node_idom[v as usize] = if d == 0 { ROOT } else { vertex[d] };
         }
-        drop(idom_pre);
-        // A scatter (independent random writes) beats an in-place cycle walk (a chain of
-        // dependent ones) by far, even though its pages are fresh.
-        let mut retained = vec![0u64; n];
-        for (&v, &s) in vertex[1..].iter().zip(&sums[1..]) {
-            retained[v as usize] = s;
-        }
+        big.sort_unstable_by_key(|&(id, _)| id);
         Dominators {
             idom: node_idom,
             retained,
+            big_retained: big,
             live_bytes,
-            live_count: (r - 1) as u64,
+            live_count: (r - 1) as u64 + leaves,
             stats,
             children: OnceLock::new(),
         }
@@ -223,7 +254,14 @@ impl Dominators {
     /// own size for a leaf of the dominator tree.
     #[inline]
     pub fn retained(&self, id: NodeId) -> u64 {
-        self.retained[id as usize]
+        let r = self.retained[id as usize];
+        if r != BIG {
+            return u64::from(r);
+        }
+        match self.big_retained.binary_search_by_key(&id, |&(i, _)| i) {
+            Ok(k) => self.big_retained[k].1,
+            Err(_) => u64::from(r),
+        }
     }
 
     /// Sum of the sizes of all reachable nodes (the virtual root's retained size).
@@ -250,7 +288,8 @@ impl Dominators {
     /// Heap bytes used (including the child index once built).
     pub fn memory_bytes(&self) -> usize {
         self.idom.capacity() * 4
-            + self.retained.capacity() * 8
+            + self.retained.capacity() * 4
+            + self.big_retained.capacity() * 16
             + self.children.get().map_or(0, |c| c.memory_bytes())
     }
 }
