@@ -13,13 +13,14 @@ use crate::dirty::{self, Tracking};
 use crate::elf::{self, LoadSegment, HEAD_RESERVED};
 use crate::error::CollectError;
 use crate::gc::{self, GcCheck};
-use crate::maps;
+use crate::maps::{self, Mapping};
 use crate::memory::RemoteMemory;
 use crate::notes::{self, ProcessFacts};
 use crate::output::OutputFile;
 use crate::procinfo;
-use crate::refresh::{self, Identity, PreCopied, Refresh};
+use crate::refresh::{self, Identity, Piece, PreCopied, Refresh};
 use crate::select::{self, Region};
+use crate::signals::InterruptGuard;
 use crate::stage::{Fill, Sink};
 use crate::writeback::WriteBehind;
 use dn_core::ptrace::StoppedProcess;
@@ -95,8 +96,10 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
     })?;
     let precopy_unreadable = copier.unreadable_bytes;
     drop(copier);
-    // Its buffers are faulted in now, not during the stop.
-    let mut fresh = Refresh::new(&out, tracking);
+    // Their buffers are faulted in now, not during the stop.
+    let mut workers: Vec<Refresh> = (0..REFRESH_THREADS)
+        .map(|k| Refresh::new(&out, tracking, k == 0))
+        .collect();
 
     let stop_began = gc::monotonic_ns();
     let mut stopped = StoppedProcess::stop(pid)?;
@@ -104,7 +107,7 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
     let maps = maps::read_mappings(pid).map_err(|e| read_err(e, "smaps"))?;
     let runtime_found = maps.iter().any(select::is_runtime);
     let remote = RemoteMemory::open(pid).map_err(|e| read_err(e, "pagemap"))?;
-    let mut copier = Copier::new(pid, &maps, remote);
+    let mut reader = Copier::new(pid, &maps, remote);
     let pointers: Vec<select::ThreadPointers> = threads
         .iter()
         .map(|(r, _)| select::ThreadPointers {
@@ -113,7 +116,7 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
         })
         .collect();
     let chosen = select::select_regions(&maps, job.dump_type, &pointers, &auxv, &mut |i, a, b| {
-        copier.read_small(i, a, b)
+        reader.read_small(i, a, b)
     });
     warnings.extend(chosen.warnings);
     let facts = ProcessFacts {
@@ -134,24 +137,23 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
         Some(signal) => Err(CollectError::Interrupted(signal)),
         None => Ok(()),
     };
-    for p in &placed.pieces {
-        if p.precopied {
-            fresh.piece(&mut copier, p, &maps[p.map])?;
-        } else {
-            let r = Region {
-                start: p.start,
-                end: p.end,
-                map: p.map,
-            };
-            let mut sink = Direct {
-                out: &out,
-                buf: fresh.buffer(),
-            };
-            copier.copy_region(&r, p.at, &mut sink, &mut still_wanted)?;
-            new_bytes += p.end - p.start;
-        }
-        still_wanted(0)?;
+    let refreshed = refresh_parallel(pid, &maps, &placed.pieces, &mut workers, interrupt);
+    let mut stop_unreadable = refreshed?;
+    let mut copier = reader;
+    for p in placed.pieces.iter().filter(|p| !p.precopied) {
+        let r = Region {
+            start: p.start,
+            end: p.end,
+            map: p.map,
+        };
+        let mut sink = Direct {
+            out: &out,
+            buf: workers[0].buffer(),
+        };
+        copier.copy_region(&r, p.at, &mut sink, &mut still_wanted)?;
+        new_bytes += p.end - p.start;
     }
+    stop_unreadable += copier.unreadable_bytes;
     // A target killed during the copy reads as holes from then on; do not keep such a dump.
     if !procinfo::is_alive(pid) {
         return Err(CollectError::TargetExited(pid));
@@ -189,8 +191,9 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
     out.write_at(placed.end, &layout.phdrs)?;
     out.write_at(layout.notes_offset, &note_bytes)?;
     drop(stopped);
-    let (recopied_bytes, read_bytes) = (fresh.recopied_bytes, fresh.read_bytes);
-    drop(fresh);
+    let recopied_bytes: u64 = workers.iter().map(|w| w.recopied_bytes).sum();
+    let read_bytes: u64 = workers.iter().map(|w| w.read_bytes).sum();
+    drop(workers);
     let (path, bytes_on_disk) = out.finish(layout.total_size)?;
     Ok(Some(Done {
         path,
@@ -199,7 +202,7 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
         regions: segments.len(),
         runtime_found,
         // Compared: every resident page was read again during the stop.
-        unreadable_bytes: copier.unreadable_bytes
+        unreadable_bytes: stop_unreadable
             + match tracking {
                 Tracking::SoftDirty => precopy_unreadable,
                 Tracking::Compare => 0,
@@ -217,6 +220,62 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
             tracking: Some(tracking),
         },
     }))
+}
+
+/// Threads bringing the pre-copied pieces up to date during the stop (the target's threads
+/// are all stopped: the cores are ours).
+const REFRESH_THREADS: usize = 2;
+
+/// Refreshes the pre-copied `pieces`, split into parts of about equal bytes, one per worker.
+/// Returns the bytes of resident pages that could not be read.
+fn refresh_parallel(
+    pid: i32,
+    maps: &[Mapping],
+    pieces: &[Piece],
+    workers: &mut [Refresh<'_>],
+    interrupt: &InterruptGuard,
+) -> Result<u64, CollectError> {
+    let pre: Vec<&Piece> = pieces.iter().filter(|p| p.precopied).collect();
+    let total: u64 = pre.iter().map(|p| p.end - p.start).sum();
+    let share = total.div_ceil(workers.len().max(1) as u64).max(1);
+    let mut parts: Vec<Vec<&Piece>> = vec![Vec::new(); workers.len()];
+    let (mut k, mut bytes) = (0usize, 0u64);
+    for p in pre {
+        if bytes >= share && k + 1 < parts.len() {
+            k += 1;
+            bytes = 0;
+        }
+        parts[k].push(p);
+        bytes += p.end - p.start;
+    }
+    let results: Vec<Result<u64, CollectError>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parts
+            .into_iter()
+            .zip(workers.iter_mut())
+            .map(|(part, w)| {
+                scope.spawn(move || -> Result<u64, CollectError> {
+                    let remote = RemoteMemory::open(pid)
+                        .map_err(|e| attempt::attached_read_error(pid, e, "pagemap"))?;
+                    let mut copier = Copier::new(pid, maps, remote);
+                    for p in part {
+                        if let Some(signal) = interrupt.interrupted() {
+                            return Err(CollectError::Interrupted(signal));
+                        }
+                        w.piece(&mut copier, p, &maps[p.map])?;
+                    }
+                    Ok(copier.unreadable_bytes)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| match h.join() {
+                Ok(r) => r,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    });
+    results.into_iter().sum()
 }
 
 /// Copies new pieces during the stop straight into the file through one buffer.

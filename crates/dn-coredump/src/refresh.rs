@@ -19,6 +19,9 @@ use crate::select::Region;
 
 /// pagemap entries read per batch (256 MiB of address space).
 const BATCH: usize = 64 * 1024;
+/// Bytes compared at a time: the target's copy and the file's stay in the CPU's cache between
+/// their reads and the comparison (with 4 MiB runs both went to memory and back).
+const COMPARE_RUN: usize = 256 << 10;
 
 /// What a mapping maps, as far as the pre-copied bytes' validity goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,15 +169,21 @@ pub struct Refresh<'o> {
 }
 
 impl<'o> Refresh<'o> {
-    pub fn new(out: &'o OutputFile, tracking: Tracking) -> Self {
+    /// `copies_new`: this one also copies the new pieces (its buffer holds a whole chunk).
+    /// Fresh memory is slow to touch on some VMs: each buffer is only as big as it must be.
+    pub fn new(out: &'o OutputFile, tracking: Tracking, copies_new: bool) -> Self {
+        let run = match tracking {
+            Tracking::Compare => COMPARE_RUN,
+            Tracking::SoftDirty => CHUNK,
+        };
         let file = match tracking {
-            Tracking::Compare => vec![1u8; CHUNK],
+            Tracking::Compare => vec![1u8; COMPARE_RUN],
             Tracking::SoftDirty => Vec::new(),
         };
         Refresh {
             out,
             tracking,
-            target: vec![1u8; CHUNK],
+            target: vec![1u8; if copies_new { CHUNK } else { run }],
             file,
             entries: Vec::new(),
             read_bytes: 0,
@@ -182,7 +191,8 @@ impl<'o> Refresh<'o> {
         }
     }
 
-    /// A buffer of `CHUNK` bytes, already faulted in, for copying new pieces.
+    /// A buffer already faulted in, for copying new pieces: `CHUNK` bytes if made with
+    /// `copies_new`.
     pub fn buffer(&mut self) -> &mut [u8] {
         &mut self.target
     }
@@ -197,7 +207,11 @@ impl<'o> Refresh<'o> {
         m: &Mapping,
     ) -> Result<(), CollectError> {
         let total = ((p.end - p.start) / PAGE) as usize;
-        let chunk_pages = CHUNK / PAGE as usize;
+        let run = match self.tracking {
+            Tracking::Compare => COMPARE_RUN,
+            Tracking::SoftDirty => CHUNK,
+        };
+        let chunk_pages = run / PAGE as usize;
         let mut entries = std::mem::take(&mut self.entries);
         let mut first = 0usize;
         while first < total {
