@@ -1,5 +1,8 @@
 //! ELF core file headers: Elf64_Ehdr, the optional PN_XNUM section header,
-//! and the program headers (PT_NOTE first, then one PT_LOAD per region).
+//! and the program headers (PT_NOTE first, then one PT_LOAD per region), all at
+//! the start of the file ([`layout`]), or, for a pre-copied core whose data was
+//! placed before the final count of segments was known, the ELF header at the
+//! start and the program headers and notes after the data ([`tail_layout`]).
 
 use goblin::elf::header::header64::Header;
 use goblin::elf::header::{
