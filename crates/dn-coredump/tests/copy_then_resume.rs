@@ -38,7 +38,11 @@ fn staged_partly_staged_and_streamed_cores_are_equally_valid() {
     ] {
         let core = dir.path().join(name);
         let s = dump(pid, &core, max_buffer);
-        assert_eq!(s.copy, CopyMode::resolve(None, max_buffer.or(Some(1))), "{s:?}");
+        assert_eq!(
+            s.copy,
+            CopyMode::resolve(None, max_buffer.or(Some(1))),
+            "{s:?}"
+        );
         assert_running(pid);
         assert_eq!(target.command("ping"), "pong");
         assert!(s.target_stopped_ms > 0.0 && s.target_stopped_ms <= s.seconds * 1000.0 + 1.0);

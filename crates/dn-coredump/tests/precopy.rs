@@ -125,10 +125,7 @@ fn precopied_heap_matches_dotnet_dump_and_a_staged_core() {
     assert_eq!(target.command("gc"), "ok");
     let dir = tempfile::tempdir().unwrap();
     let mut stats = Vec::new();
-    for (name, mode) in [
-        ("precopy", CopyMode::Precopy),
-        ("staged", CopyMode::Staged),
-    ] {
+    for (name, mode) in [("precopy", CopyMode::Precopy), ("staged", CopyMode::Staged)] {
         let core = dir.path().join(name);
         let mut opts = CollectOptions::new(pid, &core);
         opts.copy = Some(mode);
@@ -144,7 +141,10 @@ fn precopied_heap_matches_dotnet_dump_and_a_staged_core() {
     assert!(!stats[0].1.is_empty(), "no dumpheap -stat rows");
     assert_eq!(stats[0].1, stats[1].1, "dumpheap -stat: precopy vs staged");
     assert!(
-        stats[0].1.iter().any(|r| r.contains("ConsoleTarget.LeakedItem")),
+        stats[0]
+            .1
+            .iter()
+            .any(|r| r.contains("ConsoleTarget.LeakedItem")),
         "{:?}",
         stats[0].1
     );
@@ -226,6 +226,9 @@ fn max_buffer_with_another_mode_is_refused() {
             .unwrap();
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("--max-buffer sizes the staging buffer"), "{err}");
+        assert!(
+            err.contains("--max-buffer sizes the staging buffer"),
+            "{err}"
+        );
     }
 }
