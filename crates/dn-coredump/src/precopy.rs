@@ -96,6 +96,15 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
     })?;
     let precopy_unreadable = copier.unreadable_bytes;
     drop(copier);
+    if precopy_unreadable > 0 && tracking == Tracking::SoftDirty {
+        // Pages the pre-copy could not read (left as zeros) are not soft-dirty: only the
+        // comparison finds them again.
+        warnings.push(format!(
+            "{precopy_unreadable} bytes could not be read while the target ran: every resident \
+             page was compared during the stop"
+        ));
+        tracking = Tracking::Compare;
+    }
     // Their buffers are faulted in now, not during the stop.
     let mut workers: Vec<Refresh> = (0..REFRESH_THREADS)
         .map(|k| Refresh::new(&out, tracking, k == 0))

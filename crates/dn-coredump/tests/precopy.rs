@@ -173,8 +173,9 @@ fn disk_full_during_or_after_the_precopy_leaves_no_file_and_a_running_target() {
     let pid = target.pid();
     assert_eq!(target.command("alloc-mb 64"), "ok");
     assert!(target.command("scribble 4").starts_with("scribble"));
-    // 24 MiB fills during the pre-copy (the target runs); the size of the pre-copy itself
-    // plus a few pages fills while the stop writes the changed pages or after it (headers).
+    // 24 MiB fills early in the pre-copy (the target runs); 8 KiB less than a whole dump took
+    // fills at its end (the pre-copy's last chunks, the pages rewritten during the stop or the
+    // headers written after the resume, depending on what the target wrote meanwhile).
     let first = {
         let dir = tempfile::tempdir().unwrap();
         let core = dir.path().join("core");
