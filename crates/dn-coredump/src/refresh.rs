@@ -8,6 +8,11 @@
 //! past the pre-copied data and are copied whole during the stop. A region that grew thus
 //! spans two adjacent segments, as adjacent mappings do in any core. Pre-copied bytes no final
 //! region uses (a region unmapped or shrunk meanwhile) are turned into holes.
+//!
+//! What neither soft-dirty bits nor the comparison see: a page of a private file mapping that
+//! the target had written (a copy-on-write page) and then gave back (`MADV_DONTNEED`) between
+//! the pre-copy and the stop keeps its written bytes in the core, where the process now reads
+//! the file's. Untouched pages of file mappings are not read again during the stop.
 
 use crate::copy::{Copier, CHUNK};
 use crate::dirty::Tracking;
