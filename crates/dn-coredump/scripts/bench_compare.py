@@ -117,7 +117,7 @@ def main():
     ap.add_argument("--leak", type=int, default=0, help="small objects the target also holds (ConsoleTarget `leak N`)")
     ap.add_argument("--rounds", type=int, default=3, help="rounds over all tools (medians are reported)")
     ap.add_argument("--tools", default="dn,dn-heap,createdump-full,createdump-withheap,gcore",
-                    help="comma-separated: dn, dn-stream (--max-buffer 0), dn-heap, createdump-full, "
+                    help="comma-separated: dn (default mode), dn-precopy, dn-staged, dn-stream (--max-buffer 0), dn-heap, createdump-full, "
                          "createdump-withheap, gcore")
     args = ap.parse_args()
 
@@ -159,6 +159,10 @@ def main():
 
         known = {
             "dn": ("dn-coredump full", lambda p: [collector, "-p", str(pid), "-o", p, "--json"]),
+            "dn-precopy": ("dn-coredump full --copy precopy",
+                           lambda p: [collector, "-p", str(pid), "-o", p, "--copy", "precopy", "--json"]),
+            "dn-staged": ("dn-coredump full --copy staged",
+                          lambda p: [collector, "-p", str(pid), "-o", p, "--copy", "staged", "--json"]),
             "dn-stream": ("dn-coredump full --max-buffer 0",
                           lambda p: [collector, "-p", str(pid), "-o", p, "--max-buffer", "0", "--json"]),
             "dn-heap": ("dn-coredump heap", lambda p: [collector, "-p", str(pid), "-o", p, "--type", "heap", "--json"]),

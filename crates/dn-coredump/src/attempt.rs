@@ -13,6 +13,7 @@ use nix::errno::Errno;
 use crate::arena::Arena;
 use crate::collect::ProgressFn;
 use crate::copy::{Copier, CHUNK};
+use crate::dirty::Tracking;
 use crate::elf::{self, LoadSegment};
 use crate::error::CollectError;
 use crate::gc::{self, GcCheck, GcWatch};
@@ -54,6 +55,12 @@ pub struct Moved {
     pub staged_bytes: u64,
     pub streamed_bytes: u64,
     pub deferred_bytes: u64,
+    /// Bytes of address space written to the file before the stop (pre-copy only).
+    pub precopied_bytes: u64,
+    /// Bytes read from the target during the stop to bring the pre-copy up to date.
+    pub reread_bytes: u64,
+    /// How the pre-copy's stale pages were found; `None` when nothing was pre-copied.
+    pub tracking: Option<Tracking>,
 }
 
 /// A finished core.
@@ -70,7 +77,7 @@ pub struct Done {
 }
 
 /// Maps failures to read ptrace-protected /proc files once attached.
-fn attached_read_error(pid: i32, e: io::Error, what: &str) -> CollectError {
+pub(crate) fn attached_read_error(pid: i32, e: io::Error, what: &str) -> CollectError {
     match e.raw_os_error() {
         Some(libc::EACCES) | Some(libc::EPERM) => CollectError::PermissionDenied {
             pid,
@@ -187,6 +194,9 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
             staged_bytes,
             streamed_bytes,
             deferred_bytes,
+            precopied_bytes: 0,
+            reread_bytes: 0,
+            tracking: None,
         }))
     })?;
     let Some(moved) = moved else {
@@ -207,7 +217,7 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
     }))
 }
 
-fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {
+pub(crate) fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {
     LoadSegment {
         vaddr: r.start,
         size: r.end - r.start,
@@ -218,7 +228,7 @@ fn segment(r: &select::Region, m: &Mapping) -> LoadSegment {
 }
 
 /// Registers and per-thread facts of every stopped thread, main thread first.
-fn thread_states(
+pub(crate) fn thread_states(
     pid: i32,
     stopped: &mut StoppedProcess,
 ) -> Result<Vec<(ThreadRegs, ThreadFacts)>, CollectError> {

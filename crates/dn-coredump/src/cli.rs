@@ -8,7 +8,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::trigger::{self, Rule, TriggerOptions};
-use crate::{collect, CollectOptions, CollectSummary, DumpType, GcCheck};
+use crate::{collect, CollectOptions, CollectSummary, CopyMode, DumpType, GcCheck, Tracking};
 use dn_counters::watch::TargetSpec;
 
 #[derive(clap::Args, Debug, Clone)]
@@ -36,7 +36,14 @@ pub struct CollectArgs {
     #[arg(long = "type", value_enum, ignore_case = true, default_value_t = DumpType::Full)]
     pub dump_type: DumpType,
 
-    /// Most memory to copy the target into while it is stopped (e.g. 512MB; 0 streams
+    /// How the memory gets into the file: `precopy` writes it while the target runs and copies
+    /// again during a short stop only what it wrote meanwhile; `staged` copies it into memory
+    /// while the target is stopped and writes it after; `streamed` writes it while the target
+    /// is stopped [default: precopy; staged when --max-buffer is given, streamed for 0].
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub copy: Option<CopyMode>,
+
+    /// Staged: most memory to copy the target into while it is stopped (e.g. 512MB; 0 streams
     /// everything to the file while it waits) [default: half of MemAvailable].
     #[arg(long, value_name = "SIZE", value_parser = crate::units::parse_size)]
     pub max_buffer: Option<u64>,
@@ -80,6 +87,19 @@ pub struct CollectArgs {
 }
 
 impl CollectArgs {
+    /// `--max-buffer` sizes the staging buffer: with another mode it would mean nothing.
+    fn check_copy(&self) -> anyhow::Result<()> {
+        match (self.copy, self.max_buffer) {
+            (Some(CopyMode::Precopy), Some(_)) => anyhow::bail!(
+                "--max-buffer sizes the staging buffer of --copy staged; --copy precopy uses none"
+            ),
+            (Some(CopyMode::Streamed), Some(b)) if b > 0 => anyhow::bail!(
+                "--max-buffer sizes the staging buffer of --copy staged; --copy streamed uses none"
+            ),
+            _ => Ok(()),
+        }
+    }
+
     /// The pid of a plain collection (a command is only started for conditions).
     pub fn pid_or_error(&self) -> anyhow::Result<i32> {
         match self.pid {
@@ -113,6 +133,21 @@ fn mib(b: u64) -> f64 {
 }
 
 pub fn human_summary(s: &CollectSummary) -> String {
+    if s.copy == CopyMode::Precopy {
+        return format!(
+            "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({:.1} MiB pre-copied while it ran, {:.1} MiB read again and {:.1} MiB written while stopped)",
+            s.path.display(),
+            mib(s.bytes_written),
+            mib(s.bytes_on_disk),
+            s.threads,
+            s.regions,
+            s.seconds,
+            s.target_stopped_ms,
+            mib(s.precopied_bytes),
+            mib(s.reread_bytes),
+            mib(s.streamed_bytes)
+        );
+    }
     format!(
         "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({:.1} MiB copied to memory, {:.1} MiB written while stopped)",
         s.path.display(),
@@ -150,6 +185,7 @@ fn run_triggers(args: CollectArgs) -> anyhow::Result<()> {
         cooldown: args.cooldown,
         max_wait: args.max_wait,
         dump_type: args.dump_type,
+        copy: args.copy,
         max_buffer: args.max_buffer,
         gc_check: !args.no_gc_check,
         output: args.output.clone(),
@@ -185,6 +221,7 @@ pub fn run(mut args: CollectArgs) -> anyhow::Result<()> {
     if let Some(name) = &args.name {
         args.pid = Some(dn_counters::watch::resolve_name(name)?);
     }
+    args.check_copy()?;
     if !args.when.is_empty() || args.on_gc_heap_growth.is_some() || args.on_exception.is_some() {
         return run_triggers(args);
     }
@@ -193,6 +230,7 @@ pub fn run(mut args: CollectArgs) -> anyhow::Result<()> {
     let output = std::path::absolute(&output).unwrap_or(output);
     let mut opts = CollectOptions::new(pid, &output);
     opts.dump_type = args.dump_type;
+    opts.copy = args.copy;
     opts.max_buffer = args.max_buffer;
     opts.gc_check = !args.no_gc_check;
 
@@ -228,6 +266,9 @@ pub fn run(mut args: CollectArgs) -> anyhow::Result<()> {
             summary.gc_retries,
             if summary.gc_retries == 1 { "y" } else { "ies" }
         );
+    }
+    if summary.tracking == Some(Tracking::Compare) && !args.json {
+        eprintln!("note: this kernel keeps no soft-dirty bits (CONFIG_MEM_SOFT_DIRTY); every resident page was read again during the stop and compared with the pre-copy");
     }
     if !args.json {
         for w in &summary.warnings {

@@ -11,8 +11,10 @@ use serde::Serialize;
 use crate::arena::{self, Arena};
 use crate::attempt::{attempt, Job};
 use crate::copy::CHUNK;
+use crate::dirty::{self, Tracking};
 use crate::error::CollectError;
 use crate::gc::{GcCheck, GcWatch};
+use crate::precopy;
 use crate::procinfo;
 use crate::select::DumpType;
 use crate::signals;
@@ -27,8 +29,12 @@ pub struct CollectOptions {
     pub output: PathBuf,
     pub dump_type: DumpType,
     pub progress: Option<ProgressFn>,
-    /// Most bytes copied into our memory while the target is stopped (the rest is streamed to
-    /// the file while it waits); `None`: half of `MemAvailable`; 0: stream everything.
+    /// How the memory gets into the file; `None`: [`CopyMode::Staged`] when `max_buffer` is
+    /// given ([`CopyMode::Streamed`] when it is 0), else [`CopyMode::DEFAULT`].
+    pub copy: Option<CopyMode>,
+    /// Staged: most bytes copied into our memory while the target is stopped (the rest is
+    /// streamed to the file while it waits); `None`: half of `MemAvailable`; 0: stream
+    /// everything. Not used by the other modes.
     pub max_buffer: Option<u64>,
     /// Ask the runtime (EventPipe GC events) whether a GC was under way during the stop, and
     /// take the dump again if so.
@@ -42,6 +48,7 @@ impl CollectOptions {
             output: output.into(),
             dump_type: DumpType::Full,
             progress: None,
+            copy: None,
             max_buffer: None,
             gc_check: true,
         }
@@ -54,9 +61,38 @@ impl std::fmt::Debug for CollectOptions {
             .field("pid", &self.pid)
             .field("output", &self.output)
             .field("dump_type", &self.dump_type)
+            .field("copy", &self.copy)
             .field("max_buffer", &self.max_buffer)
             .field("gc_check", &self.gc_check)
             .finish_non_exhaustive()
+    }
+}
+
+/// How the target's memory gets into the file (see docs/dump-types.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyMode {
+    /// Written to the file while the target runs; during the stop only the pages it wrote
+    /// meanwhile are copied again (soft-dirty bits, or a comparison where the kernel has none).
+    Precopy,
+    /// Copied into a buffer (filled once beforehand) while the target is stopped, written
+    /// after it runs again; what does not fit is streamed while stopped.
+    Staged,
+    /// Written to the file while the target is stopped.
+    Streamed,
+}
+
+impl CopyMode {
+    pub const DEFAULT: CopyMode = CopyMode::Precopy;
+
+    /// The mode `copy` and `max_buffer` ask for together.
+    pub fn resolve(copy: Option<CopyMode>, max_buffer: Option<u64>) -> CopyMode {
+        match (copy, max_buffer) {
+            (Some(m), _) => m,
+            (None, Some(0)) => CopyMode::Streamed,
+            (None, Some(_)) => CopyMode::Staged,
+            (None, None) => CopyMode::DEFAULT,
+        }
     }
 }
 
@@ -73,7 +109,11 @@ pub struct CollectSummary {
     /// PT_LOAD segments.
     pub regions: usize,
     pub seconds: f64,
-    /// From the first PTRACE_INTERRUPT to the last PTRACE_DETACH.
+    pub copy: CopyMode,
+    /// Pre-copy: how the pages written after the pre-copy were found.
+    pub tracking: Option<Tracking>,
+    /// From the first PTRACE_INTERRUPT to the last PTRACE_DETACH, on every path (the pre-copy
+    /// runs before the first).
     pub target_stopped_ms: f64,
     /// Bytes copied into our memory while the target was stopped, written after its resume.
     pub staged_bytes: u64,
@@ -81,6 +121,11 @@ pub struct CollectSummary {
     pub streamed_bytes: u64,
     /// Bytes of untouched file pages read from their files after the resume.
     pub deferred_bytes: u64,
+    /// Pre-copy: bytes of address space written to the file while the target ran.
+    pub precopied_bytes: u64,
+    /// Pre-copy: bytes read from the target while it was stopped (written if they changed,
+    /// counted in `streamed_bytes`).
+    pub reread_bytes: u64,
     /// libcoreclr.so is mapped in the target.
     pub runtime_found: bool,
     /// Resident pages that could not be read (left as zeros in the dump).
@@ -137,7 +182,14 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
     let cmdline = read_or_empty(format!("/proc/{pid}/cmdline"));
 
     let interrupt = signals::guard();
-    let mut arena = staging_arena(pid, opts.max_buffer, &|| interrupt.interrupted().is_some());
+    let mode = CopyMode::resolve(opts.copy, opts.max_buffer);
+    let tracking = (mode == CopyMode::Precopy).then(dirty::probe);
+    let mut arena = match mode {
+        CopyMode::Staged => {
+            staging_arena(pid, opts.max_buffer, &|| interrupt.interrupted().is_some())
+        }
+        CopyMode::Precopy | CopyMode::Streamed => Arena::empty(),
+    };
     if let Some(signal) = interrupt.interrupted() {
         return Err(CollectError::Interrupted(signal));
     }
@@ -167,7 +219,11 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
             gc,
             retry_if_in_gc: checked && gc_retries < GC_MAX_RETRIES,
         };
-        match attempt(job)? {
+        let tried = match tracking {
+            Some(t) => precopy::attempt(job, t)?,
+            None => attempt(job)?,
+        };
+        match tried {
             Some(d) => break d,
             None => {
                 gc_retries += 1;
@@ -186,10 +242,14 @@ pub fn collect(mut opts: CollectOptions) -> Result<CollectSummary, CollectError>
         threads: m.thread_count,
         regions: done.regions,
         seconds: began.elapsed().as_secs_f64(),
+        copy: mode,
+        tracking: m.tracking,
         target_stopped_ms: m.stopped_for.as_secs_f64() * 1000.0,
         staged_bytes: m.staged_bytes,
         streamed_bytes: m.streamed_bytes,
         deferred_bytes: m.deferred_bytes,
+        precopied_bytes: m.precopied_bytes,
+        reread_bytes: m.reread_bytes,
         runtime_found: done.runtime_found,
         unreadable_bytes: done.unreadable_bytes,
         gc_check: m.gc,

@@ -72,8 +72,22 @@ impl<'a> Copier<'a> {
         true
     }
 
+    pub fn pid(&self) -> i32 {
+        self.pid
+    }
+
+    /// The raw pagemap entries of `pages` pages from `start`.
+    pub fn pagemap_entries(
+        &self,
+        start: u64,
+        pages: usize,
+        out: &mut Vec<u64>,
+    ) -> std::io::Result<()> {
+        self.remote.pagemap_entries(start, pages, out)
+    }
+
     /// Reads resident pages into `buf`; pages that fail read as zeros.
-    fn fill_resident(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), CollectError> {
+    pub fn fill_resident(&mut self, addr: u64, buf: &mut [u8]) -> Result<(), CollectError> {
         let len = buf.len();
         let n = self.remote.read(addr, buf);
         if n == len {

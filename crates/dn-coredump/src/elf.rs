@@ -1,5 +1,8 @@
 //! ELF core file headers: Elf64_Ehdr, the optional PN_XNUM section header,
-//! and the program headers (PT_NOTE first, then one PT_LOAD per region).
+//! and the program headers (PT_NOTE first, then one PT_LOAD per region), all at
+//! the start of the file ([`layout`]), or, for a pre-copied core whose data was
+//! placed before the final count of segments was known, the ELF header at the
+//! start and the program headers and notes after the data ([`tail_layout`]).
 
 use goblin::elf::header::header64::Header;
 use goblin::elf::header::{
@@ -41,9 +44,7 @@ pub struct Layout {
 
 pub fn layout(segments: &[LoadSegment], notes_len: u64) -> Layout {
     let phnum = segments.len() as u64 + 1;
-    let extended = phnum >= u64::from(PN_XNUM);
-    let shdr_len = if extended { SHDR_SIZE } else { 0 };
-    let phoff = EHDR_SIZE + shdr_len;
+    let phoff = EHDR_SIZE + shdr_len(phnum);
     let notes_offset = phoff + phnum * PHDR_SIZE;
     let data_start = (notes_offset + notes_len).div_ceil(PAGE) * PAGE;
 
@@ -53,7 +54,64 @@ pub fn layout(segments: &[LoadSegment], notes_len: u64) -> Layout {
         segment_offsets.push(off);
         off += s.size;
     }
+    let mut headers = vec![0u8; notes_offset as usize];
+    let (ehdr, phdrs) = headers.split_at_mut(phoff as usize);
+    write_ehdr(ehdr, phnum, phoff);
+    write_phdrs(phdrs, segments, &segment_offsets, notes_offset, notes_len);
+    Layout {
+        headers,
+        notes_offset,
+        segment_offsets,
+        total_size: off,
+    }
+}
 
+/// Headers for segments whose file offsets were chosen beforehand (the pre-copy): the ELF
+/// header (and the PN_XNUM section header) at offset 0, in [`HEAD_RESERVED`] bytes; the program
+/// headers, then the notes, at `tail` (past all data).
+pub struct TailLayout {
+    /// Written at offset 0.
+    pub head: Vec<u8>,
+    /// Program headers, written at `tail`.
+    pub phdrs: Vec<u8>,
+    pub notes_offset: u64,
+    pub total_size: u64,
+}
+
+/// Bytes at the start of a pre-copied core kept for the ELF header (one page).
+pub const HEAD_RESERVED: u64 = PAGE;
+
+pub fn tail_layout(
+    segments: &[LoadSegment],
+    offsets: &[u64],
+    notes_len: u64,
+    tail: u64,
+) -> TailLayout {
+    let phnum = segments.len() as u64 + 1;
+    let mut head = vec![0u8; (EHDR_SIZE + shdr_len(phnum)) as usize];
+    write_ehdr(&mut head, phnum, tail);
+    let notes_offset = tail + phnum * PHDR_SIZE;
+    let mut phdrs = vec![0u8; (phnum * PHDR_SIZE) as usize];
+    write_phdrs(&mut phdrs, segments, offsets, notes_offset, notes_len);
+    TailLayout {
+        head,
+        phdrs,
+        notes_offset,
+        total_size: notes_offset + notes_len,
+    }
+}
+
+fn shdr_len(phnum: u64) -> u64 {
+    if phnum >= u64::from(PN_XNUM) {
+        SHDR_SIZE
+    } else {
+        0
+    }
+}
+
+/// The ELF header (and, past PN_XNUM program headers, section header 0) into `out`.
+fn write_ehdr(out: &mut [u8], phnum: u64, phoff: u64) {
+    let extended = phnum >= u64::from(PN_XNUM);
     let mut e_ident = [0u8; 16];
     e_ident[..4].copy_from_slice(ELFMAG);
     e_ident[EI_CLASS] = ELFCLASS64;
@@ -75,19 +133,26 @@ pub fn layout(segments: &[LoadSegment], notes_len: u64) -> Layout {
         e_shnum: u16::from(extended),
         e_shstrndx: 0,
     };
-
-    let mut headers = vec![0u8; notes_offset as usize];
-    headers.pwrite_with(eh, 0, scroll::LE).expect("sized");
+    out.pwrite_with(eh, 0, scroll::LE).expect("sized");
     if extended {
         // Section header 0 carries the real program header count (PN_XNUM).
         let sh = SectionHeader {
             sh_info: phnum as u32,
             ..Default::default()
         };
-        headers
-            .pwrite_with(sh, EHDR_SIZE as usize, scroll::LE)
+        out.pwrite_with(sh, EHDR_SIZE as usize, scroll::LE)
             .expect("sized");
     }
+}
+
+/// PT_NOTE, then one PT_LOAD per segment, into `out` (`(segments + 1) * PHDR_SIZE` bytes).
+fn write_phdrs(
+    out: &mut [u8],
+    segments: &[LoadSegment],
+    offsets: &[u64],
+    notes_offset: u64,
+    notes_len: u64,
+) {
     let note = ProgramHeader {
         p_type: PT_NOTE,
         p_flags: 0,
@@ -98,10 +163,8 @@ pub fn layout(segments: &[LoadSegment], notes_len: u64) -> Layout {
         p_memsz: 0,
         p_align: 4,
     };
-    headers
-        .pwrite_with(note, phoff as usize, scroll::LE)
-        .expect("sized");
-    for (i, (s, &off)) in segments.iter().zip(&segment_offsets).enumerate() {
+    out.pwrite_with(note, 0, scroll::LE).expect("sized");
+    for (i, (s, &off)) in segments.iter().zip(offsets).enumerate() {
         let flags = (if s.read { PF_R } else { 0 })
             | (if s.write { PF_W } else { 0 })
             | (if s.exec { PF_X } else { 0 });
@@ -115,16 +178,8 @@ pub fn layout(segments: &[LoadSegment], notes_len: u64) -> Layout {
             p_memsz: s.size,
             p_align: PAGE,
         };
-        let at = phoff + (i as u64 + 1) * PHDR_SIZE;
-        headers
-            .pwrite_with(ph, at as usize, scroll::LE)
-            .expect("sized");
-    }
-    Layout {
-        headers,
-        notes_offset,
-        segment_offsets,
-        total_size: off,
+        let at = (i as u64 + 1) * PHDR_SIZE;
+        out.pwrite_with(ph, at as usize, scroll::LE).expect("sized");
     }
 }
 
@@ -159,6 +214,25 @@ mod tests {
             elf.program_headers[1].p_offset + PAGE
         );
         assert_eq!(l.total_size, elf.program_headers[2].p_offset + PAGE);
+    }
+
+    #[test]
+    fn tail_layout_parses_with_goblin() {
+        let segs = [seg(0x1000), seg(0x5000)];
+        let offsets = [3 * PAGE, PAGE];
+        let l = tail_layout(&segs, &offsets, 100, 4 * PAGE);
+        let mut file = vec![0u8; l.total_size as usize];
+        file[..l.head.len()].copy_from_slice(&l.head);
+        file[4 * PAGE as usize..][..l.phdrs.len()].copy_from_slice(&l.phdrs);
+        let elf = Elf::parse(&file).unwrap();
+        assert_eq!(elf.header.e_phoff, 4 * PAGE);
+        assert_eq!(elf.program_headers.len(), 3);
+        assert_eq!(elf.program_headers[0].p_type, PT_NOTE);
+        assert_eq!(elf.program_headers[0].p_offset, 4 * PAGE + 3 * PHDR_SIZE);
+        assert_eq!(elf.program_headers[1].p_offset, 3 * PAGE);
+        assert_eq!(elf.program_headers[2].p_vaddr, 0x5000);
+        assert_eq!(elf.program_headers[2].p_offset, PAGE);
+        assert_eq!(l.total_size, 4 * PAGE + 3 * PHDR_SIZE + 100);
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod attempt;
 pub mod cli;
 mod collect;
 mod copy;
+mod dirty;
 mod elf;
 mod error;
 mod gc;
@@ -19,6 +20,8 @@ mod memory;
 mod modules;
 mod notes;
 mod output;
+mod precopy;
+mod refresh;
 mod runtime_events;
 mod select;
 mod signals;
@@ -32,7 +35,8 @@ mod xsave;
 // The ptrace/maps/registers layer is dn-core's, shared with the live heap analyzer.
 use dn_core::ptrace::{maps, procinfo, regs};
 
-pub use collect::{collect, CollectOptions, CollectSummary, ProgressFn};
+pub use collect::{collect, CollectOptions, CollectSummary, CopyMode, ProgressFn};
+pub use dirty::Tracking;
 pub use error::CollectError;
 pub use gc::GcCheck;
 pub use select::DumpType;

@@ -13,6 +13,19 @@ use crate::maps::{Mapping, PAGE};
 /// pagemap bit 63: page present in RAM; bit 62: page swapped out.
 const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAPPED: u64 = 1 << 62;
+/// pagemap bit 55: written since the last `echo 4 > /proc/PID/clear_refs` (soft-dirty).
+const PM_SOFT_DIRTY: u64 = 1 << 55;
+
+/// A pagemap entry's page holds data (present in RAM or swapped out).
+pub fn holds_data(entry: u64) -> bool {
+    entry & (PM_PRESENT | PM_SWAPPED) != 0
+}
+
+/// A pagemap entry's page was written since the soft-dirty bits were cleared (a new mapping's
+/// pages count as written).
+pub fn soft_dirty(entry: u64) -> bool {
+    entry & PM_SOFT_DIRTY != 0
+}
 
 pub struct RemoteMemory {
     pid: i32,
@@ -38,16 +51,21 @@ impl RemoteMemory {
     /// For every page of [start, start + pages*PAGE): does it hold data
     /// (present or swapped)? One bulk read of the pagemap.
     pub fn resident_pages(&self, start: u64, pages: usize, out: &mut Vec<bool>) -> io::Result<()> {
+        let mut raw = Vec::new();
+        self.pagemap_entries(start, pages, &mut raw)?;
+        out.clear();
+        out.extend(raw.iter().map(|&v| holds_data(v)));
+        Ok(())
+    }
+
+    /// The raw pagemap entry of every page of [start, start + pages*PAGE). One bulk read.
+    pub fn pagemap_entries(&self, start: u64, pages: usize, out: &mut Vec<u64>) -> io::Result<()> {
         out.clear();
         let mut raw = vec![0u8; pages * 8];
         let done = match read_full_at(&self.pagemap, (start / PAGE) * 8, &mut raw) {
             (done, None) => done,
             (_, Some(e)) => return Err(e),
         };
-        out.extend(raw.chunks_exact(8).map(|e| {
-            let v = u64::from_le_bytes(e.try_into().unwrap());
-            v & (PM_PRESENT | PM_SWAPPED) != 0
-        }));
         if done < raw.len() {
             // The process is gone (its pagemap reads as empty): never guess.
             return Err(io::Error::new(
@@ -55,6 +73,10 @@ impl RemoteMemory {
                 "short pagemap read",
             ));
         }
+        out.extend(
+            raw.chunks_exact(8)
+                .map(|e| u64::from_le_bytes([e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7]])),
+        );
         Ok(())
     }
 

@@ -79,6 +79,47 @@ impl OutputFile {
             .map_err(|e| CollectError::write(&self.path, e))
     }
 
+    /// Reads the file's bytes at `offset` into `buf` (holes and bytes past the end read as zero).
+    pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), CollectError> {
+        let mut done = 0;
+        while done < buf.len() {
+            match self.file.read_at(&mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) => return Err(CollectError::write(&self.path, e)),
+            }
+        }
+        buf[done..].fill(0);
+        Ok(())
+    }
+
+    /// Turns `[offset, offset + len)` into a hole (reads as zeros, takes no space).
+    pub fn punch_hole(&self, offset: u64, len: u64) -> Result<(), CollectError> {
+        use nix::fcntl::{fallocate, FallocateFlags};
+        let (Ok(off), Ok(n)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return Err(CollectError::write(
+                &self.path,
+                std::io::Error::from_raw_os_error(libc::EFBIG),
+            ));
+        };
+        let flags = FallocateFlags::FALLOC_FL_PUNCH_HOLE | FallocateFlags::FALLOC_FL_KEEP_SIZE;
+        match fallocate(&self.file, flags, off, n) {
+            Ok(()) => Ok(()),
+            // No hole punching here: write the zeros.
+            Err(Errno::EOPNOTSUPP) => {
+                let zeros = vec![0u8; PAGE as usize];
+                let mut at = offset;
+                while at < offset + len {
+                    let k = (offset + len - at).min(PAGE) as usize;
+                    self.write_at(at, &zeros[..k])?;
+                    at += k as u64;
+                }
+                Ok(())
+            }
+            Err(e) => Err(CollectError::write(&self.path, e.into())),
+        }
+    }
+
     /// Writes `data` at `offset`, skipping whole pages of zeros (left as holes).
     /// `data` and `offset` are page-aligned in practice; a partial last page is
     /// handled like a full one.

@@ -8,13 +8,18 @@ use std::path::Path;
 use std::process::Command;
 
 use common::*;
-use dn_coredump::{collect, CollectOptions, CollectSummary, GcCheck};
+use dn_coredump::{collect, CollectOptions, CollectSummary, CopyMode, GcCheck};
 use dn_testkit::{Fixture, Runtime, Target};
 
 const LEAKED: u64 = 3000;
 
 fn dump(pid: i32, core: &Path, max_buffer: Option<u64>) -> CollectSummary {
     let mut opts = CollectOptions::new(pid, core);
+    opts.copy = Some(if max_buffer == Some(0) {
+        CopyMode::Streamed
+    } else {
+        CopyMode::Staged
+    });
     opts.max_buffer = max_buffer;
     collect(opts).expect("collect")
 }
@@ -33,6 +38,11 @@ fn staged_partly_staged_and_streamed_cores_are_equally_valid() {
     ] {
         let core = dir.path().join(name);
         let s = dump(pid, &core, max_buffer);
+        assert_eq!(
+            s.copy,
+            CopyMode::resolve(None, max_buffer.or(Some(1))),
+            "{s:?}"
+        );
         assert_running(pid);
         assert_eq!(target.command("ping"), "pong");
         assert!(s.target_stopped_ms > 0.0 && s.target_stopped_ms <= s.seconds * 1000.0 + 1.0);
@@ -93,7 +103,14 @@ fn a_dump_never_lands_in_a_gc() {
     let mut retries = 0;
     for i in 0..4 {
         let core = dir.path().join(format!("core{i}"));
-        let s = dump(pid, &core, None);
+        // Both the staged path and the pre-copy (the default) check for a GC around their stop.
+        let s = if i % 2 == 0 {
+            dump(pid, &core, None)
+        } else {
+            let s = collect(CollectOptions::new(pid, &core)).expect("collect");
+            assert_eq!(s.copy, CopyMode::Precopy, "{s:?}");
+            s
+        };
         assert_running(pid);
         retries += s.gc_retries;
         if s.gc_check == GcCheck::NotInGc {

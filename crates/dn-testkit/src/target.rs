@@ -437,7 +437,7 @@ fn is_reply(line: &str) -> bool {
     let word = line.split(' ').next().unwrap_or_default();
     matches!(
         word,
-        "READY" | "pong" | "ok" | "bye" | "pattern" | "heartbeat" | "error"
+        "READY" | "pong" | "ok" | "bye" | "pattern" | "scribble" | "heartbeat" | "error"
     )
 }
 

@@ -44,6 +44,7 @@ pub struct TriggerOptions {
     pub cooldown: Duration,
     pub max_wait: Option<Duration>,
     pub dump_type: DumpType,
+    pub copy: Option<crate::CopyMode>,
     pub max_buffer: Option<u64>,
     pub gc_check: bool,
     /// `-o`: the file name (numbered `.1`, `.2`… when several dumps are asked for).
@@ -112,6 +113,7 @@ fn fire(
 ) -> anyhow::Result<Firing> {
     let mut c = CollectOptions::new(pid, output_for(opts, k));
     c.dump_type = opts.dump_type;
+    c.copy = opts.copy;
     c.max_buffer = opts.max_buffer;
     c.gc_check = opts.gc_check;
     let time = chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, false);
