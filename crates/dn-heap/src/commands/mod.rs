@@ -8,11 +8,13 @@ mod dumpasync;
 mod dumpheap;
 mod dumpmt;
 mod dumpobj;
+mod eeheap;
 mod eeversion;
 pub(crate) mod gcroot;
 pub(crate) mod heapstat;
 mod help;
 mod info;
+mod loaderheap;
 mod modules;
 mod name2ee;
 mod objects;
@@ -42,7 +44,12 @@ pub use eeversion::EeVersion;
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use help::HelpTopic;
-pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use eeheap::{eeheap, EeHeap, EeHeapAll, EeHeapParts, SegmentRow};
+pub use info::{ClrThreads, Help, HelpRow, ThreadRow};
+pub use loaderheap::{
+    CodeHeapRow, DomainHeaps, HeapBlock, JitManagerHeaps, KindHeaps, LoaderHeaps,
+    ModuleHeapsTotal, NativeHeapKind,
+};
 pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
@@ -95,7 +102,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("suspects", "suspects [-threshold PCT]: leak suspects (Eclipse MAT's): objects or types retaining over PCT% (10) of the live heap"),
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
-    ("eeheap", "eeheap [-gc]: GC heaps, segments and their sizes (-loader is not supported yet)"),
+    ("eeheap", "eeheap [-gc] [-loader]: the GC heap's segments and sizes (-gc), the loader heaps per domain and the JIT code heaps (-loader); both, with their total, by default"),
     ("dumpgen", "dumpgen GEN [-type SUBSTR] [-mt MT]: per-type statistics of one generation (gen0, gen1, gen2, loh, poh, foh)"),
     ("clrthreads", "clrthreads: managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
@@ -290,15 +297,11 @@ impl Session {
             }
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
-            "eeheap" => {
-                if let Some(a) = args.iter().find(|a| !a.eq_ignore_ascii_case("-gc")) {
-                    if a.eq_ignore_ascii_case("-loader") {
-                        bail!("eeheap -loader (the loader heaps) is not supported yet; eeheap -gc shows the GC heap");
-                    }
-                    bail!("eeheap: unknown option '{a}' (eeheap [-gc])");
-                }
-                Box::new(info::eeheap(self))
-            }
+            "eeheap" => match EeHeapParts::parse(args)? {
+                EeHeapParts::Gc => Box::new(eeheap::eeheap(self)),
+                EeHeapParts::Loader => Box::new(loaderheap::loader_heaps(self)?),
+                EeHeapParts::Both => Box::new(eeheap::eeheap_all(self)?),
+            },
             "dumpgen" => {
                 let (gen, rest) = args.split_first().ok_or_else(|| {
                     anyhow::anyhow!("usage: dumpgen GEN (gen0, gen1, gen2, loh, poh, foh)")

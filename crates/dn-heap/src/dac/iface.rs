@@ -258,10 +258,24 @@ pub struct SosDacVtbl {
     pub base: IUnknownVtbl,
     pub get_thread_store_data:
         unsafe extern "system" fn(*mut c_void, Out<DacpThreadStoreData>) -> HResult,
-    _slots_4_12: [Unused; 9],
+    pub get_app_domain_store_data:
+        unsafe extern "system" fn(*mut c_void, Out<DacpAppDomainStoreData>) -> HResult,
+    /// (count, domains, *needed)
+    pub get_app_domain_list: unsafe extern "system" fn(*mut c_void, u32, *mut u64, Out<u32>) -> HResult,
+    pub get_app_domain_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpAppDomainData>) -> HResult,
+    _slots_7_8: [Unused; 2],
+    /// (domain, count, assemblies, *needed): note the signed counts.
+    pub get_assembly_list:
+        unsafe extern "system" fn(*mut c_void, u64, i32, *mut u64, Out<i32>) -> HResult,
+    _slots_10_12: [Unused; 3],
     pub get_module_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
-    _slots_14_16: [Unused; 3],
+    _traverse_module_map: Unused,
+    /// (assembly, count, modules, *needed)
+    pub get_assembly_module_list:
+        unsafe extern "system" fn(*mut c_void, u64, u32, *mut u64, Out<u32>) -> HResult,
+    _get_il_for_module: Unused,
     pub get_thread_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpThreadData>) -> HResult,
     _get_thread_from_thinlock_id: Unused,
@@ -284,7 +298,10 @@ pub struct SosDacVtbl {
     _slots_24_25: [Unused; 2],
     pub get_code_header_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpCodeHeaderData>) -> HResult,
-    _slots_27_42: [Unused; 16],
+    /// (count, managers, *needed)
+    pub get_jit_manager_list:
+        unsafe extern "system" fn(*mut c_void, u32, *mut DacpJitManagerInfo, Out<u32>) -> HResult,
+    _slots_28_42: [Unused; 15],
     pub get_frame_name: SosString,
     _get_pe_file_base: Unused,
     pub get_pe_file_name: SosString,
@@ -297,7 +314,21 @@ pub struct SosDacVtbl {
     _slots_63_64: [Unused; 2],
     pub get_nested_exception_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
-    _slots_66_78: [Unused; 13],
+    _slots_66_66: [Unused; 1],
+    /// (loader heap, callback): the heap's blocks, one callback each.
+    pub traverse_loader_heap: unsafe extern "system" fn(*mut c_void, u64, VisitHeap) -> HResult,
+    /// (JIT manager, count, heaps, *needed)
+    pub get_code_heap_list: unsafe extern "system" fn(
+        *mut c_void,
+        u64,
+        u32,
+        *mut DacpJitCodeHeapInfo,
+        Out<u32>,
+    ) -> HResult,
+    /// (app domain, VCSHeapType, callback)
+    pub traverse_virt_call_stub_heap:
+        unsafe extern "system" fn(*mut c_void, u64, i32, VisitHeap) -> HResult,
+    _slots_70_78: [Unused; 9],
     pub get_stack_references:
         unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
     pub get_register_name:
@@ -306,6 +337,31 @@ pub struct SosDacVtbl {
 // SAFETY: prefix of ISOSDacInterface (slots 0..65).
 unsafe impl Interface for SosDac {
     type Vtbl = SosDacVtbl;
+}
+
+/// VISITHEAP: (block address, block size, is the current block), once per block of a loader
+/// heap. It carries no context pointer: the caller collects through a thread-local.
+pub type VisitHeap = unsafe extern "C" fn(u64, usize, i32);
+
+/// ISOSDacInterface13 (.NET 8 and later): loader allocators and their heaps.
+pub enum SosDac13 {}
+#[repr(C)]
+pub struct SosDac13Vtbl {
+    pub base: IUnknownVtbl,
+    /// (loader heap, LoaderHeapKind, callback)
+    pub traverse_loader_heap: unsafe extern "system" fn(*mut c_void, u64, i32, VisitHeap) -> HResult,
+    pub get_domain_loader_allocator:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
+    /// (count, names, *needed): the names are static C strings in the DAC's own memory.
+    pub get_loader_allocator_heap_names:
+        unsafe extern "system" fn(*mut c_void, i32, *mut *const std::ffi::c_char, Out<i32>) -> HResult,
+    /// (loader allocator, count, heaps, kinds, *needed)
+    pub get_loader_allocator_heaps:
+        unsafe extern "system" fn(*mut c_void, u64, i32, *mut u64, *mut i32, Out<i32>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface13 (slots 0..6).
+unsafe impl Interface for SosDac13 {
+    type Vtbl = SosDac13Vtbl;
 }
 
 pub enum SosDac12 {}
@@ -412,7 +468,64 @@ pub struct DacpModuleData {
     pub il_base: u64,
     pub metadata_start: u64,
     pub metadata_size: u64,
-    _rest: [u64; 15],
+    pub assembly: u64,
+    pub is_reflection: i32,
+    pub is_pe_file: i32,
+    pub base_class_index: u64,
+    pub module_id: u64,
+    pub transient_flags: u32,
+    pub type_def_to_method_table_map: u64,
+    pub type_ref_to_method_table_map: u64,
+    pub method_def_to_desc_map: u64,
+    pub field_def_to_desc_map: u64,
+    pub member_ref_to_desc_map: u64,
+    pub file_references_map: u64,
+    pub manifest_module_references_map: u64,
+    pub loader_allocator: u64,
+    pub thunk_heap: u64,
+    pub module_index: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpAppDomainStoreData {
+    pub shared_domain: u64,
+    pub system_domain: u64,
+    pub domain_count: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpAppDomainData {
+    pub app_domain_ptr: u64,
+    pub app_sec_desc: u64,
+    pub low_frequency_heap: u64,
+    pub high_frequency_heap: u64,
+    pub stub_heap: u64,
+    pub domain_local_block: u64,
+    pub domain_local_modules: u64,
+    pub id: u32,
+    pub assembly_count: i32,
+    pub failed_assembly_count: i32,
+    pub stage: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpJitManagerInfo {
+    pub manager_addr: u64,
+    pub code_type: u32,
+    pub ptr_heap_list: u64,
+}
+
+/// A code heap: `code_heap_type` 0 (CODEHEAP_LOADER: `first` is its loader heap), 1
+/// (CODEHEAP_HOST: `first` the base, `second` the current address), else unknown.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpJitCodeHeapInfo {
+    pub code_heap_type: u32,
+    pub first: u64,
+    pub second: u64,
 }
 
 #[repr(C)]
@@ -520,6 +633,23 @@ const _: () = {
     assert!(size_of::<DacpCodeHeaderData>() == 0x38);
     assert!(offset_of!(DacpCodeHeaderData, hot_region_size) == 0x34);
     assert!(size_of::<DacpModuleData>() == 0xA0);
+    assert!(offset_of!(DacpModuleData, transient_flags) == 0x48);
+    assert!(offset_of!(DacpModuleData, loader_allocator) == 0x88);
+    assert!(offset_of!(DacpModuleData, thunk_heap) == 0x90);
+    assert!(size_of::<DacpAppDomainStoreData>() == 0x18);
+    assert!(size_of::<DacpAppDomainData>() == 0x48);
+    assert!(offset_of!(DacpAppDomainData, stub_heap) == 0x20);
+    assert!(size_of::<DacpJitManagerInfo>() == 0x18);
+    assert!(size_of::<DacpJitCodeHeapInfo>() == 0x18);
+    assert!(offset_of!(SosDacVtbl, get_app_domain_store_data) == 4 * 8);
+    assert!(offset_of!(SosDacVtbl, get_app_domain_data) == 6 * 8);
+    assert!(offset_of!(SosDacVtbl, get_assembly_list) == 9 * 8);
+    assert!(offset_of!(SosDacVtbl, get_module_data) == 13 * 8);
+    assert!(offset_of!(SosDacVtbl, get_assembly_module_list) == 15 * 8);
+    assert!(offset_of!(SosDacVtbl, get_jit_manager_list) == 27 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_loader_heap) == 67 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_virt_call_stub_heap) == 69 * 8);
+    assert!(offset_of!(SosDac13Vtbl, get_loader_allocator_heaps) == 6 * 8);
     assert!(size_of::<DacpSyncBlockData>() == 0x48);
     assert!(offset_of!(DacpSyncBlockData, holding_thread) == 0x28);
     assert!(offset_of!(DacpSyncBlockData, sync_block_count) == 0x40);

@@ -11,6 +11,7 @@ mod exception;
 mod gc;
 pub mod iface;
 mod live;
+mod loader;
 pub mod locate;
 mod methods;
 pub mod stack;
@@ -32,6 +33,7 @@ pub use data::*;
 pub use exception::{CodePlace, SyncBlock};
 pub use iface::DacpExceptionObjectData;
 pub use live::LiveProcess;
+pub use loader::{AppDomains, CodeHeap, LoaderBlock, LoaderHeapLayout, ModuleHeaps, StubHeapType};
 pub use locate::{
     find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
 };

@@ -63,12 +63,7 @@ impl Dac {
     /// Module metadata location: (metadata address, size) in the target.
     pub fn module_metadata(&self, module: u64) -> Result<(u64, u64)> {
         let g = lock();
-        let sos = self.sos_ref(&g);
-        let mut d = super::iface::DacpModuleData::default();
-        // SAFETY: GetModuleData(u64, *DacpModuleData).
-        check("GetModuleData", unsafe {
-            super::iface::call!(sos, get_module_data, module, &mut d)
-        })?;
+        let d = self.module_data_raw(&self.sos_ref(&g), module)?;
         Ok((d.metadata_start, d.metadata_size))
     }
 
@@ -166,75 +161,20 @@ impl Dac {
         Ok(String::from_utf16_lossy(&buf[..end]))
     }
 
-    /// Every module loaded in every AppDomain.
+    /// Every module loaded in every AppDomain (and the system domain), sorted, each once. A
+    /// domain whose assemblies the DAC cannot list is skipped, as before.
     pub fn modules(&self) -> Result<Vec<u64>> {
-        const MAX_ASSEMBLIES: i32 = 1 << 20;
-        let store = self.call_struct(self.sos, 4, "GetAppDomainStoreData", None, 0x18)?;
-        let count = le_u32(&store, 0x10)?;
-        // Read from the target: a damaged count must not become a huge allocation.
-        const MAX_DOMAINS: u32 = 4096;
-        if count > MAX_DOMAINS {
-            return Err(DacError::TooMany {
-                what: "app domains",
-                count: count.into(),
-                max: MAX_DOMAINS.into(),
-            });
-        }
-        let count = count as usize;
-        let mut domains = vec![0u64; count];
-        {
-            let _g = lock();
-            let mut needed = 0u32;
-            // SAFETY: GetAppDomainList(u32 count, u64* domains, u32* needed).
-            let hr = unsafe {
-                let f: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
-                    self.sos.slot(5);
-                f(self.sos.0, count as u32, domains.as_mut_ptr(), &mut needed)
-            };
-            check("GetAppDomainList", hr)?;
-        }
-        // The system domain holds no assemblies of its own on Core, but ask it too.
-        domains.push(le_u64(&store, 8)?);
+        let domains = self.app_domains()?;
         let mut modules = Vec::new();
-        for d in domains.into_iter().filter(|&d| d != 0) {
-            let _g = lock();
-            // SAFETY: GetAssemblyList(u64 domain, i32 count, u64* asm, i32* needed), sizing first;
-            // GetAssemblyModuleList(u64 asm, u32 count, u64* mods, u32* needed).
-            unsafe {
-                let list: unsafe extern "system" fn(
-                    *mut c_void,
-                    u64,
-                    i32,
-                    *mut u64,
-                    *mut i32,
-                ) -> HResult = self.sos.slot(9);
-                let mut n = 0i32;
-                // A count beyond any real domain's assemblies is damage: skip the domain rather
-                // than allocate it.
-                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0
-                    || n <= 0
-                    || n > MAX_ASSEMBLIES
-                {
-                    continue;
-                }
-                let mut asms = vec![0u64; n as usize];
-                if list(self.sos.0, d, n, asms.as_mut_ptr(), &mut n) < 0 {
-                    continue;
-                }
-                let mods: unsafe extern "system" fn(
-                    *mut c_void,
-                    u64,
-                    u32,
-                    *mut u64,
-                    *mut u32,
-                ) -> HResult = self.sos.slot(15);
-                for a in asms {
-                    let mut m = [0u64; 16];
-                    let mut got = 0u32;
-                    if mods(self.sos.0, a, m.len() as u32, m.as_mut_ptr(), &mut got) >= 0 {
-                        modules.extend(m.iter().take(got as usize).filter(|&&x| x != 0));
-                    }
-                }
+        for d in domains
+            .domains
+            .iter()
+            .copied()
+            .chain([domains.system])
+            .filter(|&d| d != 0)
+        {
+            if let Ok(m) = self.domain_modules(d) {
+                modules.extend(m);
             }
         }
         modules.sort_unstable();
