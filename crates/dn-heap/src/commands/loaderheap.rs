@@ -284,6 +284,8 @@ fn domain_blocks(
         let kind = NativeHeapKind::of_stub_heap(t);
         match dac.stub_heap_blocks(domain, t) {
             Ok(blocks) => out.extend(blocks.into_iter().map(|b| (kind, b))),
+            // E_INVALIDARG: a heap type this runtime does not have (VtableHeap before .NET 5).
+            Err(crate::dac::DacError::Call { hr: 0x8007_0057, .. }) => {}
             Err(e) => warnings.push(format!("{} of domain {domain:x}: {e}", kind.name())),
         }
     }

@@ -33,7 +33,10 @@ use serde::Serializer;
 pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
 pub use dso::{DumpStackObjects, StackObject, StackRange};
-pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
+pub use dumpasync::{
+    AsyncField, AsyncFrame, AsyncGroup, AsyncStack, AsyncStatRow, DumpAsync, DumpAsyncCoalesced,
+    DumpAsyncOptions, DumpAsyncStats,
+};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
@@ -113,7 +116,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
-    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]: async state machines and what awaits what"),
+    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--stats | --coalesce]: async state machines and what awaits what; --fields their fields, --stats counts by type, --coalesce identical stacks grouped with counts"),
     ("dumpstackobjects", "dumpstackobjects [TOP [BOTTOM]] (alias dso): objects referenced from the current thread's stack and registers"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
@@ -325,7 +328,16 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
-            "dumpasync" => Box::new(dumpasync::dumpasync(self, &DumpAsyncOptions::parse(args)?)?),
+            "dumpasync" => {
+                let o = DumpAsyncOptions::parse(args)?;
+                if o.stats {
+                    Box::new(dumpasync::dumpasync_stats(self, &o)?)
+                } else if o.coalesce {
+                    Box::new(dumpasync::dumpasync_coalesced(self, &o)?)
+                } else {
+                    Box::new(dumpasync::dumpasync(self, &o)?)
+                }
+            }
             "dumpstackobjects" | "dso" => Box::new(dso::dso(self, args)?),
             "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),

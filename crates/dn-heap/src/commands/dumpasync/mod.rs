@@ -1,6 +1,17 @@
 //! `dumpasync`: the async state machines on the heap and what awaits what, as current SOS's
 //! (managed) command shows them: each stack starts at a task nothing else continues from and
 //! lists, indented, the tasks and state machines that continue when it completes.
+//! `--fields` adds each frame's state machine fields ([`fields`]); `--coalesce` and `--stats`
+//! group the same frames ([`views`]).
+
+mod fields;
+mod views;
+
+pub use fields::AsyncField;
+pub use views::{
+    dumpasync_coalesced, dumpasync_stats, AsyncGroup, AsyncStatRow, DumpAsyncCoalesced,
+    DumpAsyncStats,
+};
 
 use std::ops::ControlFlow;
 
@@ -28,7 +39,15 @@ pub struct DumpAsyncOptions {
     pub tasks: bool,
     /// Include completed tasks.
     pub completed: bool,
+    /// Show each frame's state machine fields (the task's, for a plain task).
+    pub fields: bool,
+    /// Count the frames by type instead of showing stacks.
+    pub stats: bool,
+    /// Group stacks and parts of stacks that are the same, with counts.
+    pub coalesce: bool,
 }
+
+const USAGE: &str = "usage: dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--stats] [--coalesce]";
 
 impl DumpAsyncOptions {
     pub fn parse(args: &[&str]) -> anyhow::Result<DumpAsyncOptions> {
@@ -43,10 +62,17 @@ impl DumpAsyncOptions {
                 }
                 "-t" | "--tasks" => o.tasks = true,
                 "-c" | "--completed" => o.completed = true,
-                other => bail!(
-                    "unknown dumpasync option '{other}': usage: dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]"
+                "-f" | "--fields" => o.fields = true,
+                "--stats" => o.stats = true,
+                "--coalesce" => o.coalesce = true,
+                "-stacks" | "--stacks" | "-roots" | "--roots" => bail!(
+                    "dumpasync {a}: an option of the old native SOS that dotnet-dump's dumpasync no longer has; {USAGE}"
                 ),
+                other => bail!("unknown dumpasync option '{other}': {USAGE}"),
             }
+        }
+        if o.stats && o.coalesce {
+            bail!("dumpasync: --stats and --coalesce are two views; choose one");
         }
         Ok(o)
     }
@@ -68,6 +94,29 @@ pub struct AsyncFrame {
     /// `Task.m_stateFlags`.
     pub task_flags: i64,
     pub is_state_machine: bool,
+    /// With `--fields`: the state machine's fields (the task's for a plain task).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<AsyncField>>,
+}
+
+impl AsyncFrame {
+    /// SOS's grouping key and description: `(state) name` for a state machine, the name else.
+    fn description(&self) -> String {
+        match (self.is_state_machine, self.state) {
+            (true, Some(st)) => format!("({st}) {}", self.type_name),
+            (true, None) => format!("(0) {}", self.type_name),
+            _ => self.type_name.clone(),
+        }
+    }
+
+    /// Whether the frame is one `--address`, `--methodtable` and `--type` ask for.
+    fn selected(&self, o: &DumpAsyncOptions) -> bool {
+        o.address.is_none_or(|x| self.address == x)
+            && o.mt.is_none_or(|m| self.mt == m)
+            && o.type_substring
+                .as_ref()
+                .is_none_or(|t| self.type_name.contains(t.as_str()))
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -191,30 +240,61 @@ impl Scan<'_> {
         }
     }
 
-    /// `<>1__state` of a box's state machine (a struct inside the box in release builds, an
-    /// object in debug builds).
-    fn state(&self, fields: &[FieldValue]) -> Option<i64> {
+    /// A box's state machine (a struct inside the box in release builds, an object in debug
+    /// builds): the address its fields' offsets count from, and its fields.
+    fn state_machine(&self, fields: &[FieldValue]) -> Option<(u64, Vec<FieldValue>)> {
         let sm = field(fields, "StateMachine")?;
         let at = hex_value(Some(sm));
         if at == 0 {
             return None;
         }
-        let inner = if sm.is_value_type {
-            fields_of(
-                &self.s.runtime.dac,
-                &self.s.runtime.heap,
-                sm.mt,
-                at.checked_sub(8)?,
-            )
+        if sm.is_value_type {
+            let base = at.checked_sub(8)?;
+            let inner = fields_of(&self.s.runtime.dac, &self.s.runtime.heap, sm.mt, base);
+            Some((base, inner))
         } else {
-            self.fields(at)
-        };
-        field(&inner, "<>1__state")?.value.as_i64()
+            Some((at, self.fields(at)))
+        }
     }
 }
 
-pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync> {
+/// Every task and state machine kept (heap order), what continues from each, and the stacks'
+/// first frames (those nothing continues from), before the selection by options.
+struct Chains {
+    frames: FxHashMap<u64, AsyncFrame>,
+    /// Kept addresses in heap order.
+    order: Vec<u64>,
+    next: FxHashMap<u64, Vec<u64>>,
+    roots: Vec<u64>,
+    warnings: Vec<String>,
+}
+
+impl Chains {
+    /// Whether the stack from `root` has a selected frame and (unless `--tasks`) a state
+    /// machine, as SOS decides which stacks to show.
+    fn shown(&self, root: u64, o: &DumpAsyncOptions) -> bool {
+        let (mut selected, mut sm) = (false, o.tasks);
+        let mut seen = FxHashSet::default();
+        let mut todo = vec![root];
+        while let Some(a) = todo.pop() {
+            if !seen.insert(a) {
+                continue;
+            }
+            let f = &self.frames[&a];
+            selected |= f.selected(o);
+            sm |= f.is_state_machine;
+            if selected && sm {
+                return true;
+            }
+            todo.extend(self.next[&a].iter().copied());
+        }
+        false
+    }
+}
+
+fn collect(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<Chains> {
     let (dac, heap) = (&s.runtime.dac, &s.runtime.heap);
+    let mem = heap.memory();
     let mut scan = Scan {
         s,
         kinds: FxHashMap::default(),
@@ -234,9 +314,15 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
     if s.cancelled() {
         warnings.push("cancelled: the heap was not walked to the end".into());
     }
+    let type_of = |obj: u64| {
+        mem.read_u64(obj)
+            .ok()
+            .map(|mt| heap.type_name(dac, mt & !7))
+    };
     // Every task's facts and continuations.
     let mut frames: FxHashMap<u64, AsyncFrame> = FxHashMap::default();
     let mut raw_next: FxHashMap<u64, u64> = FxHashMap::default();
+    let mut order = Vec::new();
     for &(addr, mt) in &found {
         let fields = scan.fields(addr);
         let flags = field(&fields, "m_stateFlags")
@@ -245,11 +331,21 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
         if flags & TASK_COMPLETED != 0 && !o.completed {
             continue;
         }
-        let (type_name, state, is_sm) = match scan.kind(mt) {
-            Kind::Box(name) => (name, scan.state(&fields), true),
+        let (type_name, sm, is_sm) = match scan.kind(mt) {
+            Kind::Box(name) => (name, scan.state_machine(&fields), true),
             _ => (heap.type_name(dac, mt), None, false),
         };
+        let state = sm
+            .as_ref()
+            .and_then(|(_, f)| field(f, "<>1__state"))
+            .and_then(|f| f.value.as_i64());
+        let shown_fields = o.fields.then(|| match &sm {
+            Some((base, f)) => fields::field_rows(mem, f, *base, &type_of),
+            None if is_sm => Vec::new(),
+            None => fields::field_rows(mem, &fields, addr, &type_of),
+        });
         raw_next.insert(addr, hex_value(field(&fields, "m_continuationObject")));
+        order.push(addr);
         frames.insert(
             addr,
             AsyncFrame {
@@ -260,23 +356,39 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
                 state,
                 task_flags: flags,
                 is_state_machine: is_sm,
+                fields: shown_fields,
             },
         );
     }
-    let kept: FxHashSet<u64> = frames.keys().copied().collect();
+    let kept: FxHashSet<u64> = order.iter().copied().collect();
     let mut next: FxHashMap<u64, Vec<u64>> = FxHashMap::default();
     let mut continued: FxHashSet<u64> = FxHashSet::default();
-    let mut addrs: Vec<u64> = kept.iter().copied().collect();
-    addrs.sort_unstable();
-    for &a in &addrs {
+    for &a in &order {
         let mut out = Vec::new();
         scan.resolve(raw_next[&a], &kept, 0, &mut out);
         out.retain(|&c| c != a);
         continued.extend(out.iter().copied());
         next.insert(a, out);
     }
+    let roots = order
+        .iter()
+        .copied()
+        .filter(|a| !continued.contains(a))
+        .collect();
+    Ok(Chains {
+        frames,
+        order,
+        next,
+        roots,
+        warnings,
+    })
+}
+
+/// `dumpasync`: each stack from its first frame, continuations indented below.
+pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync> {
+    let c = collect(s, o)?;
     let mut stacks = Vec::new();
-    for &root in addrs.iter().filter(|a| !continued.contains(a)) {
+    for &root in c.roots.iter().filter(|&&r| c.shown(r, o)) {
         let mut list = Vec::new();
         let mut seen = FxHashSet::default();
         let mut todo = vec![(root, 0usize)];
@@ -284,26 +396,45 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
             if !seen.insert(a) {
                 continue;
             }
-            let mut f = frames[&a].clone();
+            let mut f = c.frames[&a].clone();
             f.depth = depth;
             list.push(f);
-            for &c in next[&a].iter().rev() {
-                todo.push((c, depth + 1));
+            for &n in c.next[&a].iter().rev() {
+                todo.push((n, depth + 1));
             }
         }
-        let any_sm = list.iter().any(|f| f.is_state_machine);
-        let matches = list.iter().any(|f| {
-            o.address.is_none_or(|x| f.address == x)
-                && o.mt.is_none_or(|m| f.mt == m)
-                && o.type_substring
-                    .as_ref()
-                    .is_none_or(|t| f.type_name.contains(t.as_str()))
-        });
-        if (any_sm || o.tasks) && matches {
-            stacks.push(AsyncStack { frames: list });
-        }
+        stacks.push(AsyncStack { frames: list });
     }
-    Ok(DumpAsync { stacks, warnings })
+    Ok(DumpAsync {
+        stacks,
+        warnings: c.warnings,
+    })
+}
+
+/// `Task.m_stateFlags` as SOS names them, `|`-separated; a space when none is set.
+fn task_flags_text(flags: i64) -> String {
+    const NAMES: [(i64, &str); 10] = [
+        (0x10000, "Started"),
+        (0x20000, "DelegateInvoked"),
+        (0x40000, "Disposed"),
+        (0x80000, "ExceptionObservedByParent"),
+        (0x100000, "CancellationAcknowledged"),
+        (0x200000, "Faulted"),
+        (0x400000, "Canceled"),
+        (0x800000, "WaitingOnChildren"),
+        (0x1000000, "RanToCompletion"),
+        (0x4000000, "CompletionReserved"),
+    ];
+    let set: Vec<&str> = NAMES
+        .iter()
+        .filter(|(bit, _)| flags & bit != 0)
+        .map(|&(_, n)| n)
+        .collect();
+    if set.is_empty() {
+        " ".into()
+    } else {
+        set.join("|")
+    }
 }
 
 impl Render for DumpAsync {
@@ -312,12 +443,9 @@ impl Render for DumpAsync {
         for (i, st) in self.stacks.iter().enumerate() {
             out.push_str(&format!("STACK {}\n", i + 1));
             for f in &st.frames {
-                let state = match f.state {
-                    Some(s) => s.to_string(),
-                    None if f.task_flags & 0x1000000 != 0 => "RanToCompletion".into(),
-                    None if f.task_flags & 0x200000 != 0 => "Faulted".into(),
-                    None if f.task_flags & 0x400000 != 0 => "Canceled".into(),
-                    None => " ".into(),
+                let state = match (f.is_state_machine, f.state) {
+                    (true, st) => st.unwrap_or(0).to_string(),
+                    (false, _) => task_flags_text(f.task_flags),
                 };
                 out.push_str(&format!(
                     "{}{:016x} {:016x} ({state}) {}\n",
@@ -326,6 +454,9 @@ impl Render for DumpAsync {
                     f.mt,
                     f.type_name
                 ));
+                if let Some(fs) = &f.fields {
+                    fields::render_fields(&mut out, fs, (f.depth + 4) * 2);
+                }
             }
             out.push('\n');
         }
