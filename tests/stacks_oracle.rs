@@ -367,12 +367,23 @@ fn dumpasync_views(core: &Path, what: &str) {
             .map(|l| l.trim_end().to_string())
             .collect()
     };
-    for command in ["dumpasync --fields", "dumpasync --coalesce", "dumpasync --stats"] {
+    for command in [
+        "dumpasync --fields",
+        "dumpasync --coalesce",
+        "dumpasync --stats",
+    ] {
         let c = [command.to_string()];
         let theirs = body(&dn_testkit::dotnet_dump_analyze(core, &c));
         let mine = body(&ours(core, &c, false));
-        assert!(!theirs.is_empty(), "{what}: {command}: dotnet-dump printed nothing");
-        assert_eq!(mine.len(), theirs.len(), "{what}: {command}:\n{mine:#?}\n{theirs:#?}");
+        assert!(
+            !theirs.is_empty(),
+            "{what}: {command}: dotnet-dump printed nothing"
+        );
+        assert_eq!(
+            mine.len(),
+            theirs.len(),
+            "{what}: {command}:\n{mine:#?}\n{theirs:#?}"
+        );
         for (m, t) in mine.iter().zip(&theirs) {
             if m == t {
                 continue;
@@ -382,7 +393,9 @@ fn dumpasync_views(core: &Path, what: &str) {
             };
             let value = |s: &str| u64::from_str_radix(s, 16).ok();
             let embedded_struct = mw[3] == mw[0]
-                && value(tw[3]).zip(value(mw[3])).is_some_and(|(t, m)| t == m + 8);
+                && value(tw[3])
+                    .zip(value(mw[3]))
+                    .is_some_and(|(t, m)| t == m + 8);
             assert!(
                 embedded_struct && mw[..3] == tw[..3] && mw[4] == tw[4],
                 "{what}: {command}: ours\n{m}\ntheirs\n{t}"

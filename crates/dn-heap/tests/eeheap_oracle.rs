@@ -80,14 +80,13 @@ fn sos_sections(text: &str) -> Vec<Section> {
             "Total size" => {
                 out.last_mut().expect("a section").total = Some(size_and_wasted(value));
             }
-            l if l.ends_with("Domain") || l.starts_with("Domain ") || l == "JIT Manager" => {
-                out.push(Section {
+            l if l.ends_with("Domain") || l.starts_with("Domain ") || l == "JIT Manager" => out
+                .push(Section {
                     label: l.to_string(),
                     address: hex_u64(value),
                     rows: Vec::new(),
                     total: None,
-                })
-            }
+                }),
             kind => {
                 let (blocks, size) = value.split_at(value.find("Size:").expect("Size:"));
                 let blocks = blocks
@@ -118,7 +117,11 @@ fn num(v: &serde_json::Value) -> u64 {
 }
 
 fn block(b: &serde_json::Value) -> Block {
-    (hex(&b["address"]), num(&b["reserved"]), num(&b["committed"]))
+    (
+        hex(&b["address"]),
+        num(&b["reserved"]),
+        num(&b["committed"]),
+    )
 }
 
 /// Our `eeheap -loader` JSON in the same shape.

@@ -183,4 +183,3 @@ impl Render for EeHeap {
         out
     }
 }
-

@@ -254,7 +254,9 @@ fn domain_blocks(
                     let kind = NativeHeapKind::from_runtime_name(name);
                     match dac.loader_heap_blocks(heap, layout) {
                         Ok(blocks) => out.extend(blocks.into_iter().map(|b| (kind, b))),
-                        Err(e) => warnings.push(format!("{name} {heap:x} of domain {domain:x}: {e}")),
+                        Err(e) => {
+                            warnings.push(format!("{name} {heap:x} of domain {domain:x}: {e}"))
+                        }
                     }
                 }
             }
@@ -285,7 +287,9 @@ fn domain_blocks(
         match dac.stub_heap_blocks(domain, t) {
             Ok(blocks) => out.extend(blocks.into_iter().map(|b| (kind, b))),
             // E_INVALIDARG: a heap type this runtime does not have (VtableHeap before .NET 5).
-            Err(crate::dac::DacError::Call { hr: 0x8007_0057, .. }) => {}
+            Err(crate::dac::DacError::Call {
+                hr: 0x8007_0057, ..
+            }) => {}
             Err(e) => warnings.push(format!("{} of domain {domain:x}: {e}", kind.name())),
         }
     }
@@ -334,7 +338,10 @@ fn domain_heaps(
         address: domain,
         loader_allocator,
         size: by_kind.iter().map(|k| k.size).fold(0, u64::saturating_add),
-        wasted: by_kind.iter().map(|k| k.wasted).fold(0, u64::saturating_add),
+        wasted: by_kind
+            .iter()
+            .map(|k| k.wasted)
+            .fold(0, u64::saturating_add),
         heaps: by_kind,
     }
 }
@@ -390,8 +397,14 @@ fn jit_manager_heaps(s: &Session, mgr: u64, warnings: &mut Vec<String>) -> JitMa
     rows.sort_by_key(|r| (r.kind, r.block.address));
     JitManagerHeaps {
         address: mgr,
-        size: rows.iter().map(|r| r.block.committed).fold(0, u64::saturating_add),
-        wasted: rows.iter().map(|r| r.block.wasted).fold(0, u64::saturating_add),
+        size: rows
+            .iter()
+            .map(|r| r.block.committed)
+            .fold(0, u64::saturating_add),
+        wasted: rows
+            .iter()
+            .map(|r| r.block.wasted)
+            .fold(0, u64::saturating_add),
         heaps: rows,
     }
 }
@@ -537,7 +550,11 @@ impl Render for LoaderHeaps {
     fn render(&self) -> String {
         let mut out = format!("Loader Heap:\n{DIVIDER}\n");
         for d in &self.domains {
-            row(&mut out, &format!("{}:", d.name), &format!("{:x}", d.address));
+            row(
+                &mut out,
+                &format!("{}:", d.name),
+                &format!("{:x}", d.address),
+            );
             if let Some(la) = d.loader_allocator {
                 row(&mut out, "LoaderAllocator:", &format!("{la:x}"));
             }
@@ -546,7 +563,11 @@ impl Render for LoaderHeaps {
                 row(
                     &mut out,
                     &format!("{}:", k.kind.name()),
-                    &format!("{} {}.", blocks.join(" "), size_and_wasted(k.size, k.wasted)),
+                    &format!(
+                        "{} {}.",
+                        blocks.join(" "),
+                        size_and_wasted(k.size, k.wasted)
+                    ),
                 );
             }
             if d.size > 0 {

@@ -43,15 +43,15 @@ pub use dumpheap::{
 };
 pub use dumpmt::{DumpMt, MethodRow};
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
+pub use eeheap::{eeheap, EeHeap, EeHeapAll, EeHeapParts, SegmentRow};
 pub use eeversion::EeVersion;
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use help::HelpTopic;
-pub use eeheap::{eeheap, EeHeap, EeHeapAll, EeHeapParts, SegmentRow};
 pub use info::{ClrThreads, Help, HelpRow, ThreadRow};
 pub use loaderheap::{
-    CodeHeapRow, DomainHeaps, HeapBlock, JitManagerHeaps, KindHeaps, LoaderHeaps,
-    ModuleHeapsTotal, NativeHeapKind,
+    CodeHeapRow, DomainHeaps, HeapBlock, JitManagerHeaps, KindHeaps, LoaderHeaps, ModuleHeapsTotal,
+    NativeHeapKind,
 };
 pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};

@@ -261,7 +261,8 @@ pub struct SosDacVtbl {
     pub get_app_domain_store_data:
         unsafe extern "system" fn(*mut c_void, Out<DacpAppDomainStoreData>) -> HResult,
     /// (count, domains, *needed)
-    pub get_app_domain_list: unsafe extern "system" fn(*mut c_void, u32, *mut u64, Out<u32>) -> HResult,
+    pub get_app_domain_list:
+        unsafe extern "system" fn(*mut c_void, u32, *mut u64, Out<u32>) -> HResult,
     pub get_app_domain_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpAppDomainData>) -> HResult,
     _slots_7_8: [Unused; 2],
@@ -349,12 +350,17 @@ pub enum SosDac13 {}
 pub struct SosDac13Vtbl {
     pub base: IUnknownVtbl,
     /// (loader heap, LoaderHeapKind, callback)
-    pub traverse_loader_heap: unsafe extern "system" fn(*mut c_void, u64, i32, VisitHeap) -> HResult,
+    pub traverse_loader_heap:
+        unsafe extern "system" fn(*mut c_void, u64, i32, VisitHeap) -> HResult,
     pub get_domain_loader_allocator:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
     /// (count, names, *needed): the names are static C strings in the DAC's own memory.
-    pub get_loader_allocator_heap_names:
-        unsafe extern "system" fn(*mut c_void, i32, *mut *const std::ffi::c_char, Out<i32>) -> HResult,
+    pub get_loader_allocator_heap_names: unsafe extern "system" fn(
+        *mut c_void,
+        i32,
+        *mut *const std::ffi::c_char,
+        Out<i32>,
+    ) -> HResult,
     /// (loader allocator, count, heaps, kinds, *needed)
     pub get_loader_allocator_heaps:
         unsafe extern "system" fn(*mut c_void, u64, i32, *mut u64, *mut i32, Out<i32>) -> HResult,

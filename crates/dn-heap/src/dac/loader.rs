@@ -248,7 +248,8 @@ impl Dac {
             |count, out, needed| {
                 let mut n = 0i32;
                 // SAFETY: GetAssemblyList(domain, count, u64[count] or null, *needed).
-                let hr = unsafe { call!(sos, get_assembly_list, domain, count as i32, out, &mut n) };
+                let hr =
+                    unsafe { call!(sos, get_assembly_list, domain, count as i32, out, &mut n) };
                 *needed = n.max(0) as u32;
                 hr
             },
@@ -392,7 +393,12 @@ impl Dac {
         Ok(heaps
             .into_iter()
             .zip(kinds)
-            .map(|(h, k)| (h, LoaderHeapLayout::from_raw(k).unwrap_or(LoaderHeapLayout::Normal)))
+            .map(|(h, k)| {
+                (
+                    h,
+                    LoaderHeapLayout::from_raw(k).unwrap_or(LoaderHeapLayout::Normal),
+                )
+            })
             .collect())
     }
 
@@ -432,7 +438,10 @@ impl Dac {
     pub fn stub_heap_blocks(&self, domain: u64, kind: StubHeapType) -> Result<Vec<LoaderBlock>> {
         let g = lock();
         let sos = self.sos_ref(&g);
-        let raw = StubHeapType::ALL.iter().position(|&k| k == kind).unwrap_or(0) as i32;
+        let raw = StubHeapType::ALL
+            .iter()
+            .position(|&k| k == kind)
+            .unwrap_or(0) as i32;
         collect_blocks("TraverseVirtCallStubHeap", || {
             // SAFETY: TraverseVirtCallStubHeap(domain, VCSHeapType, callback), as above.
             unsafe { call!(sos, traverse_virt_call_stub_heap, domain, raw, visit_block) }

@@ -83,12 +83,7 @@ pub fn dumpasync_coalesced(
     o: &DumpAsyncOptions,
 ) -> anyhow::Result<DumpAsyncCoalesced> {
     let c = collect(s, o)?;
-    let roots: Vec<u64> = c
-        .roots
-        .iter()
-        .copied()
-        .filter(|&r| c.shown(r, o))
-        .collect();
+    let roots: Vec<u64> = c.roots.iter().copied().filter(|&r| c.shown(r, o)).collect();
     let stacks = level(&c, &roots, 0);
     Ok(DumpAsyncCoalesced {
         stacks,
