@@ -160,10 +160,6 @@ fn field<const N: usize>(b: &[u8], off: usize) -> std::result::Result<[u8; N], S
 
 /// Little-endian field access into a fixed-size buffer returned by the DAC: a field past the end
 /// (a structure layout that does not match the buffer asked for) is an error, not a panic.
-pub(crate) fn le_u16(b: &[u8], off: usize) -> std::result::Result<u16, ShortField> {
-    field(b, off).map(u16::from_le_bytes)
-}
-
 pub(crate) fn le_u32(b: &[u8], off: usize) -> std::result::Result<u32, ShortField> {
     field(b, off).map(u32::from_le_bytes)
 }
@@ -181,13 +177,12 @@ mod tests {
         let b = [1u8, 0, 0, 0, 2, 0, 0, 0];
         assert_eq!(le_u32(&b, 4), Ok(2));
         assert_eq!(le_u64(&b, 0), Ok(0x2_0000_0001));
-        assert_eq!(le_u16(&b, 6), Ok(0));
         for off in [5, 8, usize::MAX - 2, usize::MAX] {
             let e = le_u32(&b, off).unwrap_err();
             assert_eq!((e.offset, e.width, e.len), (off, 4, 8));
         }
         assert!(le_u64(&b, 1).is_err());
-        assert!(le_u16(&[], 0).is_err());
+        assert!(le_u32(&[], 0).is_err());
     }
 
     /// 64 KiB of memory at 0x1000.

@@ -269,7 +269,9 @@ pub struct SosDacVtbl {
     /// (domain, count, assemblies, *needed): note the signed counts.
     pub get_assembly_list:
         unsafe extern "system" fn(*mut c_void, u64, i32, *mut u64, Out<i32>) -> HResult,
-    _slots_10_12: [Unused; 3],
+    _slots_10_11: [Unused; 2],
+    /// (module, *IXCLRDataModule)
+    pub get_module: unsafe extern "system" fn(*mut c_void, u64, Out<*mut c_void>) -> HResult,
     pub get_module_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
     _traverse_module_map: Unused,
@@ -302,7 +304,23 @@ pub struct SosDacVtbl {
     /// (count, managers, *needed)
     pub get_jit_manager_list:
         unsafe extern "system" fn(*mut c_void, u32, *mut DacpJitManagerInfo, Out<u32>) -> HResult,
-    _slots_28_42: [Unused; 15],
+    _slots_28_32: [Unused; 5],
+    pub get_object_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpObjectData>) -> HResult,
+    _slots_34_35: [Unused; 2],
+    pub get_method_table_name: SosString,
+    pub get_method_table_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpMethodTableData>) -> HResult,
+    /// (MethodTable, slot, *code address)
+    pub get_method_table_slot:
+        unsafe extern "system" fn(*mut c_void, u64, u32, Out<u64>) -> HResult,
+    pub get_method_table_field_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpMethodTableFieldData>) -> HResult,
+    _get_method_table_transparency_data: Unused,
+    pub get_method_table_for_ee_class:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
+    pub get_field_desc_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpFieldDescData>) -> HResult,
     pub get_frame_name: SosString,
     _get_pe_file_base: Unused,
     pub get_pe_file_name: SosString,
@@ -494,6 +512,72 @@ pub struct DacpModuleData {
 
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
+pub struct DacpMethodTableData {
+    pub is_free: i32,
+    pub module: u64,
+    pub class: u64,
+    pub parent_method_table: u64,
+    pub num_interfaces: u16,
+    pub num_methods: u16,
+    pub num_vtable_slots: u16,
+    pub num_virtuals: u16,
+    pub base_size: u32,
+    pub component_size: u32,
+    pub token: u32,
+    pub attr_class: u32,
+    pub is_shared: i32,
+    pub is_dynamic: i32,
+    pub contains_pointers: i32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpMethodTableFieldData {
+    pub num_instance_fields: u16,
+    pub num_static_fields: u16,
+    pub num_thread_static_fields: u16,
+    pub first_field: u64,
+    pub context_static_offset: u16,
+    pub context_statics_size: u16,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpFieldDescData {
+    pub element_type: u32,
+    pub sig_type: u32,
+    pub mt_of_type: u64,
+    pub module_of_type: u64,
+    pub token_of_type: u32,
+    pub token: u32,
+    pub mt_of_enclosing_class: u64,
+    pub offset: u32,
+    pub is_thread_local: i32,
+    pub is_context_local: i32,
+    pub is_static: i32,
+    pub next_field: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpObjectData {
+    pub method_table: u64,
+    pub object_type: u32,
+    pub size: u64,
+    pub element_type_handle: u64,
+    pub element_type: u32,
+    pub rank: u32,
+    pub num_components: u64,
+    pub component_size: u64,
+    pub array_data: u64,
+    pub array_bounds: u64,
+    pub array_lower_bounds: u64,
+    pub rcw: u64,
+    pub ccw: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct DacpAppDomainStoreData {
     pub shared_domain: u64,
     pub system_domain: u64,
@@ -643,6 +727,22 @@ const _: () = {
     assert!(offset_of!(DacpModuleData, loader_allocator) == 0x88);
     assert!(offset_of!(DacpModuleData, thunk_heap) == 0x90);
     assert!(size_of::<DacpAppDomainStoreData>() == 0x18);
+    assert!(size_of::<DacpMethodTableData>() == 0x48);
+    assert!(offset_of!(DacpMethodTableData, base_size) == 0x28);
+    assert!(offset_of!(DacpMethodTableData, contains_pointers) == 0x40);
+    assert!(size_of::<DacpMethodTableFieldData>() == 0x18);
+    assert!(size_of::<DacpFieldDescData>() == 0x40);
+    assert!(offset_of!(DacpFieldDescData, token) == 0x1C);
+    assert!(offset_of!(DacpFieldDescData, offset) == 0x28);
+    assert!(offset_of!(DacpFieldDescData, is_static) == 0x34);
+    assert!(size_of::<DacpObjectData>() == 0x60);
+    assert!(offset_of!(DacpObjectData, array_data) == 0x38);
+    assert!(offset_of!(SosDacVtbl, get_module) == 12 * 8);
+    assert!(offset_of!(SosDacVtbl, get_object_data) == 33 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_name) == 36 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_slot) == 38 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_for_ee_class) == 41 * 8);
+    assert!(offset_of!(SosDacVtbl, get_field_desc_data) == 42 * 8);
     assert!(size_of::<DacpAppDomainData>() == 0x48);
     assert!(offset_of!(DacpAppDomainData, stub_heap) == 0x20);
     assert!(size_of::<DacpJitManagerInfo>() == 0x18);

@@ -42,7 +42,7 @@ pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
 pub use vars::{VarLocation, VarValue, Variable};
 
-use crate::memory::{le_u16, le_u32, le_u64, ShortField};
+use crate::memory::{le_u32, le_u64, ShortField};
 
 const IID_IXCLR_DATA_PROCESS: Guid = guid("5c552ab6-fc09-4cb3-8e36-22fa03c798b7");
 const IID_ISOS_DAC: [Guid; 16] = [
@@ -250,33 +250,33 @@ impl Dac {
             .collect::<Vec<u8>>()[..size]
             .to_vec())
     }
+}
 
-    /// Two-call UTF-16 string getter `(this, u64 addr, u32 count, *u16, *u32 needed)`.
-    fn call_string(
-        &self,
-        obj: ComPtr,
-        idx: usize,
-        name: &'static str,
-        addr: u64,
-    ) -> Result<String> {
-        let _g = lock();
-        // SAFETY: slot `idx` has the (addr, count, buffer, needed) string signature.
-        unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, u32, *mut u16, *mut u32) -> HResult =
-                obj.slot(idx);
-            let mut needed = 0u32;
-            let hr = f(obj.0, addr, 0, std::ptr::null_mut(), &mut needed);
-            if needed == 0 {
-                check(name, hr)?;
-                return Ok(String::new());
-            }
-            let mut buf = vec![0u16; needed as usize + 1];
-            let hr = f(obj.0, addr, buf.len() as u32, buf.as_mut_ptr(), &mut needed);
-            check(name, hr)?;
-            let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-            Ok(String::from_utf16_lossy(&buf[..end]))
-        }
+/// A two-call UTF-16 string getter (`f(count, buffer, *needed)`: sized first, then filled), under
+/// the caller's DAC lock.
+fn dac_string(
+    call: &'static str,
+    f: impl Fn(u32, *mut u16, *mut u32) -> HResult,
+) -> Result<String> {
+    /// No name the DAC gives is longer; a larger count is damage.
+    const MAX_CHARS: u32 = 1 << 20;
+    let mut needed = 0u32;
+    let hr = f(0, std::ptr::null_mut(), &mut needed);
+    if needed == 0 {
+        check(call, hr)?;
+        return Ok(String::new());
     }
+    if needed > MAX_CHARS {
+        return Err(DacError::TooMany {
+            what: "characters in a name",
+            count: needed.into(),
+            max: MAX_CHARS.into(),
+        });
+    }
+    let mut buf = vec![0u16; needed as usize + 1];
+    check(call, f(buf.len() as u32, buf.as_mut_ptr(), &mut needed))?;
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    Ok(String::from_utf16_lossy(&buf[..end]))
 }
 
 fn lock() -> MutexGuard<'static, ()> {

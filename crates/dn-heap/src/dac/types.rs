@@ -1,51 +1,77 @@
 //! Types through the DAC: MethodTables, fields, modules, metadata names and statics.
 
+use super::iface::{
+    call, DacpFieldDescData, DacpMethodTableData, DacpMethodTableFieldData, DacpObjectData,
+};
 use super::*;
 
 impl Dac {
     pub fn method_table_data(&self, mt: u64) -> Result<MethodTableData> {
-        let b = self.call_struct(self.sos, 37, "GetMethodTableData", Some(mt), 0x48)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpMethodTableData::default();
+        // SAFETY: GetMethodTableData(u64, *DacpMethodTableData).
+        check("GetMethodTableData", unsafe {
+            call!(sos, get_method_table_data, mt, &mut d)
+        })?;
         Ok(MethodTableData {
-            is_free: le_u32(&b, 0)? != 0,
-            module: le_u64(&b, 8)?,
-            class: le_u64(&b, 0x10)?,
-            parent: le_u64(&b, 0x18)?,
-            num_interfaces: le_u16(&b, 0x20)?,
-            num_methods: le_u16(&b, 0x22)?,
-            base_size: le_u32(&b, 0x28)?,
-            component_size: le_u32(&b, 0x2C)?,
-            token: le_u32(&b, 0x30)?,
-            attr_class: le_u32(&b, 0x34)?,
-            contains_pointers: le_u32(&b, 0x40)? != 0,
+            is_free: d.is_free != 0,
+            module: d.module,
+            class: d.class,
+            parent: d.parent_method_table,
+            num_interfaces: d.num_interfaces,
+            num_methods: d.num_methods,
+            base_size: d.base_size,
+            component_size: d.component_size,
+            token: d.token,
+            attr_class: d.attr_class,
+            contains_pointers: d.contains_pointers != 0,
         })
     }
 
     pub fn method_table_name(&self, mt: u64) -> Result<String> {
-        self.call_string(self.sos, 36, "GetMethodTableName", mt)
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        // SAFETY: GetMethodTableName(u64, count, buffer, *needed).
+        dac_string("GetMethodTableName", |n, b, needed| unsafe {
+            call!(sos, get_method_table_name, mt, n, b, needed)
+        })
     }
 
     pub fn method_table_field_data(&self, mt: u64) -> Result<MethodTableFieldData> {
-        let b = self.call_struct(self.sos, 39, "GetMethodTableFieldData", Some(mt), 0x18)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpMethodTableFieldData::default();
+        // SAFETY: GetMethodTableFieldData(u64, *DacpMethodTableFieldData).
+        check("GetMethodTableFieldData", unsafe {
+            call!(sos, get_method_table_field_data, mt, &mut d)
+        })?;
         Ok(MethodTableFieldData {
-            num_instance_fields: le_u16(&b, 0)?,
-            num_static_fields: le_u16(&b, 2)?,
-            num_thread_static_fields: le_u16(&b, 4)?,
-            first_field: le_u64(&b, 8)?,
+            num_instance_fields: d.num_instance_fields,
+            num_static_fields: d.num_static_fields,
+            num_thread_static_fields: d.num_thread_static_fields,
+            first_field: d.first_field,
         })
     }
 
     pub fn field_desc_data(&self, fd: u64) -> Result<FieldDescData> {
-        let b = self.call_struct(self.sos, 42, "GetFieldDescData", Some(fd), 0x40)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpFieldDescData::default();
+        // SAFETY: GetFieldDescData(u64, *DacpFieldDescData).
+        check("GetFieldDescData", unsafe {
+            call!(sos, get_field_desc_data, fd, &mut d)
+        })?;
         Ok(FieldDescData {
-            element_type: le_u32(&b, 0)?,
-            sig_type: le_u32(&b, 4)?,
-            mt_of_type: le_u64(&b, 8)?,
-            token: le_u32(&b, 0x1C)?,
-            enclosing_mt: le_u64(&b, 0x20)?,
-            offset: le_u32(&b, 0x28)?,
-            is_thread_local: le_u32(&b, 0x2C)? != 0,
-            is_static: le_u32(&b, 0x34)? != 0,
-            next_field: le_u64(&b, 0x38)?,
+            element_type: d.element_type,
+            sig_type: d.sig_type,
+            mt_of_type: d.mt_of_type,
+            token: d.token,
+            enclosing_mt: d.mt_of_enclosing_class,
+            offset: d.offset,
+            is_thread_local: d.is_thread_local != 0,
+            is_static: d.is_static != 0,
+            next_field: d.next_field,
         })
     }
 
@@ -74,17 +100,23 @@ impl Dac {
 
     /// Object facts from the DAC (used for arrays: element type, rank, data pointer).
     pub fn object_data(&self, obj: u64) -> Result<ObjectData> {
-        let b = self.call_struct(self.sos, 33, "GetObjectData", Some(obj), 0x60)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpObjectData::default();
+        // SAFETY: GetObjectData(u64, *DacpObjectData).
+        check("GetObjectData", unsafe {
+            call!(sos, get_object_data, obj, &mut d)
+        })?;
         Ok(ObjectData {
-            method_table: le_u64(&b, 0)?,
-            object_type: le_u32(&b, 8)?,
-            size: le_u64(&b, 0x10)?,
-            element_type_handle: le_u64(&b, 0x18)?,
-            element_type: le_u32(&b, 0x20)?,
-            rank: le_u32(&b, 0x24)?,
-            num_components: le_u64(&b, 0x28)?,
-            component_size: le_u64(&b, 0x30)?,
-            array_data: le_u64(&b, 0x38)?,
+            method_table: d.method_table,
+            object_type: d.object_type,
+            size: d.size,
+            element_type_handle: d.element_type_handle,
+            element_type: d.element_type,
+            rank: d.rank,
+            num_components: d.num_components,
+            component_size: d.component_size,
+            array_data: d.array_data,
         })
     }
 
@@ -95,13 +127,12 @@ impl Dac {
         if let Some(v) = cache.get(&module) {
             return v.map(|p| ComPtr(p as *mut c_void));
         }
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut m = std::ptr::null_mut();
         // SAFETY: GetModule(u64 addr, IXCLRDataModule** out); QI on the returned module.
         let imp = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
-                self.sos.slot(12);
-            if f(self.sos.0, module, &mut m) >= 0 && !m.is_null() {
+            if call!(sos, get_module, module, &mut m) >= 0 && !m.is_null() {
                 let md = ComPtr(m);
                 let r = md.query(&IID_IMETADATA_IMPORT);
                 md.release();
