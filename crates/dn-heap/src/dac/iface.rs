@@ -274,7 +274,9 @@ pub struct SosDacVtbl {
     pub get_module: unsafe extern "system" fn(*mut c_void, u64, Out<*mut c_void>) -> HResult,
     pub get_module_data:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
-    _traverse_module_map: Unused,
+    /// (ModuleMapType, module, callback, token)
+    pub traverse_module_map:
+        unsafe extern "system" fn(*mut c_void, i32, u64, VisitModuleMap, *mut c_void) -> HResult,
     /// (assembly, count, modules, *needed)
     pub get_assembly_module_list:
         unsafe extern "system" fn(*mut c_void, u64, u32, *mut u64, Out<u32>) -> HResult,
@@ -324,7 +326,20 @@ pub struct SosDacVtbl {
     pub get_frame_name: SosString,
     _get_pe_file_base: Unused,
     pub get_pe_file_name: SosString,
-    _slots_46_58: [Unused; 13],
+    pub get_gc_heap_data: unsafe extern "system" fn(*mut c_void, Out<DacpGcHeapData>) -> HResult,
+    /// (count, heaps, *needed)
+    pub get_gc_heap_list:
+        unsafe extern "system" fn(*mut c_void, u32, *mut u64, Out<u32>) -> HResult,
+    pub get_gc_heap_details:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpGcHeapDetails>) -> HResult,
+    pub get_gc_heap_static_data:
+        unsafe extern "system" fn(*mut c_void, Out<DacpGcHeapDetails>) -> HResult,
+    pub get_heap_segment_data:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpHeapSegmentData>) -> HResult,
+    _slots_51_56: [Unused; 6],
+    pub get_domain_local_module_data_from_module:
+        unsafe extern "system" fn(*mut c_void, u64, Out<DacpDomainLocalModuleData>) -> HResult,
+    _get_thread_local_module_data: Unused,
     pub get_sync_block_data:
         unsafe extern "system" fn(*mut c_void, u32, Out<DacpSyncBlockData>) -> HResult,
     _slots_60_61: [Unused; 2],
@@ -347,7 +362,9 @@ pub struct SosDacVtbl {
     /// (app domain, VCSHeapType, callback)
     pub traverse_virt_call_stub_heap:
         unsafe extern "system" fn(*mut c_void, u64, i32, VisitHeap) -> HResult,
-    _slots_70_78: [Unused; 9],
+    pub get_useful_globals:
+        unsafe extern "system" fn(*mut c_void, Out<DacpUsefulGlobalsData>) -> HResult,
+    _slots_71_78: [Unused; 8],
     pub get_stack_references:
         unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
     pub get_register_name:
@@ -357,6 +374,9 @@ pub struct SosDacVtbl {
 unsafe impl Interface for SosDac {
     type Vtbl = SosDacVtbl;
 }
+
+/// MODULEMAPTRAVERSE: (index, MethodTable, token), once per entry of a module map.
+pub type VisitModuleMap = unsafe extern "C" fn(u32, u64, *mut c_void);
 
 /// VISITHEAP: (block address, block size, is the current block), once per block of a loader
 /// heap. It carries no context pointer: the caller collects through a thread-local.
@@ -386,6 +406,91 @@ pub struct SosDac13Vtbl {
 // SAFETY: prefix of ISOSDacInterface13 (slots 0..6).
 unsafe impl Interface for SosDac13 {
     type Vtbl = SosDac13Vtbl;
+}
+
+/// ISOSDacInterface8 (.NET 5 and later): generation tables with the pinned object heap.
+pub enum SosDac8 {}
+#[repr(C)]
+pub struct SosDac8Vtbl {
+    pub base: IUnknownVtbl,
+    _get_number_generations: Unused,
+    /// (count, generations, *needed)
+    pub get_generation_table:
+        unsafe extern "system" fn(*mut c_void, u32, *mut DacpGenerationData, Out<u32>) -> HResult,
+    /// (count, pointers, *needed)
+    pub get_finalization_fill_pointers:
+        unsafe extern "system" fn(*mut c_void, u32, *mut u64, Out<u32>) -> HResult,
+    /// (heap, count, generations, *needed)
+    pub get_generation_table_svr: unsafe extern "system" fn(
+        *mut c_void,
+        u64,
+        u32,
+        *mut DacpGenerationData,
+        Out<u32>,
+    ) -> HResult,
+    /// (heap, count, pointers, *needed)
+    pub get_finalization_fill_pointers_svr:
+        unsafe extern "system" fn(*mut c_void, u64, u32, *mut u64, Out<u32>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface8 (slots 0..8).
+unsafe impl Interface for SosDac8 {
+    type Vtbl = SosDac8Vtbl;
+}
+
+/// ISOSDacInterface14 (.NET 9 and later): statics without DomainLocalModule.
+pub enum SosDac14 {}
+#[repr(C)]
+pub struct SosDac14Vtbl {
+    pub base: IUnknownVtbl,
+    /// (MethodTable, *non-GC statics, *GC statics)
+    pub get_static_base_address:
+        unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface14 (slots 0..3).
+unsafe impl Interface for SosDac14 {
+    type Vtbl = SosDac14Vtbl;
+}
+
+/// ISOSDacInterface15 (.NET 9 and later): a MethodTable's slots with their MethodDescs.
+pub enum SosDac15 {}
+#[repr(C)]
+pub struct SosDac15Vtbl {
+    pub base: IUnknownVtbl,
+    /// (MethodTable, *ISOSMethodEnum)
+    pub get_method_table_slot_enumerator:
+        unsafe extern "system" fn(*mut c_void, u64, Out<*mut c_void>) -> HResult,
+}
+// SAFETY: prefix of ISOSDacInterface15 (slots 0..3).
+unsafe impl Interface for SosDac15 {
+    type Vtbl = SosDac15Vtbl;
+}
+
+/// IMetaDataImport (cor.h), up to GetFieldProps.
+pub enum MetaDataImport {}
+#[repr(C)]
+pub struct MetaDataImportVtbl {
+    pub base: IUnknownVtbl,
+    _slots_3_56: [Unused; 54],
+    /// (FieldDef, *class, name buffer, buffer length, *name length, *attributes, *signature,
+    /// *signature length, *constant type, *constant value, *constant length)
+    pub get_field_props: unsafe extern "system" fn(
+        *mut c_void,
+        u32,
+        Out<u32>,
+        *mut u16,
+        u32,
+        Out<u32>,
+        Out<u32>,
+        Out<*const u8>,
+        Out<u32>,
+        Out<u32>,
+        Out<*const c_void>,
+        Out<u32>,
+    ) -> HResult,
+}
+// SAFETY: prefix of IMetaDataImport (slots 0..58).
+unsafe impl Interface for MetaDataImport {
+    type Vtbl = MetaDataImportVtbl;
 }
 
 pub enum SosDac12 {}
@@ -508,6 +613,81 @@ pub struct DacpModuleData {
     pub loader_allocator: u64,
     pub thunk_heap: u64,
     pub module_index: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpDomainLocalModuleData {
+    pub app_domain_addr: u64,
+    pub module_id: u64,
+    pub class_data: u64,
+    pub dynamic_class_table: u64,
+    pub gc_static_data_start: u64,
+    pub non_gc_static_data_start: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpUsefulGlobalsData {
+    pub array_method_table: u64,
+    pub string_method_table: u64,
+    pub object_method_table: u64,
+    pub exception_method_table: u64,
+    pub free_method_table: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpGcHeapData {
+    pub server_mode: i32,
+    pub gc_structures_valid: i32,
+    pub heap_count: u32,
+    pub max_generation: u32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpGenerationData {
+    pub start_segment: u64,
+    pub allocation_start: u64,
+    pub alloc_context_ptr: u64,
+    pub alloc_context_limit: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpGcHeapDetails {
+    pub heap_addr: u64,
+    pub alloc_allocated: u64,
+    pub mark_array: u64,
+    pub current_c_gc_state: u64,
+    pub next_sweep_obj: u64,
+    pub saved_sweep_ephemeral_seg: u64,
+    pub saved_sweep_ephemeral_start: u64,
+    pub background_saved_lowest_address: u64,
+    pub background_saved_highest_address: u64,
+    pub generation_table: [DacpGenerationData; 4],
+    pub ephemeral_heap_segment: u64,
+    pub finalization_fill_pointers: [u64; 7],
+    pub lowest_address: u64,
+    pub highest_address: u64,
+    pub card_table: u64,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpHeapSegmentData {
+    pub segment_addr: u64,
+    pub allocated: u64,
+    pub committed: u64,
+    pub reserved: u64,
+    pub used: u64,
+    pub mem: u64,
+    pub next: u64,
+    pub gc_heap: u64,
+    pub high_alloc_mark: u64,
+    pub flags: u64,
+    pub background_allocated: u64,
 }
 
 #[repr(C)]
@@ -728,6 +908,22 @@ const _: () = {
     assert!(offset_of!(DacpModuleData, thunk_heap) == 0x90);
     assert!(size_of::<DacpAppDomainStoreData>() == 0x18);
     assert!(size_of::<DacpMethodTableData>() == 0x48);
+    assert!(size_of::<DacpUsefulGlobalsData>() == 0x28);
+    assert!(size_of::<DacpDomainLocalModuleData>() == 0x30);
+    assert!(offset_of!(MetaDataImportVtbl, get_field_props) == 57 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_module_map) == 14 * 8);
+    assert!(offset_of!(SosDacVtbl, get_domain_local_module_data_from_module) == 57 * 8);
+    assert!(size_of::<DacpGcHeapData>() == 0x10);
+    assert!(size_of::<DacpGenerationData>() == 0x20);
+    assert!(size_of::<DacpGcHeapDetails>() == 0x120);
+    assert!(offset_of!(DacpGcHeapDetails, generation_table) == 0x48);
+    assert!(offset_of!(DacpGcHeapDetails, ephemeral_heap_segment) == 0xC8);
+    assert!(offset_of!(DacpGcHeapDetails, lowest_address) == 0x108);
+    assert!(size_of::<DacpHeapSegmentData>() == 0x58);
+    assert!(offset_of!(SosDacVtbl, get_gc_heap_data) == 46 * 8);
+    assert!(offset_of!(SosDacVtbl, get_heap_segment_data) == 50 * 8);
+    assert!(offset_of!(SosDacVtbl, get_useful_globals) == 70 * 8);
+    assert!(offset_of!(SosDac8Vtbl, get_finalization_fill_pointers_svr) == 7 * 8);
     assert!(offset_of!(DacpMethodTableData, base_size) == 0x28);
     assert!(offset_of!(DacpMethodTableData, contains_pointers) == 0x40);
     assert!(size_of::<DacpMethodTableFieldData>() == 0x18);

@@ -1,6 +1,8 @@
 //! Methods through the DAC: a MethodTable's slots, MethodDescs, their code and names.
 
-use super::iface::{call, drain, ComRef, DacpCodeHeaderData, DacpMethodDescData, SosDac, SosEnum};
+use super::iface::{
+    call, drain, ComRef, DacpCodeHeaderData, DacpMethodDescData, SosDac, SosDac15, SosEnum,
+};
 use super::*;
 
 /// What `dumpmt -md` shows of one slot.
@@ -160,16 +162,13 @@ impl Dac {
 
     /// ISOSDacInterface15::GetMethodTableSlotEnumerator, drained; `None` when not offered.
     fn method_enum(&self, mt: u64) -> Option<Vec<SlotMethod>> {
-        let sos15 = self.sos_n[15]?;
+        let raw = self.sos_n[15]?;
         let g = lock();
+        // SAFETY: `raw` is a live ISOSDacInterface15 for the Dac's lifetime.
+        let sos15 = unsafe { ComRef::<SosDac15>::add_ref(&g, raw.0) }?;
         let mut e = std::ptr::null_mut();
-        // SAFETY: slot 3 is GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out), called
-        // under the DAC lock held here.
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
-                sos15.slot(3);
-            f(sos15.0, mt, &mut e)
-        };
+        // SAFETY: GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out).
+        let hr = unsafe { call!(sos15, get_method_table_slot_enumerator, mt, &mut e) };
         if hr < 0 {
             return None;
         }

@@ -42,8 +42,6 @@ pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
 pub use vars::{VarLocation, VarValue, Variable};
 
-use crate::memory::{le_u32, le_u64, ShortField};
-
 const IID_IXCLR_DATA_PROCESS: Guid = guid("5c552ab6-fc09-4cb3-8e36-22fa03c798b7");
 const IID_ISOS_DAC: [Guid; 16] = [
     guid("436f00f2-b42a-4b9f-870c-e73db66ae930"),
@@ -74,8 +72,6 @@ pub enum DacError {
     Call { call: &'static str, hr: u32 },
     #[error("the DAC does not offer {0} (older runtime)")]
     Unsupported(&'static str),
-    #[error("a DAC structure does not have the layout expected: {0}")]
-    Layout(#[from] ShortField),
     #[error("the DAC reported {count} {what}, more than the {max} this tool accepts")]
     TooMany {
         what: &'static str,
@@ -213,42 +209,6 @@ impl Dac {
 
     fn sos_n(&self, n: usize, name: &'static str) -> Result<ComPtr> {
         self.sos_n[n].ok_or(DacError::Unsupported(name))
-    }
-
-    /// Calls `obj` slot `idx` that fills a struct of `size` bytes, with one u64 argument
-    /// before the out pointer (or none).
-    fn call_struct(
-        &self,
-        obj: ComPtr,
-        idx: usize,
-        name: &'static str,
-        arg: Option<u64>,
-        size: usize,
-    ) -> Result<Vec<u8>> {
-        let _g = lock();
-        let mut buf = vec![0u64; size.div_ceil(8)];
-        // SAFETY: slot `idx` of `obj` has the signature (this, [u64,] *mut T) -> HRESULT with
-        // sizeof(T) <= `size` (layouts per dacprivate.h); the buffer is 8-byte aligned.
-        let hr = unsafe {
-            match arg {
-                Some(a) => {
-                    let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64) -> HResult =
-                        obj.slot(idx);
-                    f(obj.0, a, buf.as_mut_ptr())
-                }
-                None => {
-                    let f: unsafe extern "system" fn(*mut c_void, *mut u64) -> HResult =
-                        obj.slot(idx);
-                    f(obj.0, buf.as_mut_ptr())
-                }
-            }
-        };
-        check(name, hr)?;
-        Ok(buf
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>()[..size]
-            .to_vec())
     }
 }
 

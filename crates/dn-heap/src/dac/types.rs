@@ -1,7 +1,8 @@
 //! Types through the DAC: MethodTables, fields, modules, metadata names and statics.
 
 use super::iface::{
-    call, DacpFieldDescData, DacpMethodTableData, DacpMethodTableFieldData, DacpObjectData,
+    call, ComRef, DacpDomainLocalModuleData, DacpFieldDescData, DacpMethodTableData,
+    DacpMethodTableFieldData, DacpObjectData, MetaDataImport, SosDac14,
 };
 use super::*;
 
@@ -150,30 +151,20 @@ impl Dac {
         let imp = self
             .metadata_import(module)
             .ok_or(DacError::Unsupported("IMetaDataImport"))?;
-        let _g = lock();
+        let g = lock();
+        // SAFETY: the cached pointer holds a reference for the Dac's lifetime.
+        let imp = unsafe { ComRef::<MetaDataImport>::add_ref(&g, imp.0) }
+            .ok_or(DacError::Unsupported("IMetaDataImport"))?;
         let mut buf = [0u16; 512];
         let (mut class, mut len, mut attr, mut sig_len, mut cplus, mut value_len) =
             (0u32, 0u32, 0u32, 0u32, 0u32, 0u32);
         let (mut sig, mut value) = (std::ptr::null::<u8>(), std::ptr::null::<c_void>());
-        // SAFETY: IMetaDataImport::GetFieldProps (slot 57) with every out pointer valid.
+        // SAFETY: GetFieldProps with a name buffer of its stated length and every out pointer
+        // valid.
         let hr = unsafe {
-            type GetFieldProps = unsafe extern "system" fn(
-                *mut c_void,
-                u32,
-                *mut u32,
-                *mut u16,
-                u32,
-                *mut u32,
-                *mut u32,
-                *mut *const u8,
-                *mut u32,
-                *mut u32,
-                *mut *const c_void,
-                *mut u32,
-            ) -> HResult;
-            let f: GetFieldProps = imp.slot(57);
-            f(
-                imp.0,
+            call!(
+                imp,
+                get_field_props,
                 token,
                 &mut class,
                 buf.as_mut_ptr(),
@@ -184,7 +175,7 @@ impl Dac {
                 &mut sig_len,
                 &mut cplus,
                 &mut value,
-                &mut value_len,
+                &mut value_len
             )
         };
         check("GetFieldProps", hr)?;
@@ -222,52 +213,49 @@ impl Dac {
                 v.push(mt);
             }
         }
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut out: Vec<u64> = Vec::new();
-        // SAFETY: TraverseModuleMap(i32 kind, u64 module, callback, void* token); kind 0 =
+        let token = &mut out as *mut Vec<u64> as *mut c_void;
+        // SAFETY: TraverseModuleMap(kind, module, callback, token); kind 0 =
         // TypeDefToMethodTable. The callback only runs during this call.
-        let hr = unsafe {
-            type Cb = unsafe extern "C" fn(u32, u64, *mut c_void);
-            let f: unsafe extern "system" fn(*mut c_void, i32, u64, Cb, *mut c_void) -> HResult =
-                self.sos.slot(14);
-            f(
-                self.sos.0,
-                0,
-                module,
-                collect,
-                &mut out as *mut Vec<u64> as *mut c_void,
-            )
-        };
-        check("TraverseModuleMap", hr)?;
+        check("TraverseModuleMap", unsafe {
+            call!(sos, traverse_module_map, 0, module, collect, token)
+        })?;
         Ok(out)
     }
 
     /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
     pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
-        let sos14 = self.sos_n(14, "ISOSDacInterface14")?;
-        let _g = lock();
+        let raw = self.sos_n(14, "ISOSDacInterface14")?;
+        let g = lock();
+        // SAFETY: `raw` is a live ISOSDacInterface14 for the Dac's lifetime.
+        let sos14 = unsafe { ComRef::<SosDac14>::add_ref(&g, raw.0) }
+            .ok_or(DacError::Unsupported("ISOSDacInterface14"))?;
         let (mut ngc, mut gc) = (0u64, 0u64);
         // SAFETY: GetStaticBaseAddress(u64 mt, u64* nonGC, u64* gc).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64, *mut u64) -> HResult =
-                sos14.slot(3);
-            f(sos14.0, mt, &mut ngc, &mut gc)
-        };
-        check("GetStaticBaseAddress", hr)?;
+        check("GetStaticBaseAddress", unsafe {
+            call!(sos14, get_static_base_address, mt, &mut ngc, &mut gc)
+        })?;
         Ok((ngc, gc))
     }
 
     /// (non-GC, GC) statics bases of a module's types on runtimes before .NET 9
     /// (DomainLocalModule).
     pub fn domain_local_statics(&self, module: u64) -> Result<(u64, u64)> {
-        let b = self.call_struct(
-            self.sos,
-            57,
-            "GetDomainLocalModuleDataFromModule",
-            Some(module),
-            0x30,
-        )?;
-        Ok((le_u64(&b, 0x28)?, le_u64(&b, 0x20)?))
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpDomainLocalModuleData::default();
+        // SAFETY: GetDomainLocalModuleDataFromModule(u64, *DacpDomainLocalModuleData).
+        check("GetDomainLocalModuleDataFromModule", unsafe {
+            call!(
+                sos,
+                get_domain_local_module_data_from_module,
+                module,
+                &mut d
+            )
+        })?;
+        Ok((d.non_gc_static_data_start, d.gc_static_data_start))
     }
 
     /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.
