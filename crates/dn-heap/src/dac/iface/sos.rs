@@ -223,6 +223,23 @@ unsafe impl Interface for SosDac15 {
     type Vtbl = SosDac15Vtbl;
 }
 
+/// IMetaDataImport::GetFieldProps: (FieldDef, *class, name buffer, buffer length, *name length,
+/// *attributes, *signature, *signature length, *constant type, *constant value, *constant length).
+pub type GetFieldProps = unsafe extern "system" fn(
+    *mut c_void,
+    u32,
+    Out<u32>,
+    *mut u16,
+    u32,
+    Out<u32>,
+    Out<u32>,
+    Out<*const u8>,
+    Out<u32>,
+    Out<u32>,
+    Out<*const c_void>,
+    Out<u32>,
+) -> HResult;
+
 /// IMetaDataImport (cor.h), up to GetFieldProps.
 pub enum MetaDataImport {}
 #[repr(C)]
@@ -231,20 +248,7 @@ pub struct MetaDataImportVtbl {
     _slots_3_56: [Unused; 54],
     /// (FieldDef, *class, name buffer, buffer length, *name length, *attributes, *signature,
     /// *signature length, *constant type, *constant value, *constant length)
-    pub get_field_props: unsafe extern "system" fn(
-        *mut c_void,
-        u32,
-        Out<u32>,
-        *mut u16,
-        u32,
-        Out<u32>,
-        Out<u32>,
-        Out<*const u8>,
-        Out<u32>,
-        Out<u32>,
-        Out<*const c_void>,
-        Out<u32>,
-    ) -> HResult,
+    pub get_field_props: GetFieldProps,
 }
 // SAFETY: prefix of IMetaDataImport (slots 0..58).
 unsafe impl Interface for MetaDataImport {
