@@ -418,6 +418,40 @@ fn dumpasync_views(core: &Path, what: &str) {
         depth += 1;
     }
     assert_eq!(depth, 4, "{what}: {}", doc[0]);
+
+    // --roots: the roots of each stack's last frame are those dotnet-dump's gcroot finds for it.
+    let doc = ours_json(core, &["dumpasync --roots".to_string()]);
+    let stack = &doc[0]["stacks"][0];
+    let tail = stack["frames"].as_array().unwrap().last().unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x")
+        .to_string();
+    let mut ours_roots: Vec<u64> = stack["roots"]["roots"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no roots in {stack}"))
+        .iter()
+        .map(hex_root)
+        .collect();
+    let text = dn_testkit::dotnet_dump_analyze(core, &[format!("gcroot {tail}")]);
+    let mut theirs_roots: Vec<u64> = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (l.starts_with("    ") && w.len() >= 2 && w[0].len() == 16 && w[1].starts_with('('))
+                .then(|| u64::from_str_radix(w[0], 16).unwrap())
+        })
+        .collect();
+    ours_roots.sort_unstable();
+    ours_roots.dedup();
+    theirs_roots.sort_unstable();
+    theirs_roots.dedup();
+    assert!(!theirs_roots.is_empty(), "{what}: gcroot {tail}: {text}");
+    assert_eq!(ours_roots, theirs_roots, "{what}: gcroot {tail}: {text}");
+}
+
+fn hex_root(r: &Value) -> u64 {
+    u64::from_str_radix(r["root"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 /// Splits a run's output into one piece per command. Both tools print the commands' outputs

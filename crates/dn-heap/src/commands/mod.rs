@@ -116,7 +116,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
-    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--stats | --coalesce]: async state machines and what awaits what; --fields their fields, --stats counts by type, --coalesce identical stacks grouped with counts"),
+    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--roots] [--stats | --coalesce]: async state machines and what awaits what; --fields their fields, --roots what keeps each stack alive (gcroot of its last frame), --stats counts by type, --coalesce identical stacks grouped with counts"),
     ("dumpstackobjects", "dumpstackobjects [TOP [BOTTOM]] (alias dso): objects referenced from the current thread's stack and registers"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),

@@ -20,6 +20,7 @@ use rustc_hash::{FxHashMap, FxHashSet};
 use serde::Serialize;
 
 use super::dumpobj::{fields_of, FieldValue};
+use super::gcroot::{gcroot, GcRoot};
 use super::{parse_addr, ser_hex, Render, Session};
 
 /// `Task.m_stateFlags` bits of a finished task: RanToCompletion | Faulted | Canceled.
@@ -45,9 +46,11 @@ pub struct DumpAsyncOptions {
     pub stats: bool,
     /// Group stacks and parts of stacks that are the same, with counts.
     pub coalesce: bool,
+    /// What keeps each stack alive: gcroot of its last frame.
+    pub roots: bool,
 }
 
-const USAGE: &str = "usage: dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--stats] [--coalesce]";
+const USAGE: &str = "usage: dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--roots] [--stats | --coalesce]";
 
 impl DumpAsyncOptions {
     pub fn parse(args: &[&str]) -> anyhow::Result<DumpAsyncOptions> {
@@ -55,24 +58,36 @@ impl DumpAsyncOptions {
         let mut it = args.iter();
         while let Some(a) = it.next() {
             match a.to_ascii_lowercase().as_str() {
-                "-addr" | "--address" => o.address = Some(parse_addr(it.next().copied(), "dumpasync --address ADDR")?),
-                "-mt" | "--methodtable" => o.mt = Some(parse_addr(it.next().copied(), "dumpasync --methodtable MT")?),
+                "-addr" | "--address" => {
+                    o.address = Some(parse_addr(it.next().copied(), "dumpasync --address ADDR")?)
+                }
+                "-mt" | "--methodtable" => {
+                    o.mt = Some(parse_addr(
+                        it.next().copied(),
+                        "dumpasync --methodtable MT",
+                    )?)
+                }
                 "-type" | "--type" => {
-                    o.type_substring = Some(it.next().context("--type needs a type name")?.to_string())
+                    o.type_substring =
+                        Some(it.next().context("--type needs a type name")?.to_string())
                 }
                 "-t" | "--tasks" => o.tasks = true,
                 "-c" | "--completed" => o.completed = true,
                 "-f" | "--fields" => o.fields = true,
                 "--stats" => o.stats = true,
                 "--coalesce" => o.coalesce = true,
-                "-stacks" | "--stacks" | "-roots" | "--roots" => bail!(
-                    "dumpasync {a}: an option of the old native SOS that dotnet-dump's dumpasync no longer has; {USAGE}"
-                ),
+                // The old native SOS's -stacks (show the continuation chains) is what dumpasync
+                // always does now.
+                "-stacks" | "--stacks" => {}
+                "-roots" | "--roots" => o.roots = true,
                 other => bail!("unknown dumpasync option '{other}': {USAGE}"),
             }
         }
         if o.stats && o.coalesce {
             bail!("dumpasync: --stats and --coalesce are two views; choose one");
+        }
+        if o.roots && (o.stats || o.coalesce) {
+            bail!("dumpasync --roots roots each stack: it does not go with --stats or --coalesce");
         }
         Ok(o)
     }
@@ -122,6 +137,9 @@ impl AsyncFrame {
 #[derive(Debug, Clone, Serialize)]
 pub struct AsyncStack {
     pub frames: Vec<AsyncFrame>,
+    /// With `--roots`: gcroot of the stack's last frame (what keeps the whole chain alive).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roots: Option<GcRoot>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -403,12 +421,24 @@ pub fn dumpasync(s: &Session, o: &DumpAsyncOptions) -> anyhow::Result<DumpAsync>
                 todo.push((n, depth + 1));
             }
         }
-        stacks.push(AsyncStack { frames: list });
+        stacks.push(AsyncStack {
+            frames: list,
+            roots: None,
+        });
     }
-    Ok(DumpAsync {
-        stacks,
-        warnings: c.warnings,
-    })
+    let mut warnings = c.warnings;
+    if o.roots {
+        for st in &mut stacks {
+            let Some(tail) = st.frames.last().map(|f| f.address) else {
+                continue;
+            };
+            match gcroot(s, tail, true) {
+                Ok(r) => st.roots = Some(r),
+                Err(e) => warnings.push(format!("gcroot {tail:x}: {e:#}")),
+            }
+        }
+    }
+    Ok(DumpAsync { stacks, warnings })
 }
 
 /// `Task.m_stateFlags` as SOS names them, `|`-separated; a space when none is set.
@@ -457,6 +487,11 @@ impl Render for DumpAsync {
                 if let Some(fs) = &f.fields {
                     fields::render_fields(&mut out, fs, (f.depth + 4) * 2);
                 }
+            }
+            if let Some(r) = &st.roots {
+                out.push_str(&format!("Roots of {:016x}:\n", r.target));
+                out.push_str(&r.render());
+                out.push('\n');
             }
             out.push('\n');
         }
