@@ -183,3 +183,27 @@ impl Render for EeHeap {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_parse_like_sos() {
+        assert_eq!(EeHeapParts::parse(&[]).unwrap(), EeHeapParts::Both);
+        assert_eq!(EeHeapParts::parse(&["-GC"]).unwrap(), EeHeapParts::Gc);
+        assert_eq!(
+            EeHeapParts::parse(&["-loader"]).unwrap(),
+            EeHeapParts::Loader
+        );
+        assert_eq!(
+            EeHeapParts::parse(&["-gc", "-loader"]).unwrap(),
+            EeHeapParts::Both
+        );
+        let e = EeHeapParts::parse(&["-heap"]).unwrap_err().to_string();
+        assert!(
+            e.contains("unknown option '-heap'") && !e.contains('\n'),
+            "{e}"
+        );
+    }
+}

@@ -501,3 +501,31 @@ impl Render for DumpAsync {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_parse_and_conflicts_are_one_line_errors() {
+        let o = DumpAsyncOptions::parse(&["-f", "--coalesce", "-t", "-stacks"]).unwrap();
+        assert!(o.fields && o.coalesce && o.tasks && !o.stats && !o.roots);
+        let o = DumpAsyncOptions::parse(&["--roots", "--type", "Outer"]).unwrap();
+        assert!(o.roots && o.type_substring.as_deref() == Some("Outer"));
+        for bad in [
+            &["--stats", "--coalesce"][..],
+            &["--roots", "--stats"],
+            &["--bogus"],
+            &["--address"],
+        ] {
+            let e = DumpAsyncOptions::parse(bad).unwrap_err().to_string();
+            assert!(!e.contains('\n'), "{bad:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn task_flags_are_named_as_sos_names_them() {
+        assert_eq!(task_flags_text(0x2000400), " ");
+        assert_eq!(task_flags_text(0x1010000), "Started|RanToCompletion");
+    }
+}
