@@ -343,7 +343,137 @@ fn check_core(rt: Runtime, core: &Path, what: &str) {
                 .any(|l| l.ends_with("System.NotSupportedException")),
         "{what}: {nested_pe:?}"
     );
+    dumpasync_views(core, what);
+    // `dumpasync --roots` builds the heap graph with every stack's roots. On this scenario's
+    // .NET 10 cores (ours and createdump's) the .NET 10 DAC's stack-reference walk
+    // (GetStackReferences, which `gcroot` uses too) crashes inside libmscordaccore on one of the
+    // threads; a known open problem of gcroot there, not of dumpasync, so .NET 10 is left out
+    // of this one check (gcroot itself is checked on .NET 10 by gcroot_oracle's scenarios).
+    if rt != Runtime::Net10 {
+        dumpasync_roots(core, what);
+    }
     eprintln!("{} {what}: {} threads equal", rt.label(), a.len());
+}
+
+/// A `dumpasync --fields` row's words: address, MT, type, value, name.
+fn field_words(line: &str) -> Option<Vec<&str>> {
+    let w: Vec<&str> = line.split_whitespace().collect();
+    let hex16 = |s: &str| s.len() == 16 && s.chars().all(|c| c.is_ascii_hexdigit());
+    (w.len() == 5 && hex16(w[0]) && hex16(w[1]) && line.starts_with("        ")).then_some(w)
+}
+
+/// `dumpasync --fields`, `--coalesce` and `--stats`: the same lines as dotnet-dump's (its .NET
+/// 11 notice about runtime-async aside). One known difference: for an embedded struct inside a
+/// struct state machine SOS's Value column is the struct's address plus 8 (it reads the state
+/// machine as if it were an object); ours is the struct's address, the Address column in both.
+fn dumpasync_views(core: &Path, what: &str) {
+    let body = |t: &str| -> Vec<String> {
+        t.lines()
+            .skip_while(|l| !(l.starts_with("STACK") || l.starts_with("MT ")))
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("Warning:"))
+            .filter(|l| !l.starts_with("The dump async command"))
+            .map(|l| l.trim_end().to_string())
+            .collect()
+    };
+    for command in [
+        "dumpasync --fields",
+        "dumpasync --coalesce",
+        "dumpasync --stats",
+    ] {
+        let c = [command.to_string()];
+        let theirs = body(&dn_testkit::dotnet_dump_analyze(core, &c));
+        let mine = body(&ours(core, &c, false));
+        assert!(
+            !theirs.is_empty(),
+            "{what}: {command}: dotnet-dump printed nothing"
+        );
+        assert_eq!(
+            mine.len(),
+            theirs.len(),
+            "{what}: {command}:\n{mine:#?}\n{theirs:#?}"
+        );
+        for (m, t) in mine.iter().zip(&theirs) {
+            if m == t {
+                continue;
+            }
+            let (Some(mw), Some(tw)) = (field_words(m), field_words(t)) else {
+                panic!("{what}: {command}: ours\n{m}\ntheirs\n{t}");
+            };
+            let value = |s: &str| u64::from_str_radix(s, 16).ok();
+            let embedded_struct = mw[3] == mw[0]
+                && value(tw[3])
+                    .zip(value(mw[3]))
+                    .is_some_and(|(t, m)| t == m + 8);
+            assert!(
+                embedded_struct && mw[..3] == tw[..3] && mw[4] == tw[4],
+                "{what}: {command}: ours\n{m}\ntheirs\n{t}"
+            );
+        }
+        if command == "dumpasync --stats" {
+            assert!(
+                mine.iter().any(|l| l.contains("<OuterAsync>")),
+                "{what}: {mine:?}"
+            );
+        }
+    }
+    // The JSON of --coalesce: one stack of four single frames, the task first.
+    let doc = ours_json(core, &["dumpasync --coalesce".to_string()]);
+    let mut g = &doc[0]["stacks"][0];
+    let mut depth = 0;
+    while !g.is_null() {
+        assert_eq!(g["count"].as_u64(), Some(1), "{what}: {g}");
+        g = &g["continuations"][0];
+        depth += 1;
+    }
+    assert_eq!(depth, 4, "{what}: {}", doc[0]);
+}
+
+/// `dumpasync --roots`: the roots of each stack's last frame are those dotnet-dump's gcroot finds
+/// for it: as many, and the same handles.
+fn dumpasync_roots(core: &Path, what: &str) {
+    let doc = ours_json(core, &["dumpasync --roots".to_string()]);
+    let stack = &doc[0]["stacks"][0];
+    let tail = stack["frames"].as_array().unwrap().last().unwrap()["address"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("0x")
+        .to_string();
+    let roots = stack["roots"]["roots"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no roots in {stack}"));
+    let mut our_handles: Vec<u64> = roots
+        .iter()
+        .filter(|r| r.get("thread").is_none())
+        .map(hex_root)
+        .collect();
+    let text = dn_testkit::dotnet_dump_analyze(core, &[format!("gcroot {tail}")]);
+    let mut their_handles: Vec<u64> = text
+        .lines()
+        .filter_map(|l| {
+            let w: Vec<&str> = l.split_whitespace().collect();
+            (l.starts_with("    ") && w.len() >= 2 && w[0].len() == 16 && w[1].starts_with('('))
+                .then(|| u64::from_str_radix(w[0], 16).unwrap())
+        })
+        .collect();
+    our_handles.sort_unstable();
+    their_handles.sort_unstable();
+    assert!(!their_handles.is_empty(), "{what}: gcroot {tail}: {text}");
+    assert_eq!(our_handles, their_handles, "{what}: gcroot {tail}: {text}");
+    let found = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Found ")?
+                .split_whitespace()
+                .next()?
+                .parse::<usize>()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{what}: {text}"));
+    assert_eq!(roots.len(), found, "{what}: gcroot {tail}: {text}\n{stack}");
+}
+
+fn hex_root(r: &Value) -> u64 {
+    u64::from_str_radix(r["root"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
 }
 
 /// Splits a run's output into one piece per command. Both tools print the commands' outputs

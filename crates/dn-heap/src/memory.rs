@@ -137,58 +137,9 @@ impl<T: MemorySource + ?Sized> MemorySource for std::sync::Arc<T> {
     }
 }
 
-/// A field that does not fit in the buffer it was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("a {width}-byte field at offset {offset} is past the end of a {len}-byte structure")]
-pub struct ShortField {
-    pub offset: usize,
-    pub width: usize,
-    pub len: usize,
-}
-
-/// The `N` bytes at `off`, or which field did not fit.
-fn field<const N: usize>(b: &[u8], off: usize) -> std::result::Result<[u8; N], ShortField> {
-    off.checked_add(N)
-        .and_then(|end| b.get(off..end))
-        .and_then(|s| s.try_into().ok())
-        .ok_or(ShortField {
-            offset: off,
-            width: N,
-            len: b.len(),
-        })
-}
-
-/// Little-endian field access into a fixed-size buffer returned by the DAC: a field past the end
-/// (a structure layout that does not match the buffer asked for) is an error, not a panic.
-pub(crate) fn le_u16(b: &[u8], off: usize) -> std::result::Result<u16, ShortField> {
-    field(b, off).map(u16::from_le_bytes)
-}
-
-pub(crate) fn le_u32(b: &[u8], off: usize) -> std::result::Result<u32, ShortField> {
-    field(b, off).map(u32::from_le_bytes)
-}
-
-pub(crate) fn le_u64(b: &[u8], off: usize) -> std::result::Result<u64, ShortField> {
-    field(b, off).map(u64::from_le_bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn fields_past_the_end_are_errors() {
-        let b = [1u8, 0, 0, 0, 2, 0, 0, 0];
-        assert_eq!(le_u32(&b, 4), Ok(2));
-        assert_eq!(le_u64(&b, 0), Ok(0x2_0000_0001));
-        assert_eq!(le_u16(&b, 6), Ok(0));
-        for off in [5, 8, usize::MAX - 2, usize::MAX] {
-            let e = le_u32(&b, off).unwrap_err();
-            assert_eq!((e.offset, e.width, e.len), (off, 4, 8));
-        }
-        assert!(le_u64(&b, 1).is_err());
-        assert!(le_u16(&[], 0).is_err());
-    }
 
     /// 64 KiB of memory at 0x1000.
     struct Small;

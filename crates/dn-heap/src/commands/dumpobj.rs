@@ -25,6 +25,9 @@ pub struct FieldValue {
     pub is_value_type: bool,
     /// The value: a number, a bool, an address as "0x…" for references and embedded structs.
     pub value: serde_json::Value,
+    /// The field's CorElementType.
+    #[serde(skip)]
+    pub element_type: u32,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,6 +222,7 @@ fn field_value(
         is_static: f.is_static,
         is_value_type,
         value,
+        element_type: f.element_type,
     }
 }
 

@@ -8,11 +8,13 @@ mod dumpasync;
 mod dumpheap;
 mod dumpmt;
 mod dumpobj;
+mod eeheap;
 mod eeversion;
 pub(crate) mod gcroot;
 pub(crate) mod heapstat;
 mod help;
 mod info;
+mod loaderheap;
 mod modules;
 mod name2ee;
 mod objects;
@@ -31,18 +33,26 @@ use serde::Serializer;
 pub use clrstack::{ClrStack, ClrStackOptions, ThreadStack};
 pub use dominators::{dominators, DominatorNode, DominatorTree, DominatorsOptions};
 pub use dso::{DumpStackObjects, StackObject, StackRange};
-pub use dumpasync::{AsyncFrame, AsyncStack, DumpAsync, DumpAsyncOptions};
+pub use dumpasync::{
+    AsyncField, AsyncFrame, AsyncGroup, AsyncStack, AsyncStatRow, DumpAsync, DumpAsyncCoalesced,
+    DumpAsyncOptions, DumpAsyncStats,
+};
 pub use dumpheap::{
     dumpheap_stat, DumpHeap, DumpHeapOptions, DumpHeapStat, DumpHeapStrings, FrozenCount,
     HeapObjectRow, StringStat,
 };
 pub use dumpmt::{DumpMt, MethodRow};
 pub use dumpobj::{ArrayElement, ArraySummary, DumpArray, DumpObj, FieldValue};
+pub use eeheap::{eeheap, EeHeap, EeHeapAll, EeHeapParts, SegmentRow};
 pub use eeversion::EeVersion;
 pub use gcroot::{GcRoot, PathNode, RootPath};
 pub use heapstat::TypeStat;
 pub use help::HelpTopic;
-pub use info::{eeheap, ClrThreads, EeHeap, Help, HelpRow, SegmentRow, ThreadRow};
+pub use info::{ClrThreads, Help, HelpRow, ThreadRow};
+pub use loaderheap::{
+    CodeHeapRow, DomainHeaps, HeapBlock, JitManagerHeaps, KindHeaps, LoaderHeaps, ModuleHeapsTotal,
+    NativeHeapKind,
+};
 pub use modules::{ModuleRow, Modules, ModulesOptions};
 pub use name2ee::{Name2Ee, Name2EeMatch, Name2EeModule};
 pub use objects::{FinalizeQueue, GcHandles, HandleRow, ObjSize};
@@ -95,7 +105,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("suspects", "suspects [-threshold PCT]: leak suspects (Eclipse MAT's): objects or types retaining over PCT% (10) of the live heap"),
     ("gchandles", "gchandles: GC handles and the objects they hold"),
     ("finalizequeue", "finalizequeue (alias fq): objects registered for finalization"),
-    ("eeheap", "eeheap [-gc]: GC heaps, segments and their sizes (-loader is not supported yet)"),
+    ("eeheap", "eeheap [-gc] [-loader]: the GC heap's segments and sizes (-gc), the loader heaps per domain and the JIT code heaps (-loader); both, with their total, by default"),
     ("dumpgen", "dumpgen GEN [-type SUBSTR] [-mt MT]: per-type statistics of one generation (gen0, gen1, gen2, loh, poh, foh)"),
     ("clrthreads", "clrthreads: managed threads"),
     ("eeversion", "eeversion: the runtime's version (from the dump itself), GC mode, and which DAC reads it"),
@@ -106,7 +116,7 @@ pub const COMMANDS: &[(&str, &str)] = &[
     ("clrstack", "clrstack [-a] [-p] [-l] [-all] [-f] [-c N]: the current thread's managed stack (-all: every managed thread; -p arguments, -l locals, -a both; -f module!method + offset)"),
     ("pe", "pe [-nested] [ADDR] (alias printexception): an exception's type, message, stack trace and inner exceptions; without ADDR the current thread's"),
     ("syncblk", "syncblk [-all] [N]: sync blocks: the locks held, their owner threads and waiters"),
-    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed]: async state machines and what awaits what"),
+    ("dumpasync", "dumpasync [--address ADDR] [--methodtable MT] [--type NAME] [--tasks] [--completed] [--fields] [--roots] [--stats | --coalesce]: async state machines and what awaits what; --fields their fields, --roots what keeps each stack alive (gcroot of its last frame), --stats counts by type, --coalesce identical stacks grouped with counts"),
     ("dumpstackobjects", "dumpstackobjects [TOP [BOTTOM]] (alias dso): objects referenced from the current thread's stack and registers"),
     ("help", "help [COMMAND]: this list, or one command's usage"),
     ("exit", "exit (alias quit, q): leave"),
@@ -290,15 +300,11 @@ impl Session {
             }
             "gchandles" => Box::new(objects::gchandles(self)?),
             "finalizequeue" | "fq" => Box::new(objects::finalizequeue(self)?),
-            "eeheap" => {
-                if let Some(a) = args.iter().find(|a| !a.eq_ignore_ascii_case("-gc")) {
-                    if a.eq_ignore_ascii_case("-loader") {
-                        bail!("eeheap -loader (the loader heaps) is not supported yet; eeheap -gc shows the GC heap");
-                    }
-                    bail!("eeheap: unknown option '{a}' (eeheap [-gc])");
-                }
-                Box::new(info::eeheap(self))
-            }
+            "eeheap" => match EeHeapParts::parse(args)? {
+                EeHeapParts::Gc => Box::new(eeheap::eeheap(self)),
+                EeHeapParts::Loader => Box::new(loaderheap::loader_heaps(self)?),
+                EeHeapParts::Both => Box::new(eeheap::eeheap_all(self)?),
+            },
             "dumpgen" => {
                 let (gen, rest) = args.split_first().ok_or_else(|| {
                     anyhow::anyhow!("usage: dumpgen GEN (gen0, gen1, gen2, loh, poh, foh)")
@@ -322,7 +328,16 @@ impl Session {
                 setthread::SetThread::List(l) => Box::new(l),
                 setthread::SetThread::Selected(c) => Box::new(c),
             },
-            "dumpasync" => Box::new(dumpasync::dumpasync(self, &DumpAsyncOptions::parse(args)?)?),
+            "dumpasync" => {
+                let o = DumpAsyncOptions::parse(args)?;
+                if o.stats {
+                    Box::new(dumpasync::dumpasync_stats(self, &o)?)
+                } else if o.coalesce {
+                    Box::new(dumpasync::dumpasync_coalesced(self, &o)?)
+                } else {
+                    Box::new(dumpasync::dumpasync(self, &o)?)
+                }
+            }
             "dumpstackobjects" | "dso" => Box::new(dso::dso(self, args)?),
             "syncblk" => Box::new(syncblk::syncblk(self, args)?),
             "pe" | "printexception" => Box::new(pe::pe(self, args)?),

@@ -1,7 +1,5 @@
 //! The plain data the DAC returns, decoded from its structs.
 
-use super::*;
-
 #[derive(Debug, Clone, Copy, serde::Serialize)]
 pub struct ObjectData {
     pub method_table: u64,
@@ -40,17 +38,6 @@ pub struct GenerationData {
     pub allocation_start: u64,
     pub alloc_context_ptr: u64,
     pub alloc_context_limit: u64,
-}
-
-impl GenerationData {
-    pub(super) fn parse(b: &[u8]) -> Result<GenerationData> {
-        Ok(GenerationData {
-            start_segment: le_u64(b, 0)?,
-            allocation_start: le_u64(b, 8)?,
-            alloc_context_ptr: le_u64(b, 16)?,
-            alloc_context_limit: le_u64(b, 24)?,
-        })
-    }
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

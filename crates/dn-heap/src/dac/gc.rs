@@ -1,26 +1,62 @@
 //! The GC heap layout through the DAC: globals, heaps, generations, segments, allocation contexts.
 
+use super::iface::{
+    call, ComRef, DacGuard, DacpGcHeapData, DacpGcHeapDetails, DacpGenerationData,
+    DacpHeapSegmentData, DacpUsefulGlobalsData, SosDac8,
+};
 use super::*;
 
+/// The most entries of a generation table or fill-pointer list the DAC may size for us.
+const MAX_GC_ENTRIES: u32 = 64;
+
+impl From<DacpGenerationData> for GenerationData {
+    fn from(g: DacpGenerationData) -> Self {
+        GenerationData {
+            start_segment: g.start_segment,
+            allocation_start: g.allocation_start,
+            alloc_context_ptr: g.alloc_context_ptr,
+            alloc_context_limit: g.alloc_context_limit,
+        }
+    }
+}
+
 impl Dac {
+    fn sos8_ref<'g>(&self, g: &'g DacGuard) -> Result<ComRef<'g, SosDac8>> {
+        let raw = self.sos_n(8, "ISOSDacInterface8")?;
+        // SAFETY: `raw` is a live ISOSDacInterface8 for the Dac's lifetime.
+        unsafe { ComRef::add_ref(g, raw.0) }.ok_or(DacError::Unsupported("ISOSDacInterface8"))
+    }
+
     pub fn useful_globals(&self) -> Result<UsefulGlobals> {
-        let b = self.call_struct(self.sos, 70, "GetUsefulGlobals", None, 0x28)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpUsefulGlobalsData::default();
+        // SAFETY: GetUsefulGlobals(*DacpUsefulGlobalsData).
+        check("GetUsefulGlobals", unsafe {
+            call!(sos, get_useful_globals, &mut d)
+        })?;
         Ok(UsefulGlobals {
-            array_mt: le_u64(&b, 0)?,
-            string_mt: le_u64(&b, 8)?,
-            object_mt: le_u64(&b, 0x10)?,
-            exception_mt: le_u64(&b, 0x18)?,
-            free_mt: le_u64(&b, 0x20)?,
+            array_mt: d.array_method_table,
+            string_mt: d.string_method_table,
+            object_mt: d.object_method_table,
+            exception_mt: d.exception_method_table,
+            free_mt: d.free_method_table,
         })
     }
 
     pub fn gc_heap_data(&self) -> Result<GcHeapData> {
-        let b = self.call_struct(self.sos, 46, "GetGCHeapData", None, 0x10)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpGcHeapData::default();
+        // SAFETY: GetGCHeapData(*DacpGcHeapData).
+        check("GetGCHeapData", unsafe {
+            call!(sos, get_gc_heap_data, &mut d)
+        })?;
         Ok(GcHeapData {
-            server: le_u32(&b, 0)? != 0,
-            structures_valid: le_u32(&b, 4)? != 0,
-            heap_count: le_u32(&b, 8)?,
-            max_generation: le_u32(&b, 12)?,
+            server: d.server_mode != 0,
+            structures_valid: d.gc_structures_valid != 0,
+            heap_count: d.heap_count,
+            max_generation: d.max_generation,
         })
     }
 
@@ -35,123 +71,122 @@ impl Dac {
                 max: MAX_HEAPS.into(),
             });
         }
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut v = vec![0u64; count as usize];
         let mut needed = 0u32;
-        // SAFETY: GetGCHeapList(u32 count, u64* heaps, u32* needed).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
-                self.sos.slot(47);
-            f(self.sos.0, count, v.as_mut_ptr(), &mut needed)
-        };
-        check("GetGCHeapList", hr)?;
+        // SAFETY: GetGCHeapList(count, u64[count], *needed) writes at most `count`.
+        check("GetGCHeapList", unsafe {
+            call!(sos, get_gc_heap_list, count, v.as_mut_ptr(), &mut needed)
+        })?;
         Ok(v)
     }
 
     /// Heap details: `Some(heap)` for a server heap, `None` for the workstation heap.
     pub fn heap_details(&self, heap: Option<u64>) -> Result<HeapDetails> {
-        let b = match heap {
-            Some(h) => self.call_struct(self.sos, 48, "GetGCHeapDetails", Some(h), 0x120)?,
-            None => self.call_struct(self.sos, 49, "GetGCHeapStaticData", None, 0x120)?,
-        };
-        let generation = |i: usize| GenerationData::parse(b.get(0x48 + i * 32..).unwrap_or(&[]));
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpGcHeapDetails::default();
+        match heap {
+            // SAFETY: GetGCHeapDetails(u64, *DacpGcHeapDetails).
+            Some(h) => check("GetGCHeapDetails", unsafe {
+                call!(sos, get_gc_heap_details, h, &mut d)
+            })?,
+            // SAFETY: GetGCHeapStaticData(*DacpGcHeapDetails).
+            None => check("GetGCHeapStaticData", unsafe {
+                call!(sos, get_gc_heap_static_data, &mut d)
+            })?,
+        }
         Ok(HeapDetails {
-            heap_addr: le_u64(&b, 0)?,
-            alloc_allocated: le_u64(&b, 8)?,
-            generations: (0..4).map(generation).collect::<Result<_>>()?,
-            ephemeral_heap_segment: le_u64(&b, 0xC8)?,
-            finalization_fill_pointers: (0..7)
-                .map(|i| le_u64(&b, 0xD0 + i * 8))
-                .collect::<std::result::Result<_, _>>()?,
-            lowest_address: le_u64(&b, 0x108)?,
-            highest_address: le_u64(&b, 0x110)?,
+            heap_addr: d.heap_addr,
+            alloc_allocated: d.alloc_allocated,
+            generations: d.generation_table.iter().map(|&g| g.into()).collect(),
+            ephemeral_heap_segment: d.ephemeral_heap_segment,
+            finalization_fill_pointers: d.finalization_fill_pointers.to_vec(),
+            lowest_address: d.lowest_address,
+            highest_address: d.highest_address,
         })
     }
 
-    /// ISOSDacInterface8 generation table (5 entries with POH); `None` before .NET 5.
+    /// ISOSDacInterface8 generation table (5 entries with POH); unsupported before .NET 5.
     pub fn generation_table(&self, heap: Option<u64>) -> Result<Vec<GenerationData>> {
-        let sos8 = self.sos_n(8, "ISOSDacInterface8")?;
-        let raw = self.sized_u64_array(
-            sos8,
-            heap,
-            if heap.is_some() { 6 } else { 4 },
-            "GetGenerationTable",
-            4,
-        )?;
-        let bytes: Vec<u8> = raw.iter().flat_map(|v| v.to_le_bytes()).collect();
-        bytes.chunks_exact(32).map(GenerationData::parse).collect()
+        let g = lock();
+        let sos8 = self.sos8_ref(&g)?;
+        let table = sized_gc_list("GetGenerationTable", |count, out, needed| match heap {
+            // SAFETY: GetGenerationTableSvr(heap, count, DacpGenerationData[count] or null,
+            // *needed).
+            Some(h) => unsafe { call!(sos8, get_generation_table_svr, h, count, out, needed) },
+            // SAFETY: GetGenerationTable(count, DacpGenerationData[count] or null, *needed).
+            None => unsafe { call!(sos8, get_generation_table, count, out, needed) },
+        })?;
+        Ok(table.into_iter().map(GenerationData::from).collect())
     }
 
     /// ISOSDacInterface8 finalization fill pointers.
     pub fn fill_pointers(&self, heap: Option<u64>) -> Result<Vec<u64>> {
-        let sos8 = self.sos_n(8, "ISOSDacInterface8")?;
-        self.sized_u64_array(
-            sos8,
-            heap,
-            if heap.is_some() { 7 } else { 5 },
+        let g = lock();
+        let sos8 = self.sos8_ref(&g)?;
+        sized_gc_list(
             "GetFinalizationFillPointers",
-            1,
+            |count, out, needed| match heap {
+                // SAFETY: GetFinalizationFillPointersSvr(heap, count, u64[count] or null,
+                // *needed).
+                Some(h) => unsafe {
+                    call!(
+                        sos8,
+                        get_finalization_fill_pointers_svr,
+                        h,
+                        count,
+                        out,
+                        needed
+                    )
+                },
+                // SAFETY: GetFinalizationFillPointers(count, u64[count] or null, *needed).
+                None => unsafe { call!(sos8, get_finalization_fill_pointers, count, out, needed) },
+            },
         )
     }
 
-    /// The ISOSDacInterface8 sizing protocol: ask with count 0, then fill. `unit` is how many
-    /// u64 one element takes.
-    fn sized_u64_array(
-        &self,
-        obj: ComPtr,
-        heap: Option<u64>,
-        idx: usize,
-        name: &'static str,
-        unit: usize,
-    ) -> Result<Vec<u64>> {
-        let _g = lock();
-        // SAFETY: wks (u32 count, T* buf, u32* needed) or svr (u64 heap, u32, T*, u32*).
-        unsafe {
-            let call = |count: u32, buf: *mut u64, needed: &mut u32| -> HResult {
-                match heap {
-                    Some(h) => {
-                        let f: unsafe extern "system" fn(
-                            *mut c_void,
-                            u64,
-                            u32,
-                            *mut u64,
-                            *mut u32,
-                        ) -> HResult = obj.slot(idx);
-                        f(obj.0, h, count, buf, needed)
-                    }
-                    None => {
-                        let f: unsafe extern "system" fn(
-                            *mut c_void,
-                            u32,
-                            *mut u64,
-                            *mut u32,
-                        ) -> HResult = obj.slot(idx);
-                        f(obj.0, count, buf, needed)
-                    }
-                }
-            };
-            let mut needed = 0u32;
-            check(name, call(0, std::ptr::null_mut(), &mut needed))?;
-            let mut v = vec![0u64; needed as usize * unit];
-            let mut n2 = 0u32;
-            check(name, call(needed, v.as_mut_ptr(), &mut n2))?;
-            Ok(v)
-        }
-    }
-
     pub fn segment_data(&self, seg: u64) -> Result<SegmentData> {
-        let b = self.call_struct(self.sos, 50, "GetHeapSegmentData", Some(seg), 0x58)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpHeapSegmentData::default();
+        // SAFETY: GetHeapSegmentData(u64, *DacpHeapSegmentData).
+        check("GetHeapSegmentData", unsafe {
+            call!(sos, get_heap_segment_data, seg, &mut d)
+        })?;
         Ok(SegmentData {
-            segment_addr: le_u64(&b, 0)?,
-            allocated: le_u64(&b, 8)?,
-            committed: le_u64(&b, 0x10)?,
-            reserved: le_u64(&b, 0x18)?,
-            used: le_u64(&b, 0x20)?,
-            mem: le_u64(&b, 0x28)?,
-            next: le_u64(&b, 0x30)?,
-            gc_heap: le_u64(&b, 0x38)?,
-            high_alloc_mark: le_u64(&b, 0x40)?,
-            flags: le_u64(&b, 0x48)?,
+            segment_addr: d.segment_addr,
+            allocated: d.allocated,
+            committed: d.committed,
+            reserved: d.reserved,
+            used: d.used,
+            mem: d.mem,
+            next: d.next,
+            gc_heap: d.gc_heap,
+            high_alloc_mark: d.high_alloc_mark,
+            flags: d.flags,
         })
     }
+}
+
+/// The ISOSDacInterface8 sizing protocol: ask with count 0, check the count, then fill.
+fn sized_gc_list<T: Default + Clone>(
+    call_name: &'static str,
+    fill: impl Fn(u32, *mut T, &mut u32) -> HResult,
+) -> Result<Vec<T>> {
+    let mut needed = 0u32;
+    check(call_name, fill(0, std::ptr::null_mut(), &mut needed))?;
+    if needed > MAX_GC_ENTRIES {
+        return Err(DacError::TooMany {
+            what: "generation entries",
+            count: needed.into(),
+            max: MAX_GC_ENTRIES.into(),
+        });
+    }
+    let mut v = vec![T::default(); needed as usize];
+    let mut got = needed;
+    check(call_name, fill(needed, v.as_mut_ptr(), &mut got))?;
+    v.truncate(got.min(needed) as usize);
+    Ok(v)
 }

@@ -1,6 +1,8 @@
 //! Methods through the DAC: a MethodTable's slots, MethodDescs, their code and names.
 
-use super::iface::{call, drain, ComRef, DacpCodeHeaderData, DacpMethodDescData, SosDac, SosEnum};
+use super::iface::{
+    call, drain, ComRef, DacpCodeHeaderData, DacpMethodDescData, SosDac, SosDac15, SosEnum,
+};
 use super::*;
 
 /// What `dumpmt -md` shows of one slot.
@@ -49,15 +51,13 @@ impl JitKind {
 impl Dac {
     /// The code address in slot `slot` of `mt` (GetMethodTableSlot).
     pub fn method_table_slot(&self, mt: u64, slot: u32) -> Result<u64> {
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut entry = 0u64;
         // SAFETY: GetMethodTableSlot(u64 mt, u32 slot, u64* value).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, u32, *mut u64) -> HResult =
-                self.sos.slot(38);
-            f(self.sos.0, mt, slot, &mut entry)
-        };
-        check("GetMethodTableSlot", hr)?;
+        check("GetMethodTableSlot", unsafe {
+            call!(sos, get_method_table_slot, mt, slot, &mut entry)
+        })?;
         Ok(entry)
     }
 
@@ -120,20 +120,23 @@ impl Dac {
     }
 
     pub fn method_desc_name(&self, md: u64) -> Result<String> {
-        self.call_string(self.sos, 22, "GetMethodDescName", md)
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        // SAFETY: GetMethodDescName(u64, count, buffer, *needed).
+        dac_string("GetMethodDescName", |n, b, needed| unsafe {
+            call!(sos, get_method_desc_name, md, n, b, needed)
+        })
     }
 
     /// The MethodTable of an EEClass (on .NET 9+ `class` is the canonical MethodTable itself).
     pub fn method_table_for_eeclass(&self, class: u64) -> Result<u64> {
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut mt = 0u64;
         // SAFETY: GetMethodTableForEEClass(u64 eeclass, u64* mt).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64) -> HResult =
-                self.sos.slot(41);
-            f(self.sos.0, class, &mut mt)
-        };
-        check("GetMethodTableForEEClass", hr)?;
+        check("GetMethodTableForEEClass", unsafe {
+            call!(sos, get_method_table_for_ee_class, class, &mut mt)
+        })?;
         Ok(mt)
     }
 
@@ -159,16 +162,13 @@ impl Dac {
 
     /// ISOSDacInterface15::GetMethodTableSlotEnumerator, drained; `None` when not offered.
     fn method_enum(&self, mt: u64) -> Option<Vec<SlotMethod>> {
-        let sos15 = self.sos_n[15]?;
+        let raw = self.sos_n[15]?;
         let g = lock();
+        // SAFETY: `raw` is a live ISOSDacInterface15 for the Dac's lifetime.
+        let sos15 = unsafe { ComRef::<SosDac15>::add_ref(&g, raw.0) }?;
         let mut e = std::ptr::null_mut();
-        // SAFETY: slot 3 is GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out), called
-        // under the DAC lock held here.
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
-                sos15.slot(3);
-            f(sos15.0, mt, &mut e)
-        };
+        // SAFETY: GetMethodTableSlotEnumerator(u64 mt, ISOSMethodEnum** out).
+        let hr = unsafe { call!(sos15, get_method_table_slot_enumerator, mt, &mut e) };
         if hr < 0 {
             return None;
         }

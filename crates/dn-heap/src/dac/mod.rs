@@ -11,6 +11,7 @@ mod exception;
 mod gc;
 pub mod iface;
 mod live;
+mod loader;
 pub mod locate;
 mod methods;
 pub mod stack;
@@ -32,6 +33,7 @@ pub use data::*;
 pub use exception::{CodePlace, SyncBlock};
 pub use iface::DacpExceptionObjectData;
 pub use live::LiveProcess;
+pub use loader::{AppDomains, CodeHeap, LoaderBlock, LoaderHeapLayout, ModuleHeaps, StubHeapType};
 pub use locate::{
     find_dac, runtime_module, DacSearch, DacSource, FoundDac, RuntimeModule, VersionFrom,
 };
@@ -39,8 +41,6 @@ pub use methods::{JitKind, MethodDescData, SlotMethod};
 pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
 pub use vars::{VarLocation, VarValue, Variable};
-
-use crate::memory::{le_u16, le_u32, le_u64, ShortField};
 
 const IID_IXCLR_DATA_PROCESS: Guid = guid("5c552ab6-fc09-4cb3-8e36-22fa03c798b7");
 const IID_ISOS_DAC: [Guid; 16] = [
@@ -72,8 +72,6 @@ pub enum DacError {
     Call { call: &'static str, hr: u32 },
     #[error("the DAC does not offer {0} (older runtime)")]
     Unsupported(&'static str),
-    #[error("a DAC structure does not have the layout expected: {0}")]
-    Layout(#[from] ShortField),
     #[error("the DAC reported {count} {what}, more than the {max} this tool accepts")]
     TooMany {
         what: &'static str,
@@ -212,69 +210,33 @@ impl Dac {
     fn sos_n(&self, n: usize, name: &'static str) -> Result<ComPtr> {
         self.sos_n[n].ok_or(DacError::Unsupported(name))
     }
+}
 
-    /// Calls `obj` slot `idx` that fills a struct of `size` bytes, with one u64 argument
-    /// before the out pointer (or none).
-    fn call_struct(
-        &self,
-        obj: ComPtr,
-        idx: usize,
-        name: &'static str,
-        arg: Option<u64>,
-        size: usize,
-    ) -> Result<Vec<u8>> {
-        let _g = lock();
-        let mut buf = vec![0u64; size.div_ceil(8)];
-        // SAFETY: slot `idx` of `obj` has the signature (this, [u64,] *mut T) -> HRESULT with
-        // sizeof(T) <= `size` (layouts per dacprivate.h); the buffer is 8-byte aligned.
-        let hr = unsafe {
-            match arg {
-                Some(a) => {
-                    let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64) -> HResult =
-                        obj.slot(idx);
-                    f(obj.0, a, buf.as_mut_ptr())
-                }
-                None => {
-                    let f: unsafe extern "system" fn(*mut c_void, *mut u64) -> HResult =
-                        obj.slot(idx);
-                    f(obj.0, buf.as_mut_ptr())
-                }
-            }
-        };
-        check(name, hr)?;
-        Ok(buf
-            .iter()
-            .flat_map(|v| v.to_le_bytes())
-            .collect::<Vec<u8>>()[..size]
-            .to_vec())
+/// A two-call UTF-16 string getter (`f(count, buffer, *needed)`: sized first, then filled), under
+/// the caller's DAC lock.
+fn dac_string(
+    call: &'static str,
+    f: impl Fn(u32, *mut u16, *mut u32) -> HResult,
+) -> Result<String> {
+    /// No name the DAC gives is longer; a larger count is damage.
+    const MAX_CHARS: u32 = 1 << 20;
+    let mut needed = 0u32;
+    let hr = f(0, std::ptr::null_mut(), &mut needed);
+    if needed == 0 {
+        check(call, hr)?;
+        return Ok(String::new());
     }
-
-    /// Two-call UTF-16 string getter `(this, u64 addr, u32 count, *u16, *u32 needed)`.
-    fn call_string(
-        &self,
-        obj: ComPtr,
-        idx: usize,
-        name: &'static str,
-        addr: u64,
-    ) -> Result<String> {
-        let _g = lock();
-        // SAFETY: slot `idx` has the (addr, count, buffer, needed) string signature.
-        unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, u32, *mut u16, *mut u32) -> HResult =
-                obj.slot(idx);
-            let mut needed = 0u32;
-            let hr = f(obj.0, addr, 0, std::ptr::null_mut(), &mut needed);
-            if needed == 0 {
-                check(name, hr)?;
-                return Ok(String::new());
-            }
-            let mut buf = vec![0u16; needed as usize + 1];
-            let hr = f(obj.0, addr, buf.len() as u32, buf.as_mut_ptr(), &mut needed);
-            check(name, hr)?;
-            let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-            Ok(String::from_utf16_lossy(&buf[..end]))
-        }
+    if needed > MAX_CHARS {
+        return Err(DacError::TooMany {
+            what: "characters in a name",
+            count: needed.into(),
+            max: MAX_CHARS.into(),
+        });
     }
+    let mut buf = vec![0u16; needed as usize + 1];
+    check(call, f(buf.len() as u32, buf.as_mut_ptr(), &mut needed))?;
+    let end = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
+    Ok(String::from_utf16_lossy(&buf[..end]))
 }
 
 fn lock() -> MutexGuard<'static, ()> {

@@ -391,9 +391,8 @@ impl Dac {
         if module == 0 {
             return None;
         }
-        let mut data = DacpModuleData::default();
-        // SAFETY: GetModuleData(u64, *DacpModuleData).
-        if unsafe { call!(sos, get_module_data, module, &mut data) } < 0 || data.pe_assembly == 0 {
+        let data = self.module_data_raw(sos, module).ok()?;
+        if data.pe_assembly == 0 {
             return None;
         }
         let pe = data.pe_assembly;

@@ -1,51 +1,78 @@
 //! Types through the DAC: MethodTables, fields, modules, metadata names and statics.
 
+use super::iface::{
+    call, ComRef, DacpDomainLocalModuleData, DacpFieldDescData, DacpMethodTableData,
+    DacpMethodTableFieldData, DacpObjectData, MetaDataImport, SosDac14,
+};
 use super::*;
 
 impl Dac {
     pub fn method_table_data(&self, mt: u64) -> Result<MethodTableData> {
-        let b = self.call_struct(self.sos, 37, "GetMethodTableData", Some(mt), 0x48)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpMethodTableData::default();
+        // SAFETY: GetMethodTableData(u64, *DacpMethodTableData).
+        check("GetMethodTableData", unsafe {
+            call!(sos, get_method_table_data, mt, &mut d)
+        })?;
         Ok(MethodTableData {
-            is_free: le_u32(&b, 0)? != 0,
-            module: le_u64(&b, 8)?,
-            class: le_u64(&b, 0x10)?,
-            parent: le_u64(&b, 0x18)?,
-            num_interfaces: le_u16(&b, 0x20)?,
-            num_methods: le_u16(&b, 0x22)?,
-            base_size: le_u32(&b, 0x28)?,
-            component_size: le_u32(&b, 0x2C)?,
-            token: le_u32(&b, 0x30)?,
-            attr_class: le_u32(&b, 0x34)?,
-            contains_pointers: le_u32(&b, 0x40)? != 0,
+            is_free: d.is_free != 0,
+            module: d.module,
+            class: d.class,
+            parent: d.parent_method_table,
+            num_interfaces: d.num_interfaces,
+            num_methods: d.num_methods,
+            base_size: d.base_size,
+            component_size: d.component_size,
+            token: d.token,
+            attr_class: d.attr_class,
+            contains_pointers: d.contains_pointers != 0,
         })
     }
 
     pub fn method_table_name(&self, mt: u64) -> Result<String> {
-        self.call_string(self.sos, 36, "GetMethodTableName", mt)
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        // SAFETY: GetMethodTableName(u64, count, buffer, *needed).
+        dac_string("GetMethodTableName", |n, b, needed| unsafe {
+            call!(sos, get_method_table_name, mt, n, b, needed)
+        })
     }
 
     pub fn method_table_field_data(&self, mt: u64) -> Result<MethodTableFieldData> {
-        let b = self.call_struct(self.sos, 39, "GetMethodTableFieldData", Some(mt), 0x18)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpMethodTableFieldData::default();
+        // SAFETY: GetMethodTableFieldData(u64, *DacpMethodTableFieldData).
+        check("GetMethodTableFieldData", unsafe {
+            call!(sos, get_method_table_field_data, mt, &mut d)
+        })?;
         Ok(MethodTableFieldData {
-            num_instance_fields: le_u16(&b, 0)?,
-            num_static_fields: le_u16(&b, 2)?,
-            num_thread_static_fields: le_u16(&b, 4)?,
-            first_field: le_u64(&b, 8)?,
+            num_instance_fields: d.num_instance_fields,
+            num_static_fields: d.num_static_fields,
+            num_thread_static_fields: d.num_thread_static_fields,
+            first_field: d.first_field,
         })
     }
 
     pub fn field_desc_data(&self, fd: u64) -> Result<FieldDescData> {
-        let b = self.call_struct(self.sos, 42, "GetFieldDescData", Some(fd), 0x40)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpFieldDescData::default();
+        // SAFETY: GetFieldDescData(u64, *DacpFieldDescData).
+        check("GetFieldDescData", unsafe {
+            call!(sos, get_field_desc_data, fd, &mut d)
+        })?;
         Ok(FieldDescData {
-            element_type: le_u32(&b, 0)?,
-            sig_type: le_u32(&b, 4)?,
-            mt_of_type: le_u64(&b, 8)?,
-            token: le_u32(&b, 0x1C)?,
-            enclosing_mt: le_u64(&b, 0x20)?,
-            offset: le_u32(&b, 0x28)?,
-            is_thread_local: le_u32(&b, 0x2C)? != 0,
-            is_static: le_u32(&b, 0x34)? != 0,
-            next_field: le_u64(&b, 0x38)?,
+            element_type: d.element_type,
+            sig_type: d.sig_type,
+            mt_of_type: d.mt_of_type,
+            token: d.token,
+            enclosing_mt: d.mt_of_enclosing_class,
+            offset: d.offset,
+            is_thread_local: d.is_thread_local != 0,
+            is_static: d.is_static != 0,
+            next_field: d.next_field,
         })
     }
 
@@ -63,12 +90,7 @@ impl Dac {
     /// Module metadata location: (metadata address, size) in the target.
     pub fn module_metadata(&self, module: u64) -> Result<(u64, u64)> {
         let g = lock();
-        let sos = self.sos_ref(&g);
-        let mut d = super::iface::DacpModuleData::default();
-        // SAFETY: GetModuleData(u64, *DacpModuleData).
-        check("GetModuleData", unsafe {
-            super::iface::call!(sos, get_module_data, module, &mut d)
-        })?;
+        let d = self.module_data_raw(&self.sos_ref(&g), module)?;
         Ok((d.metadata_start, d.metadata_size))
     }
 
@@ -79,17 +101,23 @@ impl Dac {
 
     /// Object facts from the DAC (used for arrays: element type, rank, data pointer).
     pub fn object_data(&self, obj: u64) -> Result<ObjectData> {
-        let b = self.call_struct(self.sos, 33, "GetObjectData", Some(obj), 0x60)?;
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpObjectData::default();
+        // SAFETY: GetObjectData(u64, *DacpObjectData).
+        check("GetObjectData", unsafe {
+            call!(sos, get_object_data, obj, &mut d)
+        })?;
         Ok(ObjectData {
-            method_table: le_u64(&b, 0)?,
-            object_type: le_u32(&b, 8)?,
-            size: le_u64(&b, 0x10)?,
-            element_type_handle: le_u64(&b, 0x18)?,
-            element_type: le_u32(&b, 0x20)?,
-            rank: le_u32(&b, 0x24)?,
-            num_components: le_u64(&b, 0x28)?,
-            component_size: le_u64(&b, 0x30)?,
-            array_data: le_u64(&b, 0x38)?,
+            method_table: d.method_table,
+            object_type: d.object_type,
+            size: d.size,
+            element_type_handle: d.element_type_handle,
+            element_type: d.element_type,
+            rank: d.rank,
+            num_components: d.num_components,
+            component_size: d.component_size,
+            array_data: d.array_data,
         })
     }
 
@@ -100,13 +128,12 @@ impl Dac {
         if let Some(v) = cache.get(&module) {
             return v.map(|p| ComPtr(p as *mut c_void));
         }
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut m = std::ptr::null_mut();
         // SAFETY: GetModule(u64 addr, IXCLRDataModule** out); QI on the returned module.
         let imp = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut *mut c_void) -> HResult =
-                self.sos.slot(12);
-            if f(self.sos.0, module, &mut m) >= 0 && !m.is_null() {
+            if call!(sos, get_module, module, &mut m) >= 0 && !m.is_null() {
                 let md = ComPtr(m);
                 let r = md.query(&IID_IMETADATA_IMPORT);
                 md.release();
@@ -124,30 +151,20 @@ impl Dac {
         let imp = self
             .metadata_import(module)
             .ok_or(DacError::Unsupported("IMetaDataImport"))?;
-        let _g = lock();
+        let g = lock();
+        // SAFETY: the cached pointer holds a reference for the Dac's lifetime.
+        let imp = unsafe { ComRef::<MetaDataImport>::add_ref(&g, imp.0) }
+            .ok_or(DacError::Unsupported("IMetaDataImport"))?;
         let mut buf = [0u16; 512];
         let (mut class, mut len, mut attr, mut sig_len, mut cplus, mut value_len) =
             (0u32, 0u32, 0u32, 0u32, 0u32, 0u32);
         let (mut sig, mut value) = (std::ptr::null::<u8>(), std::ptr::null::<c_void>());
-        // SAFETY: IMetaDataImport::GetFieldProps (slot 57) with every out pointer valid.
+        // SAFETY: GetFieldProps with a name buffer of its stated length and every out pointer
+        // valid.
         let hr = unsafe {
-            type GetFieldProps = unsafe extern "system" fn(
-                *mut c_void,
-                u32,
-                *mut u32,
-                *mut u16,
-                u32,
-                *mut u32,
-                *mut u32,
-                *mut *const u8,
-                *mut u32,
-                *mut u32,
-                *mut *const c_void,
-                *mut u32,
-            ) -> HResult;
-            let f: GetFieldProps = imp.slot(57);
-            f(
-                imp.0,
+            call!(
+                imp,
+                get_field_props,
                 token,
                 &mut class,
                 buf.as_mut_ptr(),
@@ -158,7 +175,7 @@ impl Dac {
                 &mut sig_len,
                 &mut cplus,
                 &mut value,
-                &mut value_len,
+                &mut value_len
             )
         };
         check("GetFieldProps", hr)?;
@@ -166,75 +183,20 @@ impl Dac {
         Ok(String::from_utf16_lossy(&buf[..end]))
     }
 
-    /// Every module loaded in every AppDomain.
+    /// Every module loaded in every AppDomain (and the system domain), sorted, each once. A
+    /// domain whose assemblies the DAC cannot list is skipped, as before.
     pub fn modules(&self) -> Result<Vec<u64>> {
-        const MAX_ASSEMBLIES: i32 = 1 << 20;
-        let store = self.call_struct(self.sos, 4, "GetAppDomainStoreData", None, 0x18)?;
-        let count = le_u32(&store, 0x10)?;
-        // Read from the target: a damaged count must not become a huge allocation.
-        const MAX_DOMAINS: u32 = 4096;
-        if count > MAX_DOMAINS {
-            return Err(DacError::TooMany {
-                what: "app domains",
-                count: count.into(),
-                max: MAX_DOMAINS.into(),
-            });
-        }
-        let count = count as usize;
-        let mut domains = vec![0u64; count];
-        {
-            let _g = lock();
-            let mut needed = 0u32;
-            // SAFETY: GetAppDomainList(u32 count, u64* domains, u32* needed).
-            let hr = unsafe {
-                let f: unsafe extern "system" fn(*mut c_void, u32, *mut u64, *mut u32) -> HResult =
-                    self.sos.slot(5);
-                f(self.sos.0, count as u32, domains.as_mut_ptr(), &mut needed)
-            };
-            check("GetAppDomainList", hr)?;
-        }
-        // The system domain holds no assemblies of its own on Core, but ask it too.
-        domains.push(le_u64(&store, 8)?);
+        let domains = self.app_domains()?;
         let mut modules = Vec::new();
-        for d in domains.into_iter().filter(|&d| d != 0) {
-            let _g = lock();
-            // SAFETY: GetAssemblyList(u64 domain, i32 count, u64* asm, i32* needed), sizing first;
-            // GetAssemblyModuleList(u64 asm, u32 count, u64* mods, u32* needed).
-            unsafe {
-                let list: unsafe extern "system" fn(
-                    *mut c_void,
-                    u64,
-                    i32,
-                    *mut u64,
-                    *mut i32,
-                ) -> HResult = self.sos.slot(9);
-                let mut n = 0i32;
-                // A count beyond any real domain's assemblies is damage: skip the domain rather
-                // than allocate it.
-                if list(self.sos.0, d, 0, std::ptr::null_mut(), &mut n) < 0
-                    || n <= 0
-                    || n > MAX_ASSEMBLIES
-                {
-                    continue;
-                }
-                let mut asms = vec![0u64; n as usize];
-                if list(self.sos.0, d, n, asms.as_mut_ptr(), &mut n) < 0 {
-                    continue;
-                }
-                let mods: unsafe extern "system" fn(
-                    *mut c_void,
-                    u64,
-                    u32,
-                    *mut u64,
-                    *mut u32,
-                ) -> HResult = self.sos.slot(15);
-                for a in asms {
-                    let mut m = [0u64; 16];
-                    let mut got = 0u32;
-                    if mods(self.sos.0, a, m.len() as u32, m.as_mut_ptr(), &mut got) >= 0 {
-                        modules.extend(m.iter().take(got as usize).filter(|&&x| x != 0));
-                    }
-                }
+        for d in domains
+            .domains
+            .iter()
+            .copied()
+            .chain([domains.system])
+            .filter(|&d| d != 0)
+        {
+            if let Ok(m) = self.domain_modules(d) {
+                modules.extend(m);
             }
         }
         modules.sort_unstable();
@@ -251,52 +213,49 @@ impl Dac {
                 v.push(mt);
             }
         }
-        let _g = lock();
+        let g = lock();
+        let sos = self.sos_ref(&g);
         let mut out: Vec<u64> = Vec::new();
-        // SAFETY: TraverseModuleMap(i32 kind, u64 module, callback, void* token); kind 0 =
+        let token = &mut out as *mut Vec<u64> as *mut c_void;
+        // SAFETY: TraverseModuleMap(kind, module, callback, token); kind 0 =
         // TypeDefToMethodTable. The callback only runs during this call.
-        let hr = unsafe {
-            type Cb = unsafe extern "C" fn(u32, u64, *mut c_void);
-            let f: unsafe extern "system" fn(*mut c_void, i32, u64, Cb, *mut c_void) -> HResult =
-                self.sos.slot(14);
-            f(
-                self.sos.0,
-                0,
-                module,
-                collect,
-                &mut out as *mut Vec<u64> as *mut c_void,
-            )
-        };
-        check("TraverseModuleMap", hr)?;
+        check("TraverseModuleMap", unsafe {
+            call!(sos, traverse_module_map, 0, module, collect, token)
+        })?;
         Ok(out)
     }
 
     /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
     pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
-        let sos14 = self.sos_n(14, "ISOSDacInterface14")?;
-        let _g = lock();
+        let raw = self.sos_n(14, "ISOSDacInterface14")?;
+        let g = lock();
+        // SAFETY: `raw` is a live ISOSDacInterface14 for the Dac's lifetime.
+        let sos14 = unsafe { ComRef::<SosDac14>::add_ref(&g, raw.0) }
+            .ok_or(DacError::Unsupported("ISOSDacInterface14"))?;
         let (mut ngc, mut gc) = (0u64, 0u64);
         // SAFETY: GetStaticBaseAddress(u64 mt, u64* nonGC, u64* gc).
-        let hr = unsafe {
-            let f: unsafe extern "system" fn(*mut c_void, u64, *mut u64, *mut u64) -> HResult =
-                sos14.slot(3);
-            f(sos14.0, mt, &mut ngc, &mut gc)
-        };
-        check("GetStaticBaseAddress", hr)?;
+        check("GetStaticBaseAddress", unsafe {
+            call!(sos14, get_static_base_address, mt, &mut ngc, &mut gc)
+        })?;
         Ok((ngc, gc))
     }
 
     /// (non-GC, GC) statics bases of a module's types on runtimes before .NET 9
     /// (DomainLocalModule).
     pub fn domain_local_statics(&self, module: u64) -> Result<(u64, u64)> {
-        let b = self.call_struct(
-            self.sos,
-            57,
-            "GetDomainLocalModuleDataFromModule",
-            Some(module),
-            0x30,
-        )?;
-        Ok((le_u64(&b, 0x28)?, le_u64(&b, 0x20)?))
+        let g = lock();
+        let sos = self.sos_ref(&g);
+        let mut d = DacpDomainLocalModuleData::default();
+        // SAFETY: GetDomainLocalModuleDataFromModule(u64, *DacpDomainLocalModuleData).
+        check("GetDomainLocalModuleDataFromModule", unsafe {
+            call!(
+                sos,
+                get_domain_local_module_data_from_module,
+                module,
+                &mut d
+            )
+        })?;
+        Ok((d.non_gc_static_data_start, d.gc_static_data_start))
     }
 
     /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.

@@ -247,244 +247,11 @@ unsafe impl Interface for XclrDataMethodInstance {
     type Vtbl = XclrDataMethodInstanceVtbl;
 }
 
-// ---- ISOSDacInterface (sospriv.idl), the slots the stack commands use ----
+mod sos;
+mod structs;
 
-/// ISOS string getter: (address, count, buffer, needed).
-type SosString = unsafe extern "system" fn(*mut c_void, u64, u32, *mut u16, Out<u32>) -> HResult;
-
-pub enum SosDac {}
-#[repr(C)]
-pub struct SosDacVtbl {
-    pub base: IUnknownVtbl,
-    pub get_thread_store_data:
-        unsafe extern "system" fn(*mut c_void, Out<DacpThreadStoreData>) -> HResult,
-    _slots_4_12: [Unused; 9],
-    pub get_module_data:
-        unsafe extern "system" fn(*mut c_void, u64, Out<DacpModuleData>) -> HResult,
-    _slots_14_16: [Unused; 3],
-    pub get_thread_data:
-        unsafe extern "system" fn(*mut c_void, u64, Out<DacpThreadData>) -> HResult,
-    _get_thread_from_thinlock_id: Unused,
-    pub get_stack_limits:
-        unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>, Out<u64>) -> HResult,
-    pub get_method_desc_data: unsafe extern "system" fn(
-        *mut c_void,
-        u64,
-        u64,
-        Out<DacpMethodDescData>,
-        u32,
-        *mut u8,
-        Out<u32>,
-    ) -> HResult,
-    pub get_method_desc_ptr_from_ip:
-        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
-    pub get_method_desc_name: SosString,
-    pub get_method_desc_ptr_from_frame:
-        unsafe extern "system" fn(*mut c_void, u64, Out<u64>) -> HResult,
-    _slots_24_25: [Unused; 2],
-    pub get_code_header_data:
-        unsafe extern "system" fn(*mut c_void, u64, Out<DacpCodeHeaderData>) -> HResult,
-    _slots_27_42: [Unused; 16],
-    pub get_frame_name: SosString,
-    _get_pe_file_base: Unused,
-    pub get_pe_file_name: SosString,
-    _slots_46_58: [Unused; 13],
-    pub get_sync_block_data:
-        unsafe extern "system" fn(*mut c_void, u32, Out<DacpSyncBlockData>) -> HResult,
-    _slots_60_61: [Unused; 2],
-    pub get_handle_enum_for_types:
-        unsafe extern "system" fn(*mut c_void, *const u32, u32, Out<*mut c_void>) -> HResult,
-    _slots_63_64: [Unused; 2],
-    pub get_nested_exception_data:
-        unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
-    _slots_66_78: [Unused; 13],
-    pub get_stack_references:
-        unsafe extern "system" fn(*mut c_void, u32, Out<*mut c_void>) -> HResult,
-    pub get_register_name:
-        unsafe extern "system" fn(*mut c_void, i32, u32, *mut u16, Out<u32>) -> HResult,
-}
-// SAFETY: prefix of ISOSDacInterface (slots 0..65).
-unsafe impl Interface for SosDac {
-    type Vtbl = SosDacVtbl;
-}
-
-pub enum SosDac12 {}
-#[repr(C)]
-pub struct SosDac12Vtbl {
-    pub base: IUnknownVtbl,
-    pub get_global_allocation_context:
-        unsafe extern "system" fn(*mut c_void, Out<u64>, Out<u64>) -> HResult,
-}
-// SAFETY: prefix of ISOSDacInterface12 (slots 0..3).
-unsafe impl Interface for SosDac12 {
-    type Vtbl = SosDac12Vtbl;
-}
-
-/// ISOSEnum and its item-typed descendants (ISOSHandleEnum, ISOSStackRefEnum): `Next` fills
-/// an array of the enumerator's item struct.
-pub enum SosEnum {}
-#[repr(C)]
-pub struct SosEnumVtbl {
-    pub base: IUnknownVtbl,
-    _skip: Unused,
-    _reset: Unused,
-    _get_count: Unused,
-    pub next: unsafe extern "system" fn(*mut c_void, u32, *mut u8, Out<u32>) -> HResult,
-}
-// SAFETY: prefix of ISOSHandleEnum / ISOSStackRefEnum (slots 0..6).
-unsafe impl Interface for SosEnum {
-    type Vtbl = SosEnumVtbl;
-}
-
-pub enum SosDac2 {}
-#[repr(C)]
-pub struct SosDac2Vtbl {
-    pub base: IUnknownVtbl,
-    pub get_object_exception_data:
-        unsafe extern "system" fn(*mut c_void, u64, Out<DacpExceptionObjectData>) -> HResult,
-}
-// SAFETY: prefix of ISOSDacInterface2 (slots 0..3).
-unsafe impl Interface for SosDac2 {
-    type Vtbl = SosDac2Vtbl;
-}
-
-// ---- The structs those slots fill (dacprivate.h, x64) ----
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpThreadData {
-    pub cor_thread_id: i32,
-    pub os_thread_id: u32,
-    pub state: i32,
-    pub preemptive_gc_disabled: u32,
-    pub alloc_context_ptr: u64,
-    pub alloc_context_limit: u64,
-    pub context: u64,
-    pub domain: u64,
-    pub frame: u64,
-    pub lock_count: u32,
-    pub first_nested_exception: u64,
-    pub teb: u64,
-    pub fiber_data: u64,
-    pub last_thrown_object_handle: u64,
-    pub next_thread: u64,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpMethodDescData {
-    pub has_native_code: i32,
-    pub is_dynamic: i32,
-    pub slot_number: u16,
-    pub native_code_addr: u64,
-    pub address_of_native_code_slot: u64,
-    pub method_desc_ptr: u64,
-    pub method_table_ptr: u64,
-    pub module_ptr: u64,
-    pub md_token: u32,
-    pub gc_info: u64,
-    pub gc_stress_code_copy: u64,
-    pub managed_dynamic_method_object: u64,
-    pub requested_ip: u64,
-    pub rejit_current: [u64; 3],
-    pub rejit_requested: [u64; 3],
-    pub jitted_rejit_versions: u32,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpCodeHeaderData {
-    pub gc_info: u64,
-    pub jit_type: i32,
-    pub method_desc_ptr: u64,
-    pub method_start: u64,
-    pub method_size: u32,
-    pub cold_region_start: u64,
-    pub cold_region_size: u32,
-    pub hot_region_size: u32,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpModuleData {
-    pub address: u64,
-    pub pe_assembly: u64,
-    pub il_base: u64,
-    pub metadata_start: u64,
-    pub metadata_size: u64,
-    _rest: [u64; 15],
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpSyncBlockData {
-    pub object: u64,
-    pub free: i32,
-    pub sync_block_pointer: u64,
-    pub com_flags: u32,
-    pub monitor_held: u32,
-    pub recursion: u32,
-    pub holding_thread: u64,
-    pub additional_thread_count: u32,
-    pub app_domain_ptr: u64,
-    pub sync_block_count: u32,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpExceptionObjectData {
-    pub message: u64,
-    pub inner_exception: u64,
-    pub stack_trace: u64,
-    pub watson_buckets: u64,
-    pub stack_trace_string: u64,
-    pub remote_stack_trace_string: u64,
-    pub hresult: i32,
-    pub xcode: i32,
-}
-
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct DacpThreadStoreData {
-    pub thread_count: i32,
-    pub unstarted_thread_count: i32,
-    pub background_thread_count: i32,
-    pub pending_thread_count: i32,
-    pub dead_thread_count: i32,
-    pub first_thread: u64,
-    pub finalizer_thread: u64,
-    pub gc_thread: u64,
-    pub host_config: u32,
-}
-
-/// An item of ISOSHandleEnum.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SosHandleData {
-    pub app_domain: u64,
-    pub handle: u64,
-    pub secondary: u64,
-    pub handle_type: u32,
-    pub strong_reference: i32,
-    pub ref_count: u32,
-    pub jupiter_ref_count: u32,
-    pub is_pegged: i32,
-}
-
-/// An item of ISOSStackRefEnum.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SosStackRefData {
-    pub has_register_information: i32,
-    pub register: i32,
-    pub offset: i32,
-    pub address: u64,
-    pub object: u64,
-    pub flags: u32,
-    pub source_type: u32,
-    pub source: u64,
-    pub stack_pointer: u64,
-}
+pub use sos::*;
+pub use structs::*;
 
 /// Every item of an enumerator (asked for in chunks, as many as it gives).
 pub fn drain<T: Default + Copy>(e: &ComRef<'_, SosEnum>) -> Vec<T> {
@@ -520,6 +287,55 @@ const _: () = {
     assert!(size_of::<DacpCodeHeaderData>() == 0x38);
     assert!(offset_of!(DacpCodeHeaderData, hot_region_size) == 0x34);
     assert!(size_of::<DacpModuleData>() == 0xA0);
+    assert!(offset_of!(DacpModuleData, transient_flags) == 0x48);
+    assert!(offset_of!(DacpModuleData, loader_allocator) == 0x88);
+    assert!(offset_of!(DacpModuleData, thunk_heap) == 0x90);
+    assert!(size_of::<DacpAppDomainStoreData>() == 0x18);
+    assert!(size_of::<DacpMethodTableData>() == 0x48);
+    assert!(size_of::<DacpUsefulGlobalsData>() == 0x28);
+    assert!(size_of::<DacpDomainLocalModuleData>() == 0x30);
+    assert!(offset_of!(MetaDataImportVtbl, get_field_props) == 57 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_module_map) == 14 * 8);
+    assert!(offset_of!(SosDacVtbl, get_domain_local_module_data_from_module) == 57 * 8);
+    assert!(size_of::<DacpGcHeapData>() == 0x10);
+    assert!(size_of::<DacpGenerationData>() == 0x20);
+    assert!(size_of::<DacpGcHeapDetails>() == 0x120);
+    assert!(offset_of!(DacpGcHeapDetails, generation_table) == 0x48);
+    assert!(offset_of!(DacpGcHeapDetails, ephemeral_heap_segment) == 0xC8);
+    assert!(offset_of!(DacpGcHeapDetails, lowest_address) == 0x108);
+    assert!(size_of::<DacpHeapSegmentData>() == 0x58);
+    assert!(offset_of!(SosDacVtbl, get_gc_heap_data) == 46 * 8);
+    assert!(offset_of!(SosDacVtbl, get_heap_segment_data) == 50 * 8);
+    assert!(offset_of!(SosDacVtbl, get_useful_globals) == 70 * 8);
+    assert!(offset_of!(SosDac8Vtbl, get_finalization_fill_pointers_svr) == 7 * 8);
+    assert!(offset_of!(DacpMethodTableData, base_size) == 0x28);
+    assert!(offset_of!(DacpMethodTableData, contains_pointers) == 0x40);
+    assert!(size_of::<DacpMethodTableFieldData>() == 0x18);
+    assert!(size_of::<DacpFieldDescData>() == 0x40);
+    assert!(offset_of!(DacpFieldDescData, token) == 0x1C);
+    assert!(offset_of!(DacpFieldDescData, offset) == 0x28);
+    assert!(offset_of!(DacpFieldDescData, is_static) == 0x34);
+    assert!(size_of::<DacpObjectData>() == 0x60);
+    assert!(offset_of!(DacpObjectData, array_data) == 0x38);
+    assert!(offset_of!(SosDacVtbl, get_module) == 12 * 8);
+    assert!(offset_of!(SosDacVtbl, get_object_data) == 33 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_name) == 36 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_slot) == 38 * 8);
+    assert!(offset_of!(SosDacVtbl, get_method_table_for_ee_class) == 41 * 8);
+    assert!(offset_of!(SosDacVtbl, get_field_desc_data) == 42 * 8);
+    assert!(size_of::<DacpAppDomainData>() == 0x48);
+    assert!(offset_of!(DacpAppDomainData, stub_heap) == 0x20);
+    assert!(size_of::<DacpJitManagerInfo>() == 0x18);
+    assert!(size_of::<DacpJitCodeHeapInfo>() == 0x18);
+    assert!(offset_of!(SosDacVtbl, get_app_domain_store_data) == 4 * 8);
+    assert!(offset_of!(SosDacVtbl, get_app_domain_data) == 6 * 8);
+    assert!(offset_of!(SosDacVtbl, get_assembly_list) == 9 * 8);
+    assert!(offset_of!(SosDacVtbl, get_module_data) == 13 * 8);
+    assert!(offset_of!(SosDacVtbl, get_assembly_module_list) == 15 * 8);
+    assert!(offset_of!(SosDacVtbl, get_jit_manager_list) == 27 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_loader_heap) == 67 * 8);
+    assert!(offset_of!(SosDacVtbl, traverse_virt_call_stub_heap) == 69 * 8);
+    assert!(offset_of!(SosDac13Vtbl, get_loader_allocator_heaps) == 6 * 8);
     assert!(size_of::<DacpSyncBlockData>() == 0x48);
     assert!(offset_of!(DacpSyncBlockData, holding_thread) == 0x28);
     assert!(offset_of!(DacpSyncBlockData, sync_block_count) == 0x40);
