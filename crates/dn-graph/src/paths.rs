@@ -91,44 +91,61 @@ impl HeapGraph {
                 *best = i;
             }
         }
-        // from[x]: BFS predecessor of x; a start node points at itself.
-        let mut from = vec![NONE; n];
-        let mut queue: Vec<NodeId> = Vec::new();
+        // The BFS queue is also the search tree: each entry is (node, queue index of the entry
+        // it was reached from; NONE for a start node). It stops once every asked-for node is
+        // reached, so memory follows the part of the heap searched, not the heap.
+        let mut wanted: FxHashMap<NodeId, u32> = nodes
+            .iter()
+            .filter(|&&y| (y as usize) < n)
+            .map(|&y| (y, NONE))
+            .collect();
+        let mut pending = wanted.len();
+        let mut seen = BitSet::new(n);
+        let mut queue: Vec<(NodeId, u32)> = Vec::new();
+        let mut reach =
+            |v: NodeId, from: u32, queue: &mut Vec<(NodeId, u32)>, pending: &mut usize| {
+                if let Some(at) = wanted.get_mut(&v) {
+                    *at = queue.len() as u32;
+                    *pending -= 1;
+                }
+                queue.push((v, from));
+            };
         for finalizer_pass in [false, true] {
-            queue.clear();
+            if pending == 0 {
+                break;
+            }
+            let mut head = queue.len();
             for r in &self.roots {
-                if r.kind.is_finalizer() == finalizer_pass && from[r.node as usize] == NONE {
-                    from[r.node as usize] = r.node;
-                    queue.push(r.node);
+                if r.kind.is_finalizer() == finalizer_pass && seen.insert(r.node) {
+                    reach(r.node, NONE, &mut queue, &mut pending);
                 }
             }
-            let mut head = 0;
-            while head < queue.len() {
-                let u = queue[head];
-                head += 1;
+            while head < queue.len() && pending > 0 {
+                let u = queue[head].0;
                 for &v in self.edges.targets(u) {
-                    if from[v as usize] == NONE {
-                        from[v as usize] = u;
-                        queue.push(v);
+                    if seen.insert(v) {
+                        reach(v, head as u32, &mut queue, &mut pending);
                     }
                 }
+                head += 1;
             }
         }
-        drop(queue);
         nodes
             .iter()
             .map(|&y| {
-                if y as usize >= n || from[y as usize] == NONE {
+                let at = *wanted.get(&y)?;
+                if at == NONE {
                     return None;
                 }
-                let mut path = vec![y];
-                let mut x = y;
-                while from[x as usize] != x {
-                    x = from[x as usize];
+                let mut path = Vec::new();
+                let mut i = at;
+                while i != NONE {
+                    let (x, from) = queue[i as usize];
                     path.push(x);
+                    i = from;
                 }
                 path.reverse();
-                Some((record[&x], path))
+                Some((record[&path[0]], path))
             })
             .collect()
     }
