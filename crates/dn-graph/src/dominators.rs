@@ -78,8 +78,9 @@ pub struct ComputeStats {
 /// The dominator tree under a virtual root whose children are the root nodes, and retained
 /// sizes.
 ///
-/// Memory kept: 4 bytes (idom) + 8 bytes (retained) per node. Scratch at the peak, per
-/// reachable node: preorder->node, parent and semidominator (12 bytes) throughout; during the
+/// Memory kept: 4 bytes (idom) + 4 bytes (retained, with a side table for 4 GiB and more)
+/// per node. Leaves referenced once are folded into their referrer by the DFS and take no
+/// scratch. Scratch at the peak, per other reachable node: preorder->node, parent and semidominator (12 bytes) throughout; during the
 /// DFS also node->preorder (4), 8 per edge to an already visited node and 12 per DFS level;
 /// during the semidominator pass the link forest (8) and the backward predecessor rows (4 +
 /// 4 per backward edge). About 26 bytes per node on heap-like graphs, at most 28 per node +

@@ -9,7 +9,8 @@
 //!   slot plus a rank directory, about 1/64 of the heap bytes), i.e. about 17 bytes per object.
 //! * [`Edges`]: outgoing references as CSR, `u32` offsets while the edge count fits in 32 bits
 //!   (else `u64`), plus one `u32` per reference.
-//! * [`Dominators`]: immediate dominator (`u32`) and retained size (`u64`) per object.
+//! * [`Dominators`]: immediate dominator (`u32`) and retained size (`u32`, 4 GiB and more in a
+//!   side table) per object.
 //!
 //! Every traversal is iterative: a chain of 10^7 objects is fine.
 
