@@ -158,20 +158,20 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
         // A write error (disk full) explains a failed copy better than the copy's own error.
         let (written, staging) = staged.finish_streaming();
         written.and(copied)?;
-        // A target killed during the copy reads as holes from then on; do not keep such a dump.
-        if !procinfo::is_alive(pid) {
-            return Err(CollectError::TargetExited(pid));
-        }
-        let stopped_for = stopped.resume();
-        let stop_ended = gc::monotonic_ns();
-        let thread_count = stopped.tids().len();
-        let gc = match job.gc.take() {
-            Some(w) => w.verdict(stop_began, stop_ended),
-            None => GcCheck::NotChecked,
+        let Some(Resumed {
+            stopped_for,
+            thread_count,
+            gc,
+        }) = resume_checked(
+            &mut stopped,
+            pid,
+            &mut job.gc,
+            job.retry_if_in_gc,
+            stop_began,
+        )?
+        else {
+            return Ok::<_, CollectError>(None);
         };
-        if gc == GcCheck::InGc && job.retry_if_in_gc {
-            return Ok(None);
-        }
 
         let mut still_wanted = |_: u64| match interrupt.interrupted() {
             Some(signal) => Err(CollectError::Interrupted(signal)),
@@ -214,6 +214,43 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
         unreadable_bytes: copier.unreadable_bytes,
         warnings,
         moved,
+    }))
+}
+
+/// The end of a stop: how long it lasted, the threads it held and the GC check's verdict.
+pub(crate) struct Resumed {
+    pub stopped_for: Duration,
+    pub thread_count: usize,
+    pub gc: GcCheck,
+}
+
+/// Ends the stop after the copy: refuses the dump of a target that died meanwhile (it reads as
+/// holes from then on), resumes the threads, and asks the GC check whether the stop overlapped
+/// a collection. `None`: it did and the job wants another try.
+pub(crate) fn resume_checked(
+    stopped: &mut StoppedProcess,
+    pid: i32,
+    gc_watch: &mut Option<GcWatch>,
+    retry_if_in_gc: bool,
+    stop_began: i128,
+) -> Result<Option<Resumed>, CollectError> {
+    if !procinfo::is_alive(pid) {
+        return Err(CollectError::TargetExited(pid));
+    }
+    let stopped_for = stopped.resume();
+    let stop_ended = gc::monotonic_ns();
+    let thread_count = stopped.tids().len();
+    let gc = match gc_watch.take() {
+        Some(w) => w.verdict(stop_began, stop_ended),
+        None => GcCheck::NotChecked,
+    };
+    if gc == GcCheck::InGc && retry_if_in_gc {
+        return Ok(None);
+    }
+    Ok(Some(Resumed {
+        stopped_for,
+        thread_count,
+        gc,
     }))
 }
 

@@ -12,7 +12,7 @@ use crate::copy::{Copier, CHUNK};
 use crate::dirty::{self, Tracking};
 use crate::elf::{self, LoadSegment, HEAD_RESERVED};
 use crate::error::CollectError;
-use crate::gc::{self, GcCheck};
+use crate::gc;
 use crate::maps::{self, Mapping};
 use crate::memory::RemoteMemory;
 use crate::notes::{self, ProcessFacts};
@@ -163,20 +163,20 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
         new_bytes += p.end - p.start;
     }
     stop_unreadable += copier.unreadable_bytes;
-    // A target killed during the copy reads as holes from then on; do not keep such a dump.
-    if !procinfo::is_alive(pid) {
-        return Err(CollectError::TargetExited(pid));
-    }
-    let stopped_for = stopped.resume();
-    let stop_ended = gc::monotonic_ns();
-    let thread_count = stopped.tids().len();
-    let gc = match job.gc.take() {
-        Some(w) => w.verdict(stop_began, stop_ended),
-        None => GcCheck::NotChecked,
-    };
-    if gc == GcCheck::InGc && job.retry_if_in_gc {
+    let Some(attempt::Resumed {
+        stopped_for,
+        thread_count,
+        gc,
+    }) = attempt::resume_checked(
+        &mut stopped,
+        pid,
+        &mut job.gc,
+        job.retry_if_in_gc,
+        stop_began,
+    )?
+    else {
         return Ok(None);
-    }
+    };
 
     // After the resume: pre-copied bytes nothing uses become holes, then the headers.
     for &(at, len) in &placed.unused {
