@@ -45,7 +45,6 @@ fn live_net8() {
 /// reached it through `Console.Out`); we list every root that reaches the object
 /// (docs/heap-graph.md). Most sampled objects get equal counts, checked too.
 #[test]
-#[ignore = "known defect, open in #16: on .NET 11 our gcroot lists fewer stack roots than SOS for some sampled objects (seen after the typed DAC rework); run with --ignored"]
 fn gcroot_roots_net11() {
     let d = make_dump(Runtime::Net11, true, 100, "--withheap");
     let s = open_session(&d);
@@ -108,6 +107,14 @@ fn gcroot_roots_net11() {
 /// The roots of one `gcroot` answer, as SOS prints them and so do we: a handle line
 /// (`00007f12592711f8 (strong handle)`) or a stack line (`rbp-f0: 00007ffdd47ed690`, a slot;
 /// `rbx: 00007f8f6c803ba8`, a register, qualified by its frame's SP on the line before).
+/// A register's name as SOS prints it ("rbx", "r12"), not a heading ("HandleTable").
+fn is_register(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 fn root_slots(answer: &str) -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     let mut frame_sp = "";
@@ -134,6 +141,14 @@ fn root_slots(answer: &str) -> std::collections::BTreeSet<String> {
                         frame_sp.trim_start_matches('0')
                     ));
                 }
+            }
+            // A register SOS prints without its value ("rbx:"): named by its frame.
+            [name] if name.ends_with(':') && is_register(name.trim_end_matches(':')) => {
+                out.insert(format!(
+                    "{} in frame {}",
+                    name.trim_end_matches(':'),
+                    frame_sp.trim_start_matches('0')
+                ));
             }
             _ => {}
         }
