@@ -135,18 +135,7 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
     out.write_at(layout.notes_offset, &note_bytes)?;
 
     let total: u64 = regions.iter().map(|r| r.end - r.start).sum();
-    let mut done = 0u64;
-    let progress = &mut *job.progress;
-    let mut on_chunk = |n: u64| {
-        if let Some(signal) = interrupt.interrupted() {
-            return Err(CollectError::Interrupted(signal));
-        }
-        done += n;
-        if let Some(p) = progress.as_mut() {
-            p(done, total);
-        }
-        Ok(())
-    };
+    let mut on_chunk = chunk_progress(interrupt, &mut *job.progress, total);
     let moved = std::thread::scope(|scope| {
         let overflow = WriteBehind::start(scope, &out, CHUNK);
         let mut staged = Staged::new(job.arena.as_mut_slice(), overflow);
@@ -215,6 +204,26 @@ pub fn attempt(mut job: Job<'_>) -> Result<Option<Done>, CollectError> {
         warnings,
         moved,
     }))
+}
+
+/// The per-chunk callback of a copy: stops at Ctrl-C or a signal, else reports the bytes done
+/// so far out of `total`.
+pub(crate) fn chunk_progress<'a>(
+    interrupt: &'a InterruptGuard,
+    progress: &'a mut Option<ProgressFn>,
+    total: u64,
+) -> impl FnMut(u64) -> Result<(), CollectError> + 'a {
+    let mut done = 0u64;
+    move |n: u64| {
+        if let Some(signal) = interrupt.interrupted() {
+            return Err(CollectError::Interrupted(signal));
+        }
+        done += n;
+        if let Some(p) = progress.as_mut() {
+            p(done, total);
+        }
+        Ok(())
+    }
 }
 
 /// The end of a stop: how long it lasted, the threads it held and the GC check's verdict.

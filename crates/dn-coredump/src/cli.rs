@@ -133,23 +133,22 @@ fn mib(b: u64) -> f64 {
 }
 
 pub fn human_summary(s: &CollectSummary) -> String {
-    if s.copy == CopyMode::Precopy {
-        return format!(
-            "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({:.1} MiB pre-copied while it ran, {:.1} MiB read again and {:.1} MiB written while stopped)",
-            s.path.display(),
-            mib(s.bytes_written),
-            mib(s.bytes_on_disk),
-            s.threads,
-            s.regions,
-            s.seconds,
-            s.target_stopped_ms,
+    let copied = if s.copy == CopyMode::Precopy {
+        format!(
+            "{:.1} MiB pre-copied while it ran, {:.1} MiB read again and {:.1} MiB written while stopped",
             mib(s.precopied_bytes),
             mib(s.reread_bytes),
             mib(s.streamed_bytes)
-        );
-    }
+        )
+    } else {
+        format!(
+            "{:.1} MiB copied to memory, {:.1} MiB written while stopped",
+            mib(s.staged_bytes),
+            mib(s.streamed_bytes)
+        )
+    };
     format!(
-        "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({:.1} MiB copied to memory, {:.1} MiB written while stopped)",
+        "Complete: {} ({:.1} MiB, {:.1} MiB on disk), {} threads, {} regions in {:.2} s; target stopped for {:.0} ms ({copied})",
         s.path.display(),
         mib(s.bytes_written),
         mib(s.bytes_on_disk),
@@ -157,8 +156,6 @@ pub fn human_summary(s: &CollectSummary) -> String {
         s.regions,
         s.seconds,
         s.target_stopped_ms,
-        mib(s.staged_bytes),
-        mib(s.streamed_bytes)
     )
 }
 

@@ -73,18 +73,7 @@ pub fn attempt(mut job: Job<'_>, tracking: Tracking) -> Result<Option<Done>, Col
     }
     pre.sort_by_key(|q| q.start);
     let total = pre_end - HEAD_RESERVED;
-    let mut done = 0u64;
-    let progress = &mut *job.progress;
-    let mut on_chunk = |n: u64| {
-        if let Some(signal) = interrupt.interrupted() {
-            return Err(CollectError::Interrupted(signal));
-        }
-        done += n;
-        if let Some(p) = progress.as_mut() {
-            p(done, total);
-        }
-        Ok(())
-    };
+    let mut on_chunk = attempt::chunk_progress(interrupt, &mut *job.progress, total);
     std::thread::scope(|scope| {
         let mut sink = WriteBehind::start(scope, &out, CHUNK);
         let copied = pre_regions
