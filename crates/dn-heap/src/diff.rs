@@ -222,9 +222,7 @@ fn core_spelled(mut stat: DumpHeapStat) -> DumpHeapStat {
 impl Render for HeapDiff {
     fn render(&self) -> String {
         let mut out = String::new();
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         let with_retained = self.types.iter().any(|t| t.retained_growth().is_some());
         let retained_head = if with_retained {
             format!(" {:>15}", "Retained B-A")

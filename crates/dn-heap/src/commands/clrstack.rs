@@ -226,9 +226,7 @@ impl Render for ClrStack {
         for t in &self.threads {
             t.render(&mut out, self.all, self.full_names);
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }

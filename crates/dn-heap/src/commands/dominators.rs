@@ -205,9 +205,7 @@ pub(crate) fn percent(part: u64, whole: u64) -> f64 {
 impl Render for DominatorTree {
     fn render(&self) -> String {
         let mut out = String::new();
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out + &render_tree(&self.root)
     }
 }

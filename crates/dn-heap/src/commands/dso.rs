@@ -262,9 +262,7 @@ impl Render for DumpStackObjects {
             };
             out.push_str(&format!("{at:>16} {:>16x} {}\n", o.object, o.type_name));
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }

@@ -474,9 +474,7 @@ fn render_frozen(out: &mut String, frozen: Option<FrozenCount>) {
 }
 
 fn render_warnings(out: &mut String, warnings: &[String]) {
-    for w in warnings {
-        out.push_str(&format!("Warning: {w}\n"));
-    }
+    crate::commands::push_warnings(out, warnings);
 }
 
 impl Render for DumpHeapStat {

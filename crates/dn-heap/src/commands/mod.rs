@@ -416,6 +416,13 @@ pub fn ser_hex_opt<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Err
 /// Thousands separators, as SOS's `n0` format (one implementation, in dn-core).
 pub use dn_core::render::n0;
 
+/// The `Warning:` lines that end a command's text: what was skipped, one line each.
+pub(crate) fn push_warnings(out: &mut String, warnings: &[String]) {
+    for w in warnings {
+        out.push_str(&format!("Warning: {w}\n"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -349,9 +349,7 @@ impl Render for PrintException {
             out.push_str("\nNested exception -------------------------------------------------------------\n");
             e.render(&mut out);
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }

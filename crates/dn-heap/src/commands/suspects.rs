@@ -300,9 +300,7 @@ fn bytes_pct(bytes: u64, pct: f64) -> String {
 impl Render for Suspects {
     fn render(&self) -> String {
         let mut out = String::new();
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out.push_str(&format!(
             "Live heap: {} bytes. Threshold: {}% ({} bytes).\n",
             n0(self.live_bytes),

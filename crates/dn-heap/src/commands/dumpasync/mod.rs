@@ -495,9 +495,7 @@ impl Render for DumpAsync {
             }
             out.push('\n');
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }

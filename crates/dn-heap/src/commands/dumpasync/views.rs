@@ -137,9 +137,7 @@ impl Render for DumpAsyncCoalesced {
             render_group(&mut out, g, 0);
             out.push('\n');
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }
@@ -155,9 +153,7 @@ impl Render for DumpAsyncStats {
                 r.type_name
             ));
         }
-        for w in &self.warnings {
-            out.push_str(&format!("Warning: {w}\n"));
-        }
+        crate::commands::push_warnings(&mut out, &self.warnings);
         out
     }
 }
