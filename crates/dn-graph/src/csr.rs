@@ -69,7 +69,9 @@ impl OffsetInt for u32 {
     }
     /// In place: fresh pages are expensive on some virtual machines.
     fn ends_from_counts(mut counts: Vec<u32>) -> Vec<Self> {
-        // Exclusive prefix sums over counts + [0]: [0, c0, c0 + c1, ..., total].
+        // Exclusive prefix sums over counts + [0]: [0, c0, c0 + c1, ..., total]. Grown by
+        // exactly one: a plain push would double the capacity of a full buffer.
+        counts.reserve_exact(1);
         counts.push(0);
         let mut acc = 0u32;
         for c in counts.iter_mut() {
@@ -160,37 +162,39 @@ impl Edges {
     /// Builds the rows by calling `f(node, &mut out)` for every node `0..n`; `f` pushes target
     /// ids in the order they should be kept. Duplicate targets of one node are removed keeping
     /// the first occurrence; targets `>= n` are dropped. With `parallel`, contiguous chunks of
-    /// nodes are built on the rayon pool and concatenated in node order: the result is
-    /// identical to the serial one.
+    /// nodes are built on the rayon pool a few at a time and appended in node order: the
+    /// result is identical to the serial one, and at most a few chunks' buffers exist at once
+    /// (holding every chunk until the end would double the peak, and the allocator keeps
+    /// freed medium-sized blocks resident).
     pub fn build<F>(n: usize, parallel: bool, f: F) -> Edges
     where
         F: Fn(NodeId, &mut Vec<NodeId>) + Sync,
     {
         assert!(n <= crate::MAX_NODES, "too many nodes: {n}");
-        let chunks: Vec<(Vec<u32>, Vec<NodeId>)> = if parallel && n > CHUNK {
-            (0..n.div_ceil(CHUNK))
-                .into_par_iter()
-                .map(|c| build_chunk(c * CHUNK..((c + 1) * CHUNK).min(n), n, &f))
-                .collect()
-        } else {
-            vec![build_chunk(0..n, n, &f)]
-        };
-        let total: usize = chunks.iter().map(|c| c.1.len()).sum();
-        let offsets = if fits_narrow(total) {
-            Offsets::Narrow(prefix_sums::<u32>(&chunks, n))
-        } else {
-            Offsets::Wide(prefix_sums::<u64>(&chunks, n))
-        };
-        let targets = if chunks.len() == 1 {
-            let mut t = chunks.into_iter().next().map(|c| c.1).unwrap_or_default();
-            t.shrink_to_fit();
-            t
-        } else {
-            let mut all = Vec::with_capacity(total);
-            for (_, t) in chunks {
-                all.extend_from_slice(&t);
+        let (degrees, mut targets) = if parallel && n > CHUNK {
+            let chunks = n.div_ceil(CHUNK);
+            let group = 4 * rayon::current_num_threads().max(1);
+            let mut degrees: Vec<u32> = Vec::with_capacity(n + 1);
+            let mut targets: Vec<NodeId> = Vec::new();
+            for first in (0..chunks).step_by(group) {
+                let parts: Vec<_> = (first..(first + group).min(chunks))
+                    .into_par_iter()
+                    .map(|c| build_chunk(c * CHUNK..((c + 1) * CHUNK).min(n), n, &f))
+                    .collect();
+                for (d, t) in parts {
+                    degrees.extend_from_slice(&d);
+                    targets.extend_from_slice(&t);
+                }
             }
-            all
+            (degrees, targets)
+        } else {
+            build_chunk(0..n, n, &f)
+        };
+        targets.shrink_to_fit();
+        let offsets = if fits_narrow(targets.len()) {
+            Offsets::Narrow(u32::ends_from_counts(degrees))
+        } else {
+            Offsets::Wide(u64::ends_from_counts(degrees))
         };
         Edges { offsets, targets }
     }
@@ -256,19 +260,6 @@ impl Edges {
     pub(crate) fn parts(&self) -> (&Offsets, &[NodeId]) {
         (&self.offsets, &self.targets)
     }
-}
-
-fn prefix_sums<T: OffsetInt>(chunks: &[(Vec<u32>, Vec<NodeId>)], n: usize) -> Vec<T> {
-    let mut offsets = Vec::with_capacity(n + 1);
-    let mut acc = 0usize;
-    offsets.push(T::from_usize(0));
-    for (degrees, _) in chunks {
-        for &d in degrees {
-            acc += d as usize;
-            offsets.push(T::from_usize(acc));
-        }
-    }
-    offsets
 }
 
 fn build_chunk<F>(nodes: Range<usize>, n: usize, f: &F) -> (Vec<u32>, Vec<NodeId>)

@@ -47,7 +47,7 @@ impl HeapGraph {
     /// An upper bound of the bytes the graph and a [`crate::Dominators`] computation need at
     /// their peak for `n` objects and `m` references, so a caller can refuse before allocating.
     ///
-    /// Graph: 16 bytes per object of columns, about 2 of address index (1/64 of the heap
+    /// Graph: 12 bytes per object of columns, about 2 of address index (1/64 of the heap
     /// bytes, assuming objects of ~100 bytes on average), 4 (or 8) of edge offsets and 4 per
     /// edge. Dominators at their peak: at most 28 bytes per object + 8 per edge of scratch
     /// (see [`crate::Dominators`]; heap-like graphs need about 26 per object + 2 per edge).
@@ -56,7 +56,7 @@ impl HeapGraph {
     pub fn estimate_bytes(n: usize, m: usize) -> u64 {
         let (n, m) = (n as u64, m as u64);
         let offsets = if m <= u64::from(u32::MAX) { 4 } else { 8 };
-        let graph = 18 * n + offsets * (n + 1) + 4 * m;
+        let graph = 14 * n + offsets * (n + 1) + 4 * m;
         let dominators = 28 * n + 8 * m;
         graph + dominators
     }

@@ -7,7 +7,9 @@
 //! [`MAX_BITMAP_SPACING`] bytes apart on average, e.g. large objects) is searched in the
 //! address array instead, which costs no memory and few steps there.
 
+use crate::addresses::Addresses;
 use crate::{GraphError, NodeId};
+use std::ops::Range;
 
 const WORDS_PER_BLOCK: usize = 8;
 /// Average object spacing (bytes) above which a region is binary-searched instead.
@@ -65,42 +67,42 @@ pub(crate) fn normalize_ranges(ranges: &[(u64, u64)]) -> Result<Vec<(u64, u64)>,
 
 impl AddressIndex {
     /// `addresses` strictly increasing and 8-aligned; `ranges` from [`normalize_ranges`].
-    pub(crate) fn build(addresses: &[u64], ranges: &[(u64, u64)]) -> Result<Self, GraphError> {
+    pub(crate) fn build(addresses: &Addresses, ranges: &[(u64, u64)]) -> Result<Self, GraphError> {
         let mut index = AddressIndex::default();
+        let n = addresses.len();
+        let at = |i: usize| addresses.get(i as NodeId);
         let mut i = 0usize;
         for &(start, end) in ranges {
-            if i < addresses.len() && addresses[i] < start {
-                return Err(GraphError::OutsideRanges {
-                    address: addresses[i],
-                });
+            if i < n && at(i) < start {
+                return Err(GraphError::OutsideRanges { address: at(i) });
             }
             let first = i;
-            while i < addresses.len() && addresses[i] < end {
+            while i < n && at(i) < end {
                 i += 1;
             }
             if i > first {
-                index.add_region(start, end, first, &addresses[first..i]);
+                index.add_region(start, end, first..i, addresses);
             }
         }
-        if i < addresses.len() {
-            return Err(GraphError::OutsideRanges {
-                address: addresses[i],
-            });
+        if i < n {
+            return Err(GraphError::OutsideRanges { address: at(i) });
         }
         Ok(index)
     }
 
-    fn add_region(&mut self, start: u64, end: u64, first: usize, addrs: &[u64]) {
-        let base = addrs[0];
-        let slots = (addrs[addrs.len() - 1] - base) / 8 + 1;
-        let dense = slots / 8 <= addrs.len() as u64 * (MAX_BITMAP_SPACING / 64);
+    /// Adds the region `[start, end)` holding the (non-empty) ids `ids`.
+    fn add_region(&mut self, start: u64, end: u64, ids: Range<usize>, addresses: &Addresses) {
+        let (first, count) = (ids.start, ids.len());
+        let base = addresses.get(first as NodeId);
+        let slots = (addresses.get((first + count - 1) as NodeId) - base) / 8 + 1;
+        let dense = slots / 8 <= count as u64 * (MAX_BITMAP_SPACING / 64);
         let bitmap = dense.then(|| {
             let word = self.bits.len();
             let words = (slots as usize)
                 .div_ceil(64)
                 .next_multiple_of(WORDS_PER_BLOCK);
             self.bits.resize(word + words, 0);
-            for &a in addrs {
+            for a in ids.map(|i| addresses.get(i as NodeId)) {
                 let slot = ((a - base) / 8) as usize;
                 self.bits[word + slot / 64] |= 1 << (slot % 64);
             }
@@ -115,7 +117,7 @@ impl AddressIndex {
             start,
             end,
             first: first as NodeId,
-            count: addrs.len() as u32,
+            count: count as u32,
             bitmap,
         });
     }
@@ -147,7 +149,7 @@ impl AddressIndex {
 
     /// The object starting exactly at `address`.
     #[inline]
-    pub(crate) fn exact(&self, addresses: &[u64], address: u64) -> Option<NodeId> {
+    pub(crate) fn exact(&self, addresses: &Addresses, address: u64) -> Option<NodeId> {
         let r = self.region(address)?;
         match &r.bitmap {
             Some(bm) => {
@@ -158,16 +160,15 @@ impl AddressIndex {
                 Some(r.first + self.rank(bm, off / 8))
             }
             None => {
-                let slice = &addresses[r.first as usize..(r.first + r.count) as usize];
-                let k = slice.binary_search(&address).ok()?;
-                Some(r.first + k as NodeId)
+                let k = addresses.partition_point(r.first, r.first + r.count, |a| a < address);
+                (k < r.first + r.count && addresses.get(k) == address).then_some(k)
             }
         }
     }
 
     /// The last object of `address`'s region that starts at or before `address`.
     #[inline]
-    pub(crate) fn floor(&self, addresses: &[u64], address: u64) -> Option<NodeId> {
+    pub(crate) fn floor(&self, addresses: &Addresses, address: u64) -> Option<NodeId> {
         let r = self.region(address)?;
         match &r.bitmap {
             Some(bm) => {
@@ -178,9 +179,8 @@ impl AddressIndex {
                 Some(r.first + upto - 1)
             }
             None => {
-                let slice = &addresses[r.first as usize..(r.first + r.count) as usize];
-                let k = slice.partition_point(|&a| a <= address);
-                Some(r.first + (k as NodeId).checked_sub(1)?)
+                let k = addresses.partition_point(r.first, r.first + r.count, |a| a <= address);
+                (k > r.first).then(|| k - 1)
             }
         }
     }

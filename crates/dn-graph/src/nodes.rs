@@ -1,5 +1,6 @@
-//! Per-object columns: address, type index, size, and the address index.
+//! Per-object columns: address, type index, size (12 bytes per object), and the address index.
 
+use crate::addresses::Addresses;
 use crate::index::{normalize_ranges, AddressIndex};
 use crate::{GraphError, NodeId, MAX_NODES};
 
@@ -9,7 +10,7 @@ const BIG: u32 = u32::MAX;
 /// Collects objects in increasing address order; ids are dense, in push order.
 #[derive(Clone, Debug, Default)]
 pub struct NodesBuilder {
-    addresses: Vec<u64>,
+    addresses: Addresses,
     types: Vec<u32>,
     sizes: Vec<u32>,
     big_sizes: Vec<(NodeId, u64)>,
@@ -19,7 +20,7 @@ impl NodesBuilder {
     /// A builder with room for `n` objects.
     pub fn with_capacity(n: usize) -> Self {
         NodesBuilder {
-            addresses: Vec::with_capacity(n),
+            addresses: Addresses::with_capacity(n),
             types: Vec::with_capacity(n),
             sizes: Vec::with_capacity(n),
             big_sizes: Vec::new(),
@@ -32,7 +33,7 @@ impl NodesBuilder {
         if address % 8 != 0 {
             return Err(GraphError::Unaligned { address });
         }
-        if let Some(&previous) = self.addresses.last() {
+        if let Some(previous) = self.addresses.last() {
             if address <= previous {
                 return Err(GraphError::NotIncreasing { previous, address });
             }
@@ -59,7 +60,7 @@ impl NodesBuilder {
 
     /// True if nothing was pushed.
     pub fn is_empty(&self) -> bool {
-        self.addresses.is_empty()
+        self.addresses.len() == 0
     }
 
     /// Builds the address index. `ranges` are the heap's `[start, end)` regions, in any order,
@@ -85,7 +86,7 @@ impl NodesBuilder {
 /// Accessors panic on an id out of range, like slice indexing.
 #[derive(Clone, Debug, Default)]
 pub struct Nodes {
-    addresses: Vec<u64>,
+    addresses: Addresses,
     types: Vec<u32>,
     sizes: Vec<u32>,
     big_sizes: Vec<(NodeId, u64)>,
@@ -100,13 +101,13 @@ impl Nodes {
 
     /// True if there are no objects.
     pub fn is_empty(&self) -> bool {
-        self.addresses.is_empty()
+        self.addresses.len() == 0
     }
 
     /// Start address of `id`.
     #[inline]
     pub fn address(&self, id: NodeId) -> u64 {
-        self.addresses[id as usize]
+        self.addresses.get(id)
     }
 
     /// Type index of `id`, as given by the caller.
@@ -144,7 +145,7 @@ impl Nodes {
 
     /// Heap bytes used.
     pub fn memory_bytes(&self) -> usize {
-        self.addresses.capacity() * 8
+        self.addresses.memory_bytes()
             + self.types.capacity() * 4
             + self.sizes.capacity() * 4
             + self.big_sizes.capacity() * 16
