@@ -1,8 +1,7 @@
 //! Compressed sparse rows: outgoing references, predecessors, dominator-tree children.
 
-use crate::NodeId;
+use crate::{BitSet, NodeId};
 use rayon::prelude::*;
-use rustc_hash::FxHashSet;
 use std::ops::Range;
 
 /// Row offsets: `u32` while the total fits, else `u64`.
@@ -155,7 +154,7 @@ pub struct Edges {
 
 /// Nodes per parallel build chunk.
 const CHUNK: usize = 1 << 16;
-/// Rows longer than this are deduplicated with a hash set instead of a linear scan.
+/// Rows longer than this are deduplicated with a bit set instead of a linear scan.
 const SMALL_ROW: usize = 16;
 
 impl Edges {
@@ -179,7 +178,10 @@ impl Edges {
             for first in (0..chunks).step_by(group) {
                 let parts: Vec<_> = (first..(first + group).min(chunks))
                     .into_par_iter()
-                    .map(|c| build_chunk(c * CHUNK..((c + 1) * CHUNK).min(n), n, &f))
+                    .map_init(
+                        || None,
+                        |seen, c| build_chunk(c * CHUNK..((c + 1) * CHUNK).min(n), n, &f, seen),
+                    )
                     .collect();
                 for (d, t) in parts {
                     degrees.extend_from_slice(&d);
@@ -188,7 +190,7 @@ impl Edges {
             }
             (degrees, targets)
         } else {
-            build_chunk(0..n, n, &f)
+            build_chunk(0..n, n, &f, &mut None)
         };
         targets.shrink_to_fit();
         let offsets = if fits_narrow(targets.len()) {
@@ -262,14 +264,20 @@ impl Edges {
     }
 }
 
-fn build_chunk<F>(nodes: Range<usize>, n: usize, f: &F) -> (Vec<u32>, Vec<NodeId>)
+/// The rows of `nodes`: degrees and targets. `seen` is scratch for long rows (a bit per node,
+/// all clear between rows), made on first use and reused across the chunks of a thread.
+fn build_chunk<F>(
+    nodes: Range<usize>,
+    n: usize,
+    f: &F,
+    seen: &mut Option<BitSet>,
+) -> (Vec<u32>, Vec<NodeId>)
 where
     F: Fn(NodeId, &mut Vec<NodeId>),
 {
     let mut degrees = Vec::with_capacity(nodes.len());
     let mut targets = Vec::with_capacity(nodes.len() * 2);
     let mut out = Vec::new();
-    let mut seen = FxHashSet::default();
     for node in nodes {
         out.clear();
         f(node as NodeId, &mut out);
@@ -281,11 +289,14 @@ where
                 }
             }
         } else {
-            seen.clear();
+            let seen = seen.get_or_insert_with(|| BitSet::new(n));
             for &t in &out {
                 if (t as usize) < n && seen.insert(t) {
                     targets.push(t);
                 }
+            }
+            for &t in &targets[start..] {
+                seen.remove(t);
             }
         }
         degrees.push((targets.len() - start) as u32);
