@@ -18,6 +18,18 @@ impl BitSet {
         }
     }
 
+    /// A set over `0..len` from its words (bit `i % 64` of word `i / 64` is id `i`); bits past
+    /// `len` are cleared.
+    pub(crate) fn from_words(mut words: Vec<u64>, len: usize) -> Self {
+        words.resize(len.div_ceil(64), 0);
+        if len % 64 != 0 {
+            if let Some(last) = words.last_mut() {
+                *last &= (1u64 << (len % 64)) - 1;
+            }
+        }
+        BitSet { words, len }
+    }
+
     /// The number of ids the set can hold (not the number of members).
     pub fn len(&self) -> usize {
         self.len

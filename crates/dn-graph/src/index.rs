@@ -40,7 +40,14 @@ pub(crate) struct AddressIndex {
     regions: Vec<Region>,
     bits: Vec<u64>,
     ranks: Vec<u32>,
+    /// Region lookup without a binary search: blocks of `1 << shift` bytes from the first
+    /// region's start, each with the first region that ends after the block's start.
+    blocks: Vec<u32>,
+    shift: u32,
 }
+
+/// The most entries of the region lookup table (4 MiB of `u32`).
+const MAX_BLOCKS: u64 = 1 << 20;
 
 /// Sorts `ranges`, drops empty ones, and rejects inverted or overlapping ones.
 pub(crate) fn normalize_ranges(ranges: &[(u64, u64)]) -> Result<Vec<(u64, u64)>, GraphError> {
@@ -87,7 +94,31 @@ impl AddressIndex {
         if i < n {
             return Err(GraphError::OutsideRanges { address: at(i) });
         }
+        index.build_blocks();
         Ok(index)
+    }
+
+    /// Fills the region lookup table: blocks of at least 4 KiB, at most [`MAX_BLOCKS`] of them.
+    fn build_blocks(&mut self) {
+        let (Some(first), Some(last)) = (self.regions.first(), self.regions.last()) else {
+            return;
+        };
+        let (min, span) = (first.start, last.end - first.start);
+        let mut shift = 12;
+        while (span >> shift) >= MAX_BLOCKS {
+            shift += 1;
+        }
+        self.shift = shift;
+        let count = (span >> shift) + 1;
+        self.blocks = Vec::with_capacity(count as usize);
+        let mut r = 0usize;
+        for b in 0..count {
+            let start = min + (b << shift);
+            while r < self.regions.len() && self.regions[r].end <= start {
+                r += 1;
+            }
+            self.blocks.push(r as u32);
+        }
     }
 
     /// Adds the region `[start, end)` holding the (non-empty) ids `ids`.
@@ -124,9 +155,14 @@ impl AddressIndex {
 
     #[inline]
     fn region(&self, address: u64) -> Option<&Region> {
-        let i = self.regions.partition_point(|r| r.start <= address);
-        let region = self.regions.get(i.checked_sub(1)?)?;
-        (address < region.end).then_some(region)
+        let off = address.checked_sub(self.regions.first()?.start)?;
+        let mut i = *self.blocks.get((off >> self.shift) as usize)? as usize;
+        // Regions sharing the block that end before `address`: none or a few.
+        while self.regions.get(i)?.end <= address {
+            i += 1;
+        }
+        let region = &self.regions[i];
+        (region.start <= address).then_some(region)
     }
 
     /// Set bits strictly before `slot` in the region's bitmap.
@@ -189,5 +225,6 @@ impl AddressIndex {
         self.regions.capacity() * std::mem::size_of::<Region>()
             + self.bits.capacity() * 8
             + self.ranks.capacity() * 4
+            + self.blocks.capacity() * 4
     }
 }

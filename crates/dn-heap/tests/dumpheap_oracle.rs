@@ -162,6 +162,18 @@ fn check_live(rt: Runtime, server_gc: bool) {
         "{}: live + dead + frozen set aside = all",
         rt.label()
     );
+
+    // Above, no command had built the heap graph: -live/-dead came from the mark pass. Once
+    // the graph exists they come from it, with the same answers.
+    let before = (run("dumpheap -stat -live"), run("dumpheap -stat -dead"));
+    run("dominators -depth 1");
+    let after = (run("dumpheap -stat -live"), run("dumpheap -stat -dead"));
+    assert_eq!(
+        before,
+        after,
+        "{}: -live/-dead from the mark pass and from the graph",
+        rt.label()
+    );
 }
 
 #[test]

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::heapstat::{column_width, render_stats, sort_by_retained, stats_from, TypeStat};
 use super::{n0, parse_addr, parse_num, ser_hex, Render, Session};
+use crate::graph::LiveSet;
 use crate::heap::{Generation, HeapObject, SegmentKind, WalkError, WalkIssue};
 use crate::memory::MemorySource;
 
@@ -171,27 +172,32 @@ fn filtered_walk(
     let heap = &rt.heap;
     let mut notes = WalkNotes::default();
     let mut type_ok: FxHashMap<u64, bool> = FxHashMap::default();
-    let graph = if o.live || o.dead {
-        let g = s.graph()?;
-        notes.graph_warnings = g.warnings.clone();
-        let live = g.graph.reachable();
-        Some((g, live))
+    let live = if o.live || o.dead {
+        // `-retained` builds the graph anyway: its live set then costs nothing more.
+        let live = if o.retained {
+            LiveSet::from_graph(s.graph()?)
+        } else {
+            s.live_set()?
+        };
+        notes.graph_warnings = live.warnings().to_vec();
+        Some(live)
     } else {
         None
     };
-    if let (Some((g, live)), None) = (&graph, o.gen) {
-        // The graph holds every object of the walk (free space left out) in address order:
-        // its nodes are filtered instead of walking the heap again.
+    if let (Some(live), None) = (&live, o.gen) {
+        // The live set holds every object of the walk (free space left out) in address
+        // order: its nodes are filtered instead of walking the heap again.
+        let nodes = live.nodes();
         let mut segment = SegmentCursor::default();
-        for id in 0..g.graph.nodes.len() as NodeId {
+        for id in 0..nodes.len() as NodeId {
             if id % 65_536 == 0 && s.cancelled() {
                 bail!("cancelled");
             }
-            if live.contains(id) != o.live {
+            if live.is_live(id) != o.live {
                 continue;
             }
-            let (address, mt, size) = (g.address(id), g.mt(id), g.size(id));
-            if o.dead && g.is_frozen(id) {
+            let (address, mt, size) = (nodes.address(id), live.mt(id), nodes.size(id));
+            if o.dead && live.is_frozen(id) {
                 notes.frozen.count += 1;
                 notes.frozen.size += size;
                 continue;
@@ -215,7 +221,7 @@ fn filtered_walk(
                 mt,
                 size,
                 segment: segment.find(&heap.segments, address),
-                type_index: g.graph.nodes.type_index(id),
+                type_index: nodes.type_index(id),
             });
         }
         // The walk's own problems are among the graph's warnings.
@@ -228,12 +234,15 @@ fn filtered_walk(
         Some(&s.cancel),
         #[inline(always)]
         |obj| {
-            if let Some((g, live)) = &graph {
+            if let Some(live) = &live {
                 // Free space is neither live nor dead.
                 if obj.mt == free_mt {
                     return ControlFlow::Continue(());
                 }
-                let is_live = g.node(obj.address).is_some_and(|id| live.contains(id));
+                let is_live = live
+                    .nodes()
+                    .id_of(obj.address)
+                    .is_some_and(|id| live.is_live(id));
                 if is_live != o.live {
                     return ControlFlow::Continue(());
                 }

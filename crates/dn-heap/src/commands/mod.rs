@@ -65,7 +65,7 @@ pub use suspects::{
 pub use syncblk::{LockOwner, SyncBlk, SyncBlockRow};
 pub use verifyheap::{HeapError, HeapErrorKind, VerifyHeap};
 
-use crate::graph::ObjectGraph;
+use crate::graph::{LiveSet, ObjectGraph};
 use crate::heap::Runtime;
 
 /// A command's result: JSON for programs, text in SOS's shape for people.
@@ -218,6 +218,16 @@ impl Session {
         )?);
         *slot = Some(g.clone());
         Ok(g)
+    }
+
+    /// Which objects are live: from the heap graph if this session has built it, else from a
+    /// mark pass (faster, and nothing is kept).
+    pub fn live_set(&self) -> anyhow::Result<LiveSet> {
+        let built = self.graph.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        match built {
+            Some(g) => Ok(LiveSet::from_graph(g)),
+            None => LiveSet::mark(&self.runtime, &self.cancel, self.progress),
+        }
     }
 
     /// Runs one command line. `Ok(None)` for an empty line.
