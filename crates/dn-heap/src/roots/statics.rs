@@ -18,7 +18,7 @@ pub(crate) fn static_slots(rt: &Runtime) -> FxHashMap<u64, String> {
     let Ok(modules) = dac.modules() else {
         return out;
     };
-    for module in modules {
+    for module in modules.modules {
         let Ok(types) = dac.module_types(module) else {
             continue;
         };
