@@ -143,12 +143,18 @@ fn a_type_the_dac_refuses_is_counted_in_the_warnings_not_skipped_silently() {
     let rt = dn_heap::heap::Runtime::open_core(&p, None).expect("the broken core opens");
     let s = dn_heap::commands::Session::new(rt);
     let v = s.execute("suspects").unwrap().unwrap().to_json();
-    assert_eq!(
-        statics_warnings(&v),
-        vec![format!(
-            "1 type(s) whose static fields the DAC could not read (first: MT {mt:#x}): their \
-             statics (or some of them) are not roots"
-        )],
-        "{v}"
+    let expected = vec![format!(
+        "1 type(s) whose static fields the DAC could not read (first: MT {mt:#x}): their \
+         statics (or some of them) are not roots"
+    )];
+    assert_eq!(statics_warnings(&v), expected, "{v}");
+    // gcroot on any object says it too, in JSON and in text.
+    let obj = hex(&v["suspects"][0]["address"]);
+    let out = s.execute(&format!("gcroot {obj:x}")).unwrap().unwrap();
+    assert_eq!(statics_warnings(&out.to_json()), expected);
+    assert!(
+        out.to_text().contains(&format!("Warning: {}", expected[0])),
+        "{}",
+        out.to_text()
     );
 }
