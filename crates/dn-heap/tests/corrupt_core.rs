@@ -100,3 +100,61 @@ fn the_whole_core_still_works_after_the_corruption_tests() {
     let v = s.execute("dumpheap -stat").unwrap().unwrap().to_json();
     assert!(v["total_objects"].as_u64().unwrap() > 100);
 }
+
+/// The file offset of `addr` in an ELF64 core: the PT_LOAD segment whose file bytes hold it.
+fn file_offset(bytes: &[u8], addr: u64) -> Option<usize> {
+    let u16_at = |o: usize| u16::from_le_bytes(bytes[o..o + 2].try_into().unwrap()) as usize;
+    let u64_at = |o: usize| u64::from_le_bytes(bytes[o..o + 8].try_into().unwrap());
+    let (phoff, phentsize, phnum) = (u64_at(0x20) as usize, u16_at(0x36), u16_at(0x38));
+    (0..phnum).find_map(|i| {
+        let ph = phoff + i * phentsize;
+        let is_load = u32::from_le_bytes(bytes[ph..ph + 4].try_into().unwrap()) == 1;
+        let (offset, vaddr, filesz) = (u64_at(ph + 8), u64_at(ph + 16), u64_at(ph + 32));
+        (is_load && addr >= vaddr && addr - vaddr < filesz)
+            .then(|| (offset + addr - vaddr) as usize)
+    })
+}
+
+#[test]
+fn a_type_the_dac_refuses_is_counted_in_the_warnings_not_skipped_silently() {
+    let (bytes, d) = real_core();
+    let whole = open_session(&d.lock().unwrap_or_else(|e| e.into_inner()));
+    let healthy = whole.execute("suspects").unwrap().unwrap().to_json();
+    assert_eq!(statics_warnings(&healthy), Vec::<String>::new());
+    let found = whole
+        .execute("name2ee ConsoleTarget.dll ConsoleTarget.LeakRoot")
+        .unwrap()
+        .unwrap()
+        .to_json();
+    let mt = found["modules"][0]["matches"]
+        .as_array()
+        .expect("name2ee matches")
+        .iter()
+        .find(|m| m["name"] == "ConsoleTarget.LeakRoot")
+        .map(|m| hex(&m["method_table"]))
+        .expect("LeakRoot's MethodTable");
+
+    // Zero the head of LeakRoot's MethodTable (flags, sizes, parent, module, class): the DAC
+    // refuses it as a MethodTable, so the walk cannot read its static field `Items`.
+    let at = file_offset(bytes, mt).expect("the MethodTable is in the core");
+    let mut broken = bytes.clone();
+    broken[at..at + 48].fill(0);
+    let (_dir, p) = write_temp(&broken);
+    let rt = dn_heap::heap::Runtime::open_core(&p, None).expect("the broken core opens");
+    let s = dn_heap::commands::Session::new(rt);
+    let v = s.execute("suspects").unwrap().unwrap().to_json();
+    let expected = vec![format!(
+        "1 type(s) whose static fields the DAC could not read (first: MT {mt:#x}): their \
+         statics (or some of them) are not roots"
+    )];
+    assert_eq!(statics_warnings(&v), expected, "{v}");
+    // gcroot on any object says it too, in JSON and in text.
+    let obj = hex(&v["suspects"][0]["address"]);
+    let out = s.execute(&format!("gcroot {obj:x}")).unwrap().unwrap();
+    assert_eq!(statics_warnings(&out.to_json()), expected);
+    assert!(
+        out.to_text().contains(&format!("Warning: {}", expected[0])),
+        "{}",
+        out.to_text()
+    );
+}

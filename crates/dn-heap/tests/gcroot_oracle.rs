@@ -157,6 +157,15 @@ fn check(rt: Runtime) {
         "path through the List: {types:?}"
     );
 
+    // A healthy dump: the statics walk read every type, so no warning says it skipped one.
+    let sus = s.execute("suspects").unwrap().unwrap().to_json();
+    assert_eq!(
+        statics_warnings(&sus),
+        Vec::<String>::new(),
+        "{}: statics warnings on a healthy dump",
+        rt.label()
+    );
+
     let v = oracle(&d, &["gcroot", &format!("0x{string:x}")]);
     assert_eq!(v["found"], true, "ClrMD finds a root too");
     assert_eq!(

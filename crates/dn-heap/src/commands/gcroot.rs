@@ -61,6 +61,9 @@ pub struct GcRoot {
     #[serde(serialize_with = "ser_hex")]
     pub target: u64,
     pub roots: Vec<RootPath>,
+    /// What the heap graph could not read (roots or references left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
 }
 
 pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result<GcRoot> {
@@ -136,6 +139,7 @@ pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result
     Ok(GcRoot {
         target,
         roots: result,
+        warnings: g.warnings.clone(),
     })
 }
 
@@ -247,6 +251,7 @@ impl Render for GcRoot {
             "Found {} unique roots.\n",
             n0(unique.len() as u64)
         ));
+        super::push_warnings(&mut out, &self.warnings);
         out
     }
 }

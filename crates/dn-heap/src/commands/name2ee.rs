@@ -37,7 +37,7 @@ pub struct Name2Ee {
     pub modules: Vec<Name2EeModule>,
     /// Modules searched that had no match.
     pub modules_without_match: usize,
-    /// Modules whose types could not be listed.
+    /// Modules whose types could not be listed, and AppDomains whose modules could not be.
     pub warnings: Vec<String>,
 }
 
@@ -89,8 +89,11 @@ pub fn name2ee(s: &Session, module: &str, name: &str) -> anyhow::Result<Name2Ee>
         modules_without_match: 0,
         warnings: Vec::new(),
     };
+    let modules = dac.modules()?;
+    let unlisted = modules.warning("their modules were not searched");
+    out.warnings.extend(unlisted.clone());
     let mut any_module = false;
-    for m in dac.modules()? {
+    for m in modules.modules {
         if s.cancelled() {
             anyhow::bail!("cancelled");
         }
@@ -165,7 +168,13 @@ pub fn name2ee(s: &Session, module: &str, name: &str) -> anyhow::Result<Name2Ee>
         }
     }
     if !any_module {
-        anyhow::bail!("no module named '{module}' is loaded (lm lists the mapped files)");
+        match unlisted {
+            // The module may be among those the DAC would not list.
+            Some(w) => anyhow::bail!("no module named '{module}' was found; {w}"),
+            None => {
+                anyhow::bail!("no module named '{module}' is loaded (lm lists the mapped files)")
+            }
+        }
     }
     Ok(out)
 }

@@ -40,6 +40,7 @@ pub use locate::{
 pub use methods::{JitKind, MethodDescData, SlotMethod};
 pub use stack::{FrameKind, StackFrame, WalkError, WalkOptions, WalkedStack};
 pub use target::DataTarget;
+pub use types::LoadedModules;
 pub use vars::{VarLocation, VarValue, Variable};
 
 const IID_IXCLR_DATA_PROCESS: Guid = guid("5c552ab6-fc09-4cb3-8e36-22fa03c798b7");

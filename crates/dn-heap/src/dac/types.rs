@@ -183,25 +183,22 @@ impl Dac {
         Ok(String::from_utf16_lossy(&buf[..end]))
     }
 
-    /// Every module loaded in every AppDomain (and the system domain), sorted, each once. A
-    /// domain whose assemblies the DAC cannot list is skipped, as before.
-    pub fn modules(&self) -> Result<Vec<u64>> {
+    /// Every module loaded in every AppDomain, sorted, each once, and the domains whose
+    /// assemblies the DAC would not list (their modules are missing). The system domain is not
+    /// asked: it is no AppDomain, and the DAC's GetAssemblyList refuses it by design
+    /// (E_INVALIDARG); its assemblies are loaded in the AppDomain too.
+    pub fn modules(&self) -> Result<LoadedModules> {
         let domains = self.app_domains()?;
-        let mut modules = Vec::new();
-        for d in domains
-            .domains
-            .iter()
-            .copied()
-            .chain([domains.system])
-            .filter(|&d| d != 0)
-        {
-            if let Ok(m) = self.domain_modules(d) {
-                modules.extend(m);
+        let mut out = LoadedModules::default();
+        for d in domains.domains.iter().copied().filter(|&d| d != 0) {
+            match self.domain_modules(d) {
+                Ok(m) => out.modules.extend(m),
+                Err(_) => out.unlisted_domains.push(d),
             }
         }
-        modules.sort_unstable();
-        modules.dedup();
-        Ok(modules)
+        out.modules.sort_unstable();
+        out.modules.dedup();
+        Ok(out)
     }
 
     /// The MethodTables of the types a module has loaded (its TypeDef map).
@@ -265,5 +262,56 @@ impl Dac {
         } else {
             self.domain_local_statics(module)
         }
+    }
+}
+
+/// The modules of a runtime's AppDomains, as [`Dac::modules`] lists them.
+#[derive(Debug, Default, Clone)]
+pub struct LoadedModules {
+    /// Module addresses, sorted, each once.
+    pub modules: Vec<u64>,
+    /// Domains whose modules the DAC would not list, in the order met: their modules are not
+    /// in `modules`.
+    pub unlisted_domains: Vec<u64>,
+}
+
+impl LoadedModules {
+    /// The warning for the domains left out, ending with what that costs the caller
+    /// (`consequence`, e.g. "their statics are not roots"); `None` when none was.
+    pub fn warning(&self, consequence: &str) -> Option<String> {
+        let first = self.unlisted_domains.first()?;
+        Some(format!(
+            "the modules of {} AppDomain(s) could not be listed (first: domain {first:#x}): {consequence}",
+            self.unlisted_domains.len()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LoadedModules;
+
+    #[test]
+    fn no_warning_when_every_domain_was_listed() {
+        let m = LoadedModules {
+            modules: vec![0x10, 0x20],
+            unlisted_domains: Vec::new(),
+        };
+        assert_eq!(m.warning("anything"), None);
+    }
+
+    #[test]
+    fn warning_counts_the_unlisted_domains_and_names_the_first() {
+        let m = LoadedModules {
+            modules: vec![0x10],
+            unlisted_domains: vec![0xabc0, 0xdef0],
+        };
+        assert_eq!(
+            m.warning("their statics are not roots").as_deref(),
+            Some(
+                "the modules of 2 AppDomain(s) could not be listed (first: domain 0xabc0): \
+                 their statics are not roots"
+            )
+        );
     }
 }

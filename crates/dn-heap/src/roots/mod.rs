@@ -3,6 +3,7 @@
 //! as a root of its own (what MAT does with class statics). Dependent handles are not roots:
 //! they add conditional edges primary -> secondary.
 
+mod static_skips;
 mod statics;
 
 use dn_graph::RootKind;
@@ -273,7 +274,9 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
 
 fn static_roots(rt: &Runtime, set: &mut RootSet) {
     let mem = rt.heap.memory();
-    let mut slots: Vec<(u64, String)> = static_slots(rt).into_iter().collect();
+    let found = static_slots(rt);
+    set.warnings.extend(found.warnings);
+    let mut slots: Vec<(u64, String)> = found.slots.into_iter().collect();
     // Slot order: deterministic output, and the statics arrays are read in address order.
     slots.sort_unstable_by_key(|s| s.0);
     let mut unreadable = 0usize;

@@ -3,6 +3,7 @@
 
 use rustc_hash::FxHashMap;
 
+use super::static_skips::{StaticSkip, StaticSkips};
 use crate::heap::Runtime;
 
 /// CorElementTypes a static slot holds a reference for (structs are boxed).
@@ -10,64 +11,105 @@ fn is_reference_slot(et: u32) -> bool {
     matches!(et, 0xe | 0x11 | 0x12 | 0x14 | 0x1c | 0x1d)
 }
 
+/// The reference-typed statics of every loaded type, and what the DAC would not show.
+#[derive(Debug, Default)]
+pub(crate) struct StaticSlots {
+    /// Slot address -> "Namespace.Type.Field".
+    pub slots: FxHashMap<u64, String>,
+    /// What was skipped, one line per reason: each is a root possibly missing or misnamed.
+    pub warnings: Vec<String>,
+}
+
 /// Slot address -> "Namespace.Type.Field" for every reference-typed static field of every loaded
-/// type. Thread statics are not included.
-pub(crate) fn static_slots(rt: &Runtime) -> FxHashMap<u64, String> {
-    let (dac, heap) = (&rt.dac, &rt.heap);
-    let mut out = FxHashMap::default();
-    let Ok(modules) = dac.modules() else {
-        return out;
+/// type, with a warning per kind of thing the DAC would not read. Thread statics are not
+/// included.
+pub(crate) fn static_slots(rt: &Runtime) -> StaticSlots {
+    let dac = &rt.dac;
+    let mut out = StaticSlots::default();
+    let modules = match dac.modules() {
+        Ok(m) => m,
+        Err(e) => {
+            out.warnings.push(format!(
+                "the DAC could not list the modules ({e}): no static roots"
+            ));
+            return out;
+        }
     };
-    for module in modules {
+    out.warnings
+        .extend(modules.warning("their types' statics are not roots"));
+    let mut skips = StaticSkips::default();
+    for &module in &modules.modules {
         let Ok(types) = dac.module_types(module) else {
+            skips.add(StaticSkip::ModuleTypes, module);
             continue;
         };
         for mt in types {
-            let Ok(fd) = dac.method_table_field_data(mt) else {
-                continue;
-            };
-            // wNumStaticFields counts thread statics too.
-            let statics = fd.num_static_fields as usize;
-            if statics == 0 {
-                continue;
-            }
-            let Some(own) = own_instance_fields(rt, mt, fd.num_instance_fields) else {
-                continue;
-            };
-            let mut bases: Option<(u64, u64)> = None;
-            let mut addr = fd.first_field;
-            // The list holds this type's own instance fields, then its statics. NextField does
-            // not end with 0 and the DAC must never see a FieldDesc past the list.
-            for _ in 0..own + statics {
-                if addr == 0 {
-                    break;
-                }
-                let Ok(f) = dac.field_desc_data(addr) else {
-                    break;
-                };
-                addr = f.next_field;
-                if !f.is_static {
-                    continue;
-                }
-                if f.is_thread_local || !is_reference_slot(f.element_type) {
-                    continue;
-                }
-                let (_, gc) =
-                    *bases.get_or_insert_with(|| dac.statics_bases(mt, module).unwrap_or((0, 0)));
-                if gc == 0 {
-                    continue;
-                }
-                let Ok(field) = dac.field_name(module, f.token) else {
-                    continue;
-                };
-                out.insert(
-                    gc + f.offset as u64,
-                    format!("{}.{field}", heap.type_name(dac, mt)),
-                );
-            }
+            type_statics(rt, module, mt, &mut out.slots, &mut skips);
         }
     }
+    out.warnings.extend(skips.warnings());
     out
+}
+
+/// Adds the reference-typed static slots of one type to `slots`, counting in `skips` what the
+/// DAC would not read.
+fn type_statics(
+    rt: &Runtime,
+    module: u64,
+    mt: u64,
+    slots: &mut FxHashMap<u64, String>,
+    skips: &mut StaticSkips,
+) {
+    let (dac, heap) = (&rt.dac, &rt.heap);
+    let Ok(fd) = dac.method_table_field_data(mt) else {
+        skips.add(StaticSkip::TypeFields, mt);
+        return;
+    };
+    // wNumStaticFields counts thread statics too.
+    let statics = usize::from(fd.num_static_fields);
+    if statics == 0 {
+        return;
+    }
+    let Some(own) = own_instance_fields(rt, mt, fd.num_instance_fields) else {
+        skips.add(StaticSkip::TypeFields, mt);
+        return;
+    };
+    // None: not asked yet; Some(None): the DAC refused.
+    let mut bases: Option<Option<(u64, u64)>> = None;
+    let mut addr = fd.first_field;
+    // The list holds this type's own instance fields, then its statics. NextField does not end
+    // with 0 and the DAC must never see a FieldDesc past the list.
+    for _ in 0..own.saturating_add(statics) {
+        let f = match (addr != 0).then(|| dac.field_desc_data(addr)) {
+            Some(Ok(f)) => f,
+            // The list ended early or a FieldDesc was refused: the rest is unknown.
+            _ => {
+                skips.add(StaticSkip::TypeFields, mt);
+                break;
+            }
+        };
+        addr = f.next_field;
+        if !f.is_static || f.is_thread_local || !is_reference_slot(f.element_type) {
+            continue;
+        }
+        let Some((_, gc)) = *bases.get_or_insert_with(|| dac.statics_bases(mt, module).ok()) else {
+            skips.add(StaticSkip::StaticsBase, mt);
+            return;
+        };
+        // No GC statics allocated (the type's statics are not initialized): nothing to root.
+        if gc == 0 {
+            return;
+        }
+        let field = dac.field_name(module, f.token).unwrap_or_else(|_| {
+            skips.add(StaticSkip::FieldName, mt);
+            format!("<field {:#x}>", f.token)
+        });
+        let Some(slot) = gc.checked_add(u64::from(f.offset)) else {
+            skips.add(StaticSkip::TypeFields, mt);
+            break;
+        };
+        slots.insert(slot, format!("{}.{field}", heap.type_name(dac, mt)));
+    }
 }
 
 /// Instance fields a type declares itself (its count minus its parent's).

@@ -189,3 +189,22 @@ pub fn diff(ours: &Stats, theirs: &Stats, names: &BTreeMap<u64, String>) -> Vec<
     }
     out
 }
+
+/// The lines of a command's JSON `warnings` that say roots were skipped (a static root missing
+/// or named by token, above all), or that a domain's modules were not listed.
+pub fn statics_warnings(v: &serde_json::Value) -> Vec<String> {
+    const SAYS_SKIPPED: [&str; 4] = [
+        "are not roots",
+        "named by metadata token",
+        "could not list the modules",
+        "AppDomain(s) could not be listed",
+    ];
+    v.get("warnings")
+        .and_then(|w| w.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .filter(|w| SAYS_SKIPPED.iter().any(|s| w.contains(s)))
+        .map(str::to_string)
+        .collect()
+}

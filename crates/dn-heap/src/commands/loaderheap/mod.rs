@@ -331,12 +331,13 @@ fn module_thunk_heaps(s: &Session, warnings: &mut Vec<String>) -> Option<ModuleH
             return None;
         }
     };
+    warnings.extend(modules.warning("their thunk heaps are not counted"));
     let mut total = ModuleHeapsTotal {
         modules: 0,
         size: 0,
         wasted: 0,
     };
-    for m in modules {
+    for m in modules.modules {
         let thunk = match rt.dac.module_heaps(m) {
             Ok(h) if h.thunk_heap != 0 => h.thunk_heap,
             Ok(_) => continue,
