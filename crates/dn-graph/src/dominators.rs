@@ -84,8 +84,8 @@ pub struct ComputeStats {
 /// DFS also node->preorder (4), 8 per edge to an already visited node and 12 per DFS level;
 /// during the semidominator pass the link forest (8) and the backward predecessor rows (4 +
 /// 4 per backward edge). About 26 bytes per node on heap-like graphs, at most 28 per node +
-/// 8 per edge. [`Dominators::children`] and the per-type walks build a child index (8 bytes
-/// per node) on first use.
+/// 8 per edge. [`Dominators::children`] and the per-type walks build a child index on first
+/// use (4 bytes per reachable node, 4 per node with children, a bit per node).
 ///
 /// Time is memory latency: a DFS, one pass over the backward edges, one over the nodes. Where
 /// first-touch page faults are expensive (some virtual machines), dead scratch buffers are

@@ -1,17 +1,17 @@
 //! Address -> dense id, without a binary search over all addresses.
 //!
 //! The heap is a few (up to some thousands) regions, kept in a small sorted table that stays in
-//! cache. A region dense in objects gets a bitmap with one bit per 8-byte slot, plus a rank
-//! directory of one `u32` per 512 bits (counts from the region start, so a rank is the id
-//! offset inside the region): about heap_bytes / 64 * 1.06. A sparse region (objects more than
+//! cache. A region dense in objects gets a bitmap with one bit per 8-byte slot; the bitmaps
+//! share one [`RankedBits`], so an object's id is its region's first id plus the set bits before
+//! it in its region: about heap_bytes / 64 * 1.06. A sparse region (objects more than
 //! [`MAX_BITMAP_SPACING`] bytes apart on average, e.g. large objects) is searched in the
 //! address array instead, which costs no memory and few steps there.
 
 use crate::addresses::Addresses;
+use crate::rank::RankedBits;
 use crate::{GraphError, NodeId};
 use std::ops::Range;
 
-const WORDS_PER_BLOCK: usize = 8;
 /// Average object spacing (bytes) above which a region is binary-searched instead.
 const MAX_BITMAP_SPACING: u64 = 512;
 
@@ -19,8 +19,10 @@ const MAX_BITMAP_SPACING: u64 = 512;
 struct Bitmap {
     /// Address of slot 0 (the region's first object).
     base: u64,
-    /// First word in `bits` (a multiple of [`WORDS_PER_BLOCK`]).
-    word: usize,
+    /// Position of slot 0 in the shared bits (a multiple of 64).
+    bit: u64,
+    /// Set bits before `bit` (the objects of the bitmaps before this one).
+    rank: u32,
     /// Number of 8-byte slots covered.
     slots: u64,
 }
@@ -38,8 +40,7 @@ struct Region {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct AddressIndex {
     regions: Vec<Region>,
-    bits: Vec<u64>,
-    ranks: Vec<u32>,
+    bits: RankedBits,
     /// Region lookup without a binary search: blocks of `1 << shift` bytes from the first
     /// region's start, each with the first region that ends after the block's start.
     blocks: Vec<u32>,
@@ -76,6 +77,7 @@ impl AddressIndex {
     /// `addresses` strictly increasing and 8-aligned; `ranges` from [`normalize_ranges`].
     pub(crate) fn build(addresses: &Addresses, ranges: &[(u64, u64)]) -> Result<Self, GraphError> {
         let mut index = AddressIndex::default();
+        let mut bits = Vec::new();
         let n = addresses.len();
         let at = |i: usize| addresses.get(i as NodeId);
         let mut i = 0usize;
@@ -88,12 +90,13 @@ impl AddressIndex {
                 i += 1;
             }
             if i > first {
-                index.add_region(start, end, first..i, addresses);
+                index.add_region(start, end, first..i, addresses, &mut bits);
             }
         }
         if i < n {
             return Err(GraphError::OutsideRanges { address: at(i) });
         }
+        index.bits = RankedBits::new(bits);
         index.build_blocks();
         Ok(index)
     }
@@ -121,28 +124,41 @@ impl AddressIndex {
         }
     }
 
-    /// Adds the region `[start, end)` holding the (non-empty) ids `ids`.
-    fn add_region(&mut self, start: u64, end: u64, ids: Range<usize>, addresses: &Addresses) {
+    /// Adds the region `[start, end)` holding the (non-empty) ids `ids`; a bitmap goes to the
+    /// end of `bits`.
+    fn add_region(
+        &mut self,
+        start: u64,
+        end: u64,
+        ids: Range<usize>,
+        addresses: &Addresses,
+        bits: &mut Vec<u64>,
+    ) {
         let (first, count) = (ids.start, ids.len());
         let base = addresses.get(first as NodeId);
         let slots = (addresses.get((first + count - 1) as NodeId) - base) / 8 + 1;
         let dense = slots / 8 <= count as u64 * (MAX_BITMAP_SPACING / 64);
         let bitmap = dense.then(|| {
-            let word = self.bits.len();
-            let words = (slots as usize)
-                .div_ceil(64)
-                .next_multiple_of(WORDS_PER_BLOCK);
-            self.bits.resize(word + words, 0);
+            let word = bits.len();
+            bits.resize(word + (slots as usize).div_ceil(64), 0);
             for a in ids.map(|i| addresses.get(i as NodeId)) {
                 let slot = ((a - base) / 8) as usize;
-                self.bits[word + slot / 64] |= 1 << (slot % 64);
+                bits[word + slot / 64] |= 1 << (slot % 64);
             }
-            let mut rank = 0u32;
-            for block in self.bits[word..].chunks(WORDS_PER_BLOCK) {
-                self.ranks.push(rank);
-                rank += block.iter().map(|w| w.count_ones()).sum::<u32>();
+            // Ids are dense and the bitmaps come in id order: the objects before this bitmap
+            // are those of the dense regions before it.
+            let rank = self
+                .regions
+                .iter()
+                .rev()
+                .find_map(|r| r.bitmap.map(|b| b.rank + r.count))
+                .unwrap_or(0);
+            Bitmap {
+                base,
+                bit: word as u64 * 64,
+                rank,
+                slots,
             }
-            Bitmap { base, word, slots }
         });
         self.regions.push(Region {
             start,
@@ -168,19 +184,12 @@ impl AddressIndex {
     /// Set bits strictly before `slot` in the region's bitmap.
     #[inline]
     fn rank(&self, bm: &Bitmap, slot: u64) -> u32 {
-        let w = bm.word + (slot / 64) as usize;
-        let block = w / WORDS_PER_BLOCK;
-        let mut rank = self.ranks[block];
-        for &word in &self.bits[block * WORDS_PER_BLOCK..w] {
-            rank += word.count_ones();
-        }
-        rank + (self.bits[w] & ((1u64 << (slot % 64)) - 1)).count_ones()
+        self.bits.rank(bm.bit + slot) - bm.rank
     }
 
     #[inline]
     fn bit(&self, bm: &Bitmap, slot: u64) -> bool {
-        let w = bm.word + (slot / 64) as usize;
-        self.bits[w] >> (slot % 64) & 1 != 0
+        self.bits.get(bm.bit + slot)
     }
 
     /// The object starting exactly at `address`.
@@ -223,8 +232,7 @@ impl AddressIndex {
 
     pub(crate) fn memory_bytes(&self) -> usize {
         self.regions.capacity() * std::mem::size_of::<Region>()
-            + self.bits.capacity() * 8
-            + self.ranks.capacity() * 4
+            + self.bits.memory_bytes()
             + self.blocks.capacity() * 4
     }
 }

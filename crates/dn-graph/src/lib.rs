@@ -29,6 +29,7 @@ mod lt;
 mod mark;
 mod nodes;
 mod paths;
+mod rank;
 mod suspects;
 mod tree;
 mod types;

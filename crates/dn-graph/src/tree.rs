@@ -2,23 +2,45 @@
 
 use crate::csr::{Edges, Scatter};
 use crate::dominators::{ROOT, UNREACHABLE};
+use crate::rank::RankedBits;
 use crate::{Dominators, NodeId};
+use std::ops::Range;
 
 /// MAT's `MAX_DEPTH` for the accumulation-point walk.
 const MAX_ACCUMULATION_STEPS: u32 = 1000;
 
-/// Dominator-tree children as CSR: row `id` for a node, row `n` for the virtual root; each row
-/// in increasing id order. 4 bytes per node of offsets + 4 per reachable node.
+/// Dominator-tree children as CSR, with rows only for the nodes that have children (found by
+/// rank in a bit per node) and a last row for the virtual root; each row in increasing id
+/// order. 4 bytes per reachable node, 4 per inner node and a bit per node: most objects of a
+/// heap are leaves of the dominator tree.
 #[derive(Debug)]
 pub(crate) struct ChildIndex {
+    /// The nodes with at least one child.
+    inner: RankedBits,
+    /// Rows: the inner nodes by rank, then the virtual root.
     rows: Edges,
+    root_row: usize,
 }
 
 impl ChildIndex {
     fn build(idom: &[u32]) -> ChildIndex {
         let n = idom.len();
-        let row = |d: u32| if d == ROOT { n } else { d as usize };
-        let mut counts = vec![0u32; n + 1];
+        let mut words = vec![0u64; n.div_ceil(64)];
+        for &d in idom {
+            if d != UNREACHABLE && d != ROOT {
+                words[d as usize / 64] |= 1 << (d % 64);
+            }
+        }
+        let root_row = words.iter().map(|w| w.count_ones() as usize).sum();
+        let inner = RankedBits::new(words);
+        let row = |d: u32| {
+            if d == ROOT {
+                root_row
+            } else {
+                inner.rank(u64::from(d)) as usize
+            }
+        };
+        let mut counts = vec![0u32; root_row + 1];
         for &d in idom {
             if d != UNREACHABLE {
                 counts[row(d)] += 1;
@@ -33,12 +55,35 @@ impl ChildIndex {
             }
         }
         ChildIndex {
+            inner,
             rows: scatter.finish(),
+            root_row,
+        }
+    }
+
+    /// The row of `parent` (None: the virtual root), or None for a node without children.
+    #[inline]
+    fn row(&self, parent: Option<NodeId>) -> Option<usize> {
+        match parent {
+            None => Some(self.root_row),
+            Some(p) => {
+                let p = u64::from(p);
+                self.inner.get(p).then(|| self.inner.rank(p) as usize)
+            }
+        }
+    }
+
+    /// The index range of `node`'s children in the flat child array.
+    #[inline]
+    fn range(&self, node: NodeId) -> Range<usize> {
+        match self.row(Some(node)) {
+            Some(r) => self.rows.parts().0.range(r),
+            None => 0..0,
         }
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.rows.memory_bytes()
+        self.inner.memory_bytes() + self.rows.memory_bytes()
     }
 }
 
@@ -49,13 +94,16 @@ impl Dominators {
 
     /// Children of `parent` (None: the virtual root) in increasing id order.
     fn child_slice(&self, parent: Option<NodeId>) -> &[NodeId] {
-        let row = parent.unwrap_or(self.idom.len() as NodeId);
-        self.child_index().rows.targets(row)
+        let index = self.child_index();
+        match index.row(parent) {
+            Some(r) => index.rows.targets(r as NodeId),
+            None => &[],
+        }
     }
 
     /// Dominator-tree children of `parent` (None: the virtual root, i.e. the top-level
     /// dominators), sorted by retained size descending, ties by increasing id. The child index
-    /// is built once, on first use (8 bytes per node).
+    /// is built once, on first use (see [`ChildIndex`]).
     pub fn children(&self, parent: Option<NodeId>) -> Vec<NodeId> {
         let mut kids = self.child_slice(parent).to_vec();
         kids.sort_unstable_by(|&a, &b| {
@@ -110,11 +158,12 @@ impl Dominators {
         if !self.is_reachable(start) {
             return;
         }
-        let (offsets, kids) = self.child_index().rows.parts();
+        let index = self.child_index();
+        let kids = index.rows.parts().1;
         let mut stack: Vec<u32> = Vec::new();
         visit(start, true);
         let mut cur = start;
-        let mut row = offsets.range(cur as usize);
+        let mut row = index.range(cur);
         let mut pos = row.start;
         loop {
             if pos < row.end {
@@ -123,13 +172,13 @@ impl Dominators {
                 stack.push((pos - row.start) as u32);
                 visit(k, true);
                 cur = k;
-                row = offsets.range(cur as usize);
+                row = index.range(cur);
                 pos = row.start;
             } else {
                 visit(cur, false);
                 let Some(rel) = stack.pop() else { break };
                 cur = self.idom[cur as usize];
-                row = offsets.range(cur as usize);
+                row = index.range(cur);
                 pos = row.start + rel as usize;
             }
         }
