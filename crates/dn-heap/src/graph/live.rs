@@ -47,7 +47,7 @@ impl LiveSet {
     /// edges). The same live set as the graph's. The problems of reading references are
     /// counted over the objects the pass reaches, the only ones whose references it reads.
     pub fn mark(rt: &Runtime, cancel: &AtomicBool, progress: bool) -> anyhow::Result<LiveSet> {
-        let progress = Progress::new(progress);
+        let progress = Progress::new(progress, "finding the live objects");
         let mut warnings = Vec::new();
         let WalkedNodes { nodes, mts, ranges } =
             build::walk_nodes(rt, cancel, &progress, &mut warnings)?;

@@ -38,28 +38,29 @@ pub struct ObjectGraph {
 }
 
 /// Progress reporting while building (a bar on a terminal, nothing otherwise).
-struct Progress(Option<indicatif::ProgressBar>);
+struct Progress(Option<(indicatif::ProgressBar, &'static str)>);
 
 impl Progress {
-    fn new(show: bool) -> Progress {
+    /// `what`: the task, shown before each stage ("building the heap graph: objects").
+    fn new(show: bool, what: &'static str) -> Progress {
         if !show || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
             return Progress(None);
         }
         let bar = indicatif::ProgressBar::new_spinner();
         bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        Progress(Some(bar))
+        Progress(Some((bar, what)))
     }
 
     fn stage(&self, msg: &str) {
-        if let Some(b) = &self.0 {
-            b.set_message(format!("building the heap graph: {msg}"));
+        if let Some((b, what)) = &self.0 {
+            b.set_message(format!("{what}: {msg}"));
         }
     }
 }
 
 impl Drop for Progress {
     fn drop(&mut self) {
-        if let Some(b) = &self.0 {
+        if let Some((b, _)) = &self.0 {
             b.finish_and_clear();
         }
     }
@@ -69,7 +70,7 @@ impl ObjectGraph {
     /// Builds the graph: walks the objects once into the node columns, checks the memory the
     /// rest needs against what the machine has, then fills edges and roots.
     pub fn build(rt: &Runtime, cancel: &AtomicBool, progress: bool) -> anyhow::Result<ObjectGraph> {
-        let progress = Progress::new(progress);
+        let progress = Progress::new(progress, "building the heap graph");
         let mut warnings = Vec::new();
         // The memory check runs on the real object count, before the references, the bulk of
         // the graph, are allocated.
