@@ -115,6 +115,21 @@ fn check(rt: Runtime) {
         );
     }
 
+    // gcroot names the field on the hop to each List: out of the handle-held storage before
+    // .NET 9, as the thread-static root itself from .NET 9 (no handle holds thread statics).
+    for &(thread, list) in &lists {
+        let g = run(&s, &format!("gcroot {list:x}"));
+        let named = g["roots"].as_array().unwrap().iter().any(|r| {
+            r["path"].as_array().unwrap().iter().any(|n| {
+                n["address"]
+                    .as_str()
+                    .is_some_and(|_| hex(&n["address"]) == list)
+                    && n["static_field"] == FIELD
+            }) && (r["kind"] != "thread static" || r["thread"] == thread)
+        });
+        assert!(named, "{label}: gcroot {list:x} names {FIELD}: {g}");
+    }
+
     // The biggest List (the last worker's) is the leak suspect, rooted at its field.
     let (thread, biggest) = lists
         .iter()
