@@ -83,13 +83,13 @@ pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result
     let sos_root = |ri: usize| {
         let root = &g.graph.roots[ri];
         !matches!(root.kind, RootKind::Static | RootKind::ThreadStatic)
-            && !matches!(g.root_record(root).detail, RootDetail::StaticsArray)
+            && !g.root_record(root).detail.is_storage()
     };
     let show_statics = !paths.iter().any(|(ri, _)| sos_root(*ri));
     let mut result = Vec::new();
     for (ri, chain) in paths {
         let rec = g.root_record(&g.graph.roots[ri]);
-        if matches!(rec.detail, RootDetail::StaticsArray) {
+        if rec.detail.is_storage() {
             continue;
         }
         match rec.kind {
@@ -108,8 +108,8 @@ pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result
         if let Some(rt) = s.runtime() {
             annotate_statics(rt, &statics, &mut path);
         }
-        if let (RootDetail::Static { field }, Some(first)) = (&rec.detail, path.first_mut()) {
-            first.static_field = Some(field.clone());
+        if let (Some(field), Some(first)) = (rec.detail.field(), path.first_mut()) {
+            first.static_field = Some(field.to_string());
         }
         let (thread, frame, stack_pointer, register) = match &rec.detail {
             RootDetail::Stack {
@@ -123,6 +123,7 @@ pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result
                 Some(*stack_pointer),
                 register.clone(),
             ),
+            RootDetail::ThreadStatic { thread, .. } => (Some(*thread), None, None, None),
             _ => (None, None, None, None),
         };
         result.push(RootPath {
@@ -143,14 +144,11 @@ pub fn gcroot(s: &dyn GraphSession, target: u64, stacks: bool) -> anyhow::Result
     })
 }
 
-/// Static field slot -> "Type.Field", from the graph's static roots.
+/// (Thread-)static field slot -> "Type.Field", from the graph's static and thread-static roots.
 pub(crate) fn static_fields(g: &ObjectGraph) -> FxHashMap<u64, String> {
     g.roots
         .iter()
-        .filter_map(|r| match &r.detail {
-            RootDetail::Static { field } => Some((r.slot, field.clone())),
-            _ => None,
-        })
+        .filter_map(|r| Some((r.slot, r.detail.field()?.to_string())))
         .collect()
 }
 
@@ -194,6 +192,7 @@ impl Render for GcRoot {
                 (RootKind::Static, _) => {
                     "Static fields (in a statics array no GC handle holds):".to_string()
                 }
+                (RootKind::ThreadStatic, Some(t)) => format!("Thread statics of thread {t:x}:"),
                 _ => "HandleTable:".to_string(),
             };
             if group != last_group {

@@ -221,15 +221,14 @@ fn root_path(
     if let Some(rt) = s.runtime() {
         annotate_statics(rt, statics, &mut path);
     }
+    // The first object is a (thread-)static's value: name the field on it, as gcroot does on
+    // the hop out of a statics array.
+    if let (Some(field), Some(first)) = (rec.detail.field(), path.first_mut()) {
+        first.static_field = Some(field.to_string());
+    }
     let (field, thread, frame) = match &rec.detail {
-        RootDetail::Static { field } => {
-            // The first object is the static's value: name the field on it, as gcroot does
-            // on the hop out of a statics array.
-            if let Some(first) = path.first_mut() {
-                first.static_field = Some(field.clone());
-            }
-            (Some(field.clone()), None, None)
-        }
+        RootDetail::Static { field } => (Some(field.clone()), None, None),
+        RootDetail::ThreadStatic { field, thread } => (Some(field.clone()), Some(*thread), None),
         RootDetail::Stack { thread, frame, .. } => (None, Some(*thread), frame.clone()),
         _ => (None, None, None),
     };

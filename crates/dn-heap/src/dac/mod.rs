@@ -15,6 +15,7 @@ mod loader;
 pub mod locate;
 mod methods;
 pub mod stack;
+mod statics;
 pub mod symstore;
 mod target;
 mod threads;

@@ -1,8 +1,8 @@
-//! Types through the DAC: MethodTables, fields, modules, metadata names and statics.
+//! Types through the DAC: MethodTables, fields, modules and metadata names.
 
 use super::iface::{
-    call, ComRef, DacpDomainLocalModuleData, DacpFieldDescData, DacpMethodTableData,
-    DacpMethodTableFieldData, DacpObjectData, MetaDataImport, SosDac14,
+    call, ComRef, DacpFieldDescData, DacpMethodTableData, DacpMethodTableFieldData, DacpObjectData,
+    MetaDataImport,
 };
 use super::*;
 
@@ -220,48 +220,6 @@ impl Dac {
             call!(sos, traverse_module_map, 0, module, collect, token)
         })?;
         Ok(out)
-    }
-
-    /// ISOSDacInterface14 (.NET 9+): (non-GC, GC) static base of a type.
-    pub fn static_base_address(&self, mt: u64) -> Result<(u64, u64)> {
-        let raw = self.sos_n(14, "ISOSDacInterface14")?;
-        let g = lock();
-        // SAFETY: `raw` is a live ISOSDacInterface14 for the Dac's lifetime.
-        let sos14 = unsafe { ComRef::<SosDac14>::add_ref(&g, raw.0) }
-            .ok_or(DacError::Unsupported("ISOSDacInterface14"))?;
-        let (mut ngc, mut gc) = (0u64, 0u64);
-        // SAFETY: GetStaticBaseAddress(u64 mt, u64* nonGC, u64* gc).
-        check("GetStaticBaseAddress", unsafe {
-            call!(sos14, get_static_base_address, mt, &mut ngc, &mut gc)
-        })?;
-        Ok((ngc, gc))
-    }
-
-    /// (non-GC, GC) statics bases of a module's types on runtimes before .NET 9
-    /// (DomainLocalModule).
-    pub fn domain_local_statics(&self, module: u64) -> Result<(u64, u64)> {
-        let g = lock();
-        let sos = self.sos_ref(&g);
-        let mut d = DacpDomainLocalModuleData::default();
-        // SAFETY: GetDomainLocalModuleDataFromModule(u64, *DacpDomainLocalModuleData).
-        check("GetDomainLocalModuleDataFromModule", unsafe {
-            call!(
-                sos,
-                get_domain_local_module_data_from_module,
-                module,
-                &mut d
-            )
-        })?;
-        Ok((d.non_gc_static_data_start, d.gc_static_data_start))
-    }
-
-    /// (non-GC, GC) statics bases of a type, whichever way this runtime exposes them.
-    pub fn statics_bases(&self, mt: u64, module: u64) -> Result<(u64, u64)> {
-        if self.sos_n[14].is_some() {
-            self.static_base_address(mt)
-        } else {
-            self.domain_local_statics(module)
-        }
     }
 }
 

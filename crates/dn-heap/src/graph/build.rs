@@ -233,8 +233,9 @@ impl<'a> References<'a> {
 }
 
 /// The roots as graph roots. A root holding an address where no object starts is left out and
-/// counted in `warnings`. The arrays that hold statics become roots of their own (kind
-/// `Other`): the runtime's, live even when no handle reaches them.
+/// counted in `warnings`. The arrays that hold statics, and the objects that hold thread
+/// statics, become roots of their own (kind `Other`): the runtime's, live even when no handle
+/// reaches them.
 pub(super) fn map_roots(
     rt: &Runtime,
     nodes: &Nodes,
@@ -276,17 +277,21 @@ pub(super) fn map_roots(
             }
         }
     }
-    // The arrays that store statics are the runtime's: live even when no handle reaches
-    // them. Rooted as such, they never dominate what a static field (a root itself) holds.
+    // The arrays that store statics, and the objects that store a thread's thread statics,
+    // are the runtime's: live even when no handle reaches them. Rooted as such, they never
+    // dominate what a (thread-)static field (a root itself) holds.
     let mut roots_out = set.roots;
-    let mut arrays: Vec<NodeId> = roots_out
+    let mut holders: Vec<(NodeId, bool)> = roots_out
         .iter()
-        .filter(|r| r.kind == RootKind::Static)
-        .filter_map(|r| nodes.containing(r.slot))
+        .filter_map(|r| match r.kind {
+            RootKind::Static => Some((nodes.containing(r.slot)?, false)),
+            RootKind::ThreadStatic => Some((nodes.containing(r.slot)?, true)),
+            _ => None,
+        })
         .collect();
-    arrays.sort_unstable();
-    arrays.dedup();
-    for a in arrays {
+    holders.sort_unstable();
+    holders.dedup_by_key(|h| h.0);
+    for (a, thread) in holders {
         graph_roots.push(Root {
             node: a,
             kind: RootKind::Other,
@@ -297,7 +302,11 @@ pub(super) fn map_roots(
             slot: nodes.address(a),
             object: nodes.address(a),
             interior: false,
-            detail: RootDetail::StaticsArray,
+            detail: if thread {
+                RootDetail::ThreadStaticsStorage
+            } else {
+                RootDetail::StaticsArray
+            },
         });
     }
     if on_stack > 0 {

@@ -1,10 +1,11 @@
 //! GC roots as users think of them: the runtime's strong handles, the finalizer queue and the
 //! thread stacks, in SOS's order (what `gcroot` lists), then each static field of reference type
-//! as a root of its own (what MAT does with class statics). Dependent handles are not roots:
-//! they add conditional edges primary -> secondary.
+//! as a root of its own (what MAT does with class statics), then each thread-static field per
+//! thread. Dependent handles are not roots: they add conditional edges primary -> secondary.
 
 mod static_skips;
 mod statics;
+mod thread_statics;
 
 use dn_graph::RootKind;
 use serde::Serialize;
@@ -22,7 +23,7 @@ const MAX_FINALIZER_SLOTS: u64 = 8 << 20;
 #[derive(Debug, Clone)]
 pub struct RootRecord {
     pub kind: RootKind,
-    /// The handle, stack slot, finalizer-queue slot or static field holding the reference
+    /// The handle, stack slot, finalizer-queue slot or (thread-)static field holding the reference
     /// (0 for a reference held in a register).
     pub slot: u64,
     /// The address held; for an interior pointer (`interior`), an address inside the object.
@@ -50,9 +51,18 @@ pub enum RootDetail {
         /// "Namespace.Type.Field", as `gcroot` prints it.
         field: String,
     },
+    ThreadStatic {
+        /// "Namespace.Type.Field".
+        field: String,
+        /// The OS id of the thread whose value of the field this is.
+        thread: u32,
+    },
     /// The runtime's array that stores static fields (held by the runtime itself, whether or
     /// not a GC handle reaches it).
     StaticsArray,
+    /// The runtime's object that stores a thread's thread-static fields (held by the runtime
+    /// while the thread lives).
+    ThreadStaticsStorage,
 }
 
 impl RootRecord {
@@ -64,7 +74,27 @@ impl RootRecord {
                 format!("{} RefCount: {ref_count}", self.kind.name())
             }
             RootDetail::StaticsArray => "statics array".to_string(),
+            RootDetail::ThreadStaticsStorage => "thread statics storage".to_string(),
             _ => self.kind.name().to_string(),
+        }
+    }
+}
+
+impl RootDetail {
+    /// Whether this is the runtime's storage of statics or thread statics (a root only so that
+    /// it stays live; each field in it is a root of its own).
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            RootDetail::StaticsArray | RootDetail::ThreadStaticsStorage
+        )
+    }
+
+    /// The (thread-)static field's "Namespace.Type.Field".
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            RootDetail::Static { field } | RootDetail::ThreadStatic { field, .. } => Some(field),
+            _ => None,
         }
     }
 }
@@ -98,7 +128,8 @@ fn root_kind(h: &HandleData) -> Option<RootKind> {
     })
 }
 
-/// Collects the roots in SOS's order: handles, finalizer queue, stacks, then statics.
+/// Collects the roots in SOS's order: handles, finalizer queue, stacks, then statics and
+/// thread statics.
 pub fn collect(rt: &Runtime, opts: RootOptions) -> RootSet {
     let mut set = RootSet::default();
     handle_roots(rt, &mut set);
@@ -298,6 +329,7 @@ fn static_roots(rt: &Runtime, set: &mut RootSet) {
             "{unreadable} static field(s) could not be read from the dump"
         ));
     }
+    thread_statics::thread_static_roots(rt, &found.thread_fields, set);
 }
 
 /// Dependent handles (ConditionalWeakTable entries): conditional edges primary -> secondary,

@@ -1,5 +1,6 @@
 //! What the statics walk could not read, counted by reason, and the warnings that say so: a
-//! static the DAC would not show is a GC root missing from the graph (or named wrong).
+//! static (or thread static) the DAC would not show is a GC root missing from the graph (or
+//! named wrong).
 
 /// Why part of the statics could not be made into roots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -13,14 +14,18 @@ pub(crate) enum StaticSkip {
     /// The DAC would not name a static field; it is kept as a root named by its metadata token
     /// (counted per field; the item is the field's MethodTable).
     FieldName,
+    /// The DAC would not give the address of a type's thread statics on a thread (counted per
+    /// type and thread; the item is the MethodTable).
+    ThreadStaticsBase,
 }
 
 impl StaticSkip {
-    const ALL: [StaticSkip; 4] = [
+    const ALL: [StaticSkip; 5] = [
         StaticSkip::ModuleTypes,
         StaticSkip::TypeFields,
         StaticSkip::StaticsBase,
         StaticSkip::FieldName,
+        StaticSkip::ThreadStaticsBase,
     ];
 
     fn index(self) -> usize {
@@ -29,6 +34,7 @@ impl StaticSkip {
             StaticSkip::TypeFields => 1,
             StaticSkip::StaticsBase => 2,
             StaticSkip::FieldName => 3,
+            StaticSkip::ThreadStaticsBase => 4,
         }
     }
 
@@ -55,6 +61,11 @@ impl StaticSkip {
                 "MT",
                 "their roots are named by metadata token",
             ),
+            StaticSkip::ThreadStaticsBase => (
+                "type-and-thread pair(s) whose thread statics address the DAC could not give",
+                "MT",
+                "those thread statics are not roots",
+            ),
         };
         format!("{count} {what} (first: {item} {first:#x}): {consequence}")
     }
@@ -64,7 +75,7 @@ impl StaticSkip {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub(crate) struct StaticSkips {
     /// (count, first item) per reason, in [`StaticSkip::ALL`] order.
-    tally: [(usize, u64); 4],
+    tally: [(usize, u64); 5],
 }
 
 impl StaticSkips {

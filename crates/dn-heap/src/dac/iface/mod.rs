@@ -294,6 +294,12 @@ const _: () = {
     assert!(size_of::<DacpMethodTableData>() == 0x48);
     assert!(size_of::<DacpUsefulGlobalsData>() == 0x28);
     assert!(size_of::<DacpDomainLocalModuleData>() == 0x30);
+    assert!(size_of::<DacpThreadLocalModuleData>() == 0x30);
+    assert!(offset_of!(DacpThreadLocalModuleData, gc_static_data_start) == 0x20);
+    assert!(offset_of!(SosDacVtbl, get_thread_local_module_data) == 58 * 8);
+    assert!(offset_of!(SosDac14Vtbl, get_static_base_address) == 3 * 8);
+    assert!(offset_of!(SosDac14Vtbl, get_thread_static_base_address) == 4 * 8);
+    assert!(offset_of!(DacpModuleData, module_index) == 0x98);
     assert!(offset_of!(MetaDataImportVtbl, get_field_props) == 57 * 8);
     assert!(offset_of!(SosDacVtbl, traverse_module_map) == 14 * 8);
     assert!(offset_of!(SosDacVtbl, get_domain_local_module_data_from_module) == 57 * 8);

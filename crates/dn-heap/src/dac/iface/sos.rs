@@ -97,7 +97,9 @@ pub struct SosDacVtbl {
     _slots_51_56: [Unused; 6],
     pub get_domain_local_module_data_from_module:
         unsafe extern "system" fn(*mut c_void, u64, Out<DacpDomainLocalModuleData>) -> HResult,
-    _get_thread_local_module_data: Unused,
+    /// (thread, module index, *DacpThreadLocalModuleData): before .NET 9.
+    pub get_thread_local_module_data:
+        unsafe extern "system" fn(*mut c_void, u64, u32, Out<DacpThreadLocalModuleData>) -> HResult,
     pub get_sync_block_data:
         unsafe extern "system" fn(*mut c_void, u32, Out<DacpSyncBlockData>) -> HResult,
     _slots_60_61: [Unused; 2],
@@ -203,8 +205,11 @@ pub struct SosDac14Vtbl {
     /// (MethodTable, *non-GC statics, *GC statics)
     pub get_static_base_address:
         unsafe extern "system" fn(*mut c_void, u64, Out<u64>, Out<u64>) -> HResult,
+    /// (MethodTable, thread, *non-GC thread statics, *GC thread statics)
+    pub get_thread_static_base_address:
+        unsafe extern "system" fn(*mut c_void, u64, u64, Out<u64>, Out<u64>) -> HResult,
 }
-// SAFETY: prefix of ISOSDacInterface14 (slots 0..3).
+// SAFETY: prefix of ISOSDacInterface14 (slots 0..4).
 unsafe impl Interface for SosDac14 {
     type Vtbl = SosDac14Vtbl;
 }

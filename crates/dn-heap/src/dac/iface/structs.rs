@@ -92,6 +92,18 @@ pub struct DacpDomainLocalModuleData {
     pub non_gc_static_data_start: u64,
 }
 
+/// A module's thread statics on one thread (before .NET 9).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DacpThreadLocalModuleData {
+    pub thread: u64,
+    pub module_index: u64,
+    pub class_data: u64,
+    pub dynamic_class_table: u64,
+    pub gc_static_data_start: u64,
+    pub non_gc_static_data_start: u64,
+}
+
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DacpUsefulGlobalsData {
