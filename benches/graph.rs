@@ -163,31 +163,53 @@ fn chain_gcroot(dn_dump: &Path, oracle: &Path, target_dir: &Path, rt: Runtime) {
         cmd.arg("analyze").arg(&core).args(["--json", "-c", c]);
         cmd
     };
-    // The chain's far end: the SmallNode with Value 0, allocated first, so at the lowest
-    // address of its type (compaction keeps the order).
+    // The chain's far end: the SmallNode with Value 0, allocated first. Nodes are allocated
+    // back to back, so it starts a run of adjacent nodes; with regions, runs need not be in
+    // allocation order by address. One session reads every run's first node.
     let list = ours("dumpheap -type ConsoleTarget.SmallNode")
         .output()
         .unwrap();
     let v: Value = serde_json::from_slice(&list.stdout).unwrap();
-    let lowest = v["objects"]
+    let mut nodes: Vec<(u64, u64)> = v["objects"]
         .as_array()
         .unwrap()
         .iter()
         .map(|o| {
-            u64::from_str_radix(o["address"].as_str().unwrap().trim_start_matches("0x"), 16)
-                .unwrap()
+            let a = o["address"].as_str().unwrap().trim_start_matches("0x");
+            (
+                u64::from_str_radix(a, 16).unwrap(),
+                o["size"].as_u64().unwrap(),
+            )
         })
-        .min()
-        .expect("SmallNode objects");
-    let far_end = format!("0x{lowest:x}");
-    let o = ours(&format!("dumpobj {far_end}")).output().unwrap();
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert!(
-        v["fields"]
-            .as_array()
-            .is_some_and(|f| f.iter().any(|f| f["name"] == "Value" && f["value"] == 0)),
-        "the lowest SmallNode is the chain's far end: {v}"
-    );
+        .collect();
+    nodes.sort_unstable();
+    let starts: Vec<u64> = nodes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &(a, _))| i == 0 || nodes[i - 1].0 + nodes[i - 1].1 != a)
+        .map(|(_, &(a, _))| a)
+        .collect();
+    let mut read = Command::new(dn_dump);
+    read.arg("analyze").arg(&core).arg("--json");
+    for a in &starts {
+        read.arg("-c").arg(format!("dumpobj 0x{a:x}"));
+    }
+    let out = read.output().unwrap();
+    let far_end = serde_json::Deserializer::from_slice(&out.stdout)
+        .into_iter::<Value>()
+        .map(|v| v.unwrap())
+        .find(|v| {
+            v["fields"]
+                .as_array()
+                .is_some_and(|f| f.iter().any(|f| f["name"] == "Value" && f["value"] == 0))
+        })
+        .and_then(|v| v["address"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| {
+            panic!(
+                "no run of SmallNodes starts with Value 0 ({} runs)",
+                starts.len()
+            )
+        });
     measure(&mut ours(&format!("gcroot {far_end}")));
     let o = best(3, || ours(&format!("gcroot {far_end}")));
     let c = best(3, || {
