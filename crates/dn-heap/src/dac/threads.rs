@@ -107,16 +107,21 @@ impl Dac {
             .collect())
     }
 
-    /// GC references found on a thread's stack.
+    /// GC references found on a thread's stack, walked in this process (see
+    /// [`Dac::stack_refs_isolated`] for the walk that survives a DAC crash).
     pub fn stack_refs(&self, os_tid: u32) -> Result<Vec<StackRef>> {
-        let g = lock();
-        let sos = self.sos_ref(&g);
+        self.stack_refs_locked(&lock(), os_tid)
+    }
+
+    /// [`Dac::stack_refs`] under a DAC lock the caller holds.
+    pub(crate) fn stack_refs_locked(&self, g: &DacGuard, os_tid: u32) -> Result<Vec<StackRef>> {
+        let sos = self.sos_ref(g);
         let mut e = std::ptr::null_mut();
         // SAFETY: GetStackReferences(u32 osThreadId, ISOSStackRefEnum**).
         let hr = unsafe { call!(sos, get_stack_references, os_tid, &mut e) };
         check("GetStackReferences", hr)?;
         // SAFETY: on success an owned ISOSStackRefEnum.
-        let Some(e) = (unsafe { ComRef::<SosEnum>::from_raw(&g, e) }) else {
+        let Some(e) = (unsafe { ComRef::<SosEnum>::from_raw(g, e) }) else {
             return Ok(Vec::new());
         };
         Ok(drain::<SosStackRefData>(&e)

@@ -10,7 +10,7 @@ mod thread_statics;
 use dn_graph::RootKind;
 use serde::Serialize;
 
-use crate::dac::{HandleData, HandleKind};
+use crate::dac::{HandleData, HandleKind, StackRefsOutcome};
 use crate::heap::Runtime;
 
 pub(crate) use statics::static_slots;
@@ -230,6 +230,17 @@ fn finalizer_roots(rt: &Runtime, set: &mut RootSet) {
     }
 }
 
+/// "signal 11 (SIGSEGV)", or "exit" for a child that failed without a signal.
+fn signal_text(sig: i32) -> String {
+    match sig {
+        0 => "it exited".to_string(),
+        11 => "signal 11, SIGSEGV".to_string(),
+        7 => "signal 7, SIGBUS".to_string(),
+        6 => "signal 6, SIGABRT".to_string(),
+        s => format!("signal {s}"),
+    }
+}
+
 fn stack_roots(rt: &Runtime, set: &mut RootSet) {
     let threads = match rt.dac.threads() {
         Ok(t) => t,
@@ -241,12 +252,18 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
         }
     };
     let live: Vec<_> = threads.iter().filter(|t| t.is_live()).collect();
+    let tids: Vec<u32> = live.iter().map(|t| t.os_id).collect();
     let (mut failed, mut found) = (0usize, 0usize);
-    for t in &live {
-        let refs = match rt.dac.stack_refs(t.os_id) {
-            Ok(r) => r,
-            Err(_) => {
+    let mut crashed: Vec<(u32, i32)> = Vec::new();
+    for (os_id, walk) in rt.dac.stack_refs_isolated(&tids) {
+        let refs = match walk {
+            StackRefsOutcome::Refs(r) => r,
+            StackRefsOutcome::Failed(_) => {
                 failed += 1;
+                continue;
+            }
+            StackRefsOutcome::Crashed(sig) => {
+                crashed.push((os_id, sig));
                 continue;
             }
         };
@@ -281,7 +298,7 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
                 object: r.object,
                 interior: r.flags & 1 != 0,
                 detail: RootDetail::Stack {
-                    thread: t.os_id,
+                    thread: os_id,
                     frame,
                     stack_pointer: r.stack_pointer,
                     register,
@@ -295,7 +312,15 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
             live.len()
         ));
     }
-    if found == 0 && !live.is_empty() && failed < live.len() {
+    if let Some(&(tid, sig)) = crashed.first() {
+        set.warnings.push(format!(
+            "the runtime's DAC crashed walking the stacks of {} of {} live thread(s) (first: thread {tid:x}, {}); the walk ran apart, so only their stack roots are missing: objects only they hold look dead",
+            crashed.len(),
+            live.len(),
+            signal_text(sig)
+        ));
+    }
+    if found == 0 && !live.is_empty() && failed + crashed.len() < live.len() {
         set.warnings.push(format!(
             "{} live thread(s) but no stack roots (a core without thread contexts?): objects only stacks hold look dead",
             live.len()
