@@ -158,3 +158,35 @@ fn another_user_gets_a_clear_permission_error() {
     assert_running(pid);
     assert_eq!(target.command("ping"), "pong");
 }
+
+/// Two dumps of one process at once (two triggers firing together): the second waits until the
+/// first lets the target go, instead of failing on "already being traced".
+#[test]
+fn a_dump_waits_while_another_tracer_holds_the_target() {
+    let t = Target::start(Fixture::Console, Runtime::Net10);
+    let pid = t.pid();
+    let dir = tempfile::tempdir().unwrap();
+    let core = dir.path().join("c");
+    let held = dn_core::ptrace::StoppedProcess::stop(pid).expect("hold the target");
+    let mut child = Command::new(collector())
+        .args(["-p", &pid.to_string(), "--type", "mini", "-o"])
+        .arg(&core)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the dump waits while another tracer holds the target"
+    );
+    drop(held);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(check_readelf(&core) > 0, "a valid core");
+    assert_running(pid);
+}

@@ -49,7 +49,26 @@ pub struct StoppedProcess {
 impl StoppedProcess {
     /// Seizes and interrupts every thread, rescanning /proc/PID/task until a
     /// pass finds no thread it has not seen. The main thread comes first.
+    ///
+    /// While another tracer holds the process (another dump being taken, say
+    /// two triggers firing at once), every thread held so far is let go and
+    /// the stop is tried again, for up to [`TRACER_PATIENCE`]; a tracer that
+    /// stays (a debugger) is then reported as before.
     pub fn stop(pid: i32) -> Result<Self, StopError> {
+        let deadline = Instant::now() + TRACER_PATIENCE;
+        loop {
+            match Self::stop_once(pid) {
+                Err(StopError::PermissionDenied { .. })
+                    if Instant::now() < deadline && traced_by_another(pid) =>
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn stop_once(pid: i32) -> Result<Self, StopError> {
         let mut me = StoppedProcess {
             pid,
             tids: Vec::new(),
@@ -187,6 +206,16 @@ fn reap_killed(tids: &[i32]) {
             std::thread::sleep(Duration::from_millis(1));
         }
     }
+}
+
+/// How long [`StoppedProcess::stop`] waits for another tracer to let go.
+const TRACER_PATIENCE: Duration = Duration::from_secs(10);
+
+/// True if a process other than this one traces `pid`'s main thread.
+fn traced_by_another(pid: i32) -> bool {
+    let status = procinfo::read_status(pid).unwrap_or_default();
+    procinfo::status_first_u32(&status, "TracerPid")
+        .is_some_and(|t| t != 0 && t != std::process::id())
 }
 
 fn task_exists(pid: i32, tid: i32) -> bool {
