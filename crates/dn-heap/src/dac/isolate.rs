@@ -25,6 +25,20 @@ pub(crate) enum ChildEnd {
     Failed(i32),
 }
 
+impl ChildEnd {
+    /// How it ended, for a warning: "signal 11, SIGSEGV", "exit status 101", "finished".
+    pub(crate) fn describe(self) -> String {
+        match self {
+            ChildEnd::Finished => "finished".to_string(),
+            ChildEnd::Signal(sig) => match nix::sys::signal::Signal::try_from(sig) {
+                Ok(name) => format!("signal {sig}, {}", name.as_str()),
+                Err(_) => format!("signal {sig}"),
+            },
+            ChildEnd::Failed(code) => format!("exit status {code}"),
+        }
+    }
+}
+
 /// Runs `child` in a forked copy of this process, which writes to the given pipe; returns what
 /// it wrote and how it ended. The caller must hold the DAC lock (so no other thread is inside
 /// the DAC at the fork) and `child` must only make DAC calls under that same guard, read

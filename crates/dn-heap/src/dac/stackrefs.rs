@@ -17,9 +17,9 @@ pub enum StackRefsOutcome {
     Refs(Vec<StackRef>),
     /// The DAC refused (its error).
     Failed(String),
-    /// The DAC crashed on this thread (killed by this signal, or 0 if the child failed
-    /// otherwise).
-    Crashed(i32),
+    /// The DAC crashed on this thread: how the child walking it ended ("signal 11,
+    /// SIGSEGV").
+    Crashed(String),
 }
 
 const BEGIN: u8 = b'B';
@@ -63,22 +63,14 @@ impl Dac {
             let next = match (end, begun) {
                 (ChildEnd::Finished, None) if answered == rest.len() => break,
                 // Died inside a thread's walk: that thread crashed; carry on after it.
-                (ChildEnd::Signal(sig), Some(tid)) => {
-                    out.push((tid, StackRefsOutcome::Crashed(sig)));
-                    answered + 1
-                }
-                (ChildEnd::Failed(_), Some(tid)) => {
-                    out.push((tid, StackRefsOutcome::Crashed(0)));
+                (ChildEnd::Signal(_) | ChildEnd::Failed(_), Some(tid)) => {
+                    out.push((tid, StackRefsOutcome::Crashed(end.describe())));
                     answered + 1
                 }
                 // Anything else (a garbled answer): what is missing is reported as lost.
-                (end, _) => {
-                    let sig = match end {
-                        ChildEnd::Signal(s) => s,
-                        _ => 0,
-                    };
+                _ => {
                     for &tid in rest.iter().skip(answered) {
-                        out.push((tid, StackRefsOutcome::Crashed(sig)));
+                        out.push((tid, StackRefsOutcome::Crashed(end.describe())));
                     }
                     break;
                 }

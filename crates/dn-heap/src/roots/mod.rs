@@ -230,17 +230,6 @@ fn finalizer_roots(rt: &Runtime, set: &mut RootSet) {
     }
 }
 
-/// "signal 11 (SIGSEGV)", or "exit" for a child that failed without a signal.
-fn signal_text(sig: i32) -> String {
-    match sig {
-        0 => "it exited".to_string(),
-        11 => "signal 11, SIGSEGV".to_string(),
-        7 => "signal 7, SIGBUS".to_string(),
-        6 => "signal 6, SIGABRT".to_string(),
-        s => format!("signal {s}"),
-    }
-}
-
 fn stack_roots(rt: &Runtime, set: &mut RootSet) {
     let threads = match rt.dac.threads() {
         Ok(t) => t,
@@ -254,7 +243,7 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
     let live: Vec<_> = threads.iter().filter(|t| t.is_live()).collect();
     let tids: Vec<u32> = live.iter().map(|t| t.os_id).collect();
     let (mut failed, mut found) = (0usize, 0usize);
-    let mut crashed: Vec<(u32, i32)> = Vec::new();
+    let mut crashed: Vec<(u32, String)> = Vec::new();
     for (os_id, walk) in rt.dac.stack_refs_isolated(&tids) {
         let refs = match walk {
             StackRefsOutcome::Refs(r) => r,
@@ -262,8 +251,8 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
                 failed += 1;
                 continue;
             }
-            StackRefsOutcome::Crashed(sig) => {
-                crashed.push((os_id, sig));
+            StackRefsOutcome::Crashed(how) => {
+                crashed.push((os_id, how));
                 continue;
             }
         };
@@ -312,12 +301,11 @@ fn stack_roots(rt: &Runtime, set: &mut RootSet) {
             live.len()
         ));
     }
-    if let Some(&(tid, sig)) = crashed.first() {
+    if let Some((tid, how)) = crashed.first() {
         set.warnings.push(format!(
-            "the runtime's DAC crashed walking the stacks of {} of {} live thread(s) (first: thread {tid:x}, {}); the walk ran apart, so only their stack roots are missing: objects only they hold look dead",
+            "the runtime's DAC crashed walking the stacks of {} of {} live thread(s) (first: thread {tid:x}, {how}); the walk ran apart, so only their stack roots are missing: objects only they hold look dead",
             crashed.len(),
-            live.len(),
-            signal_text(sig)
+            live.len()
         ));
     }
     if found == 0 && !live.is_empty() && failed + crashed.len() < live.len() {
